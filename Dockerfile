@@ -1,0 +1,40 @@
+# syntax=docker/dockerfile:1
+# Multi-stage build: a cached dependency layer, a release build, and a small runtime image.
+# Base images are build arguments so a mirror or a local image can stand in.
+ARG RUST_IMAGE=docker.io/library/rust:1.95-slim-bookworm
+ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim
+
+FROM ${RUST_IMAGE} AS build
+WORKDIR /src
+# 1. Dependencies only: build against stub sources so this layer is reused until
+#    Cargo.toml or Cargo.lock change.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir -p src benches \
+ && echo 'fn main() {}' > src/main.rs \
+ && touch src/lib.rs \
+ && for b in $(sed -n 's/^name = "\(bench_[a-z_]*\)"/\1/p' Cargo.toml); do echo 'fn main() {}' > "benches/$b.rs"; done \
+ && cargo build --release --locked \
+ && rm -rf src benches
+# 2. The crate itself, with the same command CI uses.
+COPY config ./config
+COPY src ./src
+COPY benches ./benches
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked
+
+FROM ${RUNTIME_IMAGE}
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --user-group --home-dir /var/lib/genesys-sentiment genesys \
+ && mkdir -p /var/lib/genesys-sentiment /etc/genesys-sentiment \
+ && chown genesys:genesys /var/lib/genesys-sentiment
+COPY --from=build /src/target/release/genesys-sentiment /usr/local/bin/genesys-sentiment
+COPY config/container.toml /etc/genesys-sentiment/config.toml
+ENV GENESYS_SENTIMENT_CONFIG=/etc/genesys-sentiment/config.toml
+VOLUME ["/var/lib/genesys-sentiment"]
+USER 10001:10001
+EXPOSE 8080
+# The binary is the entry point and `serve` the default command, so
+# `docker run IMAGE audit verify` and `docker run IMAGE check-config` work too.
+ENTRYPOINT ["/usr/local/bin/genesys-sentiment"]
+CMD ["serve"]

@@ -1,0 +1,3 @@
+//! Normalization, streaming aggregation and trend verdicts. Pure and deterministic: no I/O.
+
+pub mod normalize;

@@ -1,0 +1,3 @@
+//! The Genesys Cloud client.
+
+pub mod region;

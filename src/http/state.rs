@@ -1,0 +1,97 @@
+//! Shared state of the HTTP server: cheap-to-clone handles.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crate::config::Settings;
+use crate::telemetry::metrics::Metrics;
+
+/// Where the daemon is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Bound and answering probes, but start-up (journal recovery, …) is not complete.
+    Starting,
+    /// Taking traffic.
+    Ready,
+    /// A shutdown signal arrived; finishing in-flight work.
+    Draining,
+}
+
+impl Phase {
+    /// Whether traffic should be sent here.
+    pub fn is_ready(self) -> bool {
+        self == Phase::Ready
+    }
+
+    /// Lowercase name for probe bodies.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Ready => "ready",
+            Phase::Draining => "draining",
+        }
+    }
+}
+
+/// The readiness switch shared by the server and the composition root.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicU8>);
+
+impl Readiness {
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        match self.0.load(Ordering::Acquire) {
+            0 => Phase::Starting,
+            1 => Phase::Ready,
+            _ => Phase::Draining,
+        }
+    }
+
+    /// Moves to `phase`.
+    pub fn set(&self, phase: Phase) {
+        let v = match phase {
+            Phase::Starting => 0,
+            Phase::Ready => 1,
+            Phase::Draining => 2,
+        };
+        self.0.store(v, Ordering::Release);
+    }
+}
+
+/// Everything that exists only once start-up has completed.
+#[derive(Debug, Clone)]
+pub struct Services {}
+
+/// Axum state: settings, metrics, readiness and (once ready) the services.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The effective configuration.
+    pub settings: Arc<Settings>,
+    /// Metrics registry.
+    pub metrics: Metrics,
+    /// Starting / ready / draining.
+    pub readiness: Readiness,
+    services: Arc<OnceLock<Services>>,
+}
+
+impl AppState {
+    /// State for a daemon that has not completed start-up.
+    pub fn new(settings: Arc<Settings>, metrics: Metrics) -> AppState {
+        AppState {
+            settings,
+            metrics,
+            readiness: Readiness::default(),
+            services: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The services, once start-up has completed.
+    pub fn services(&self) -> Option<&Services> {
+        self.services.get()
+    }
+
+    /// Installs the services (once).
+    pub fn install(&self, services: Services) {
+        let _ = self.services.set(services);
+    }
+}

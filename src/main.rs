@@ -1,0 +1,52 @@
+//! Entry point: parse the command line, load configuration, start telemetry, run.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use genesys_sentiment::cli::{Cli, Command};
+use genesys_sentiment::config::{ConfigError, Purpose, Settings};
+use genesys_sentiment::startup::{Application, shutdown_signal};
+use genesys_sentiment::telemetry;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let purpose = match cli.command {
+        Command::Serve => Purpose::Serve,
+        Command::CheckConfig => Purpose::Inspect,
+    };
+    let settings = match Settings::load(cli.config.as_deref(), std::env::vars(), purpose) {
+        Ok(s) => s,
+        Err(e) => return config_failure(&e),
+    };
+    telemetry::init(&settings.log);
+    match run(cli.command, settings) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_failure(e: &ConfigError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
+fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::CheckConfig => {
+            print!("{}", settings.to_redacted_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve => {
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+            runtime.block_on(async {
+                let app = Application::build(settings).await?;
+                app.run_until_stopped(shutdown_signal()).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

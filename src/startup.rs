@@ -1,0 +1,195 @@
+//! The composition root: the one place that knows every module. It binds the server,
+//! opens the journal, builds the shared Genesys client and analytics engine, spawns the
+//! background tasks under one [`CancellationToken`] and [`TaskTracker`], and drains them on
+//! shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Settings;
+use crate::http::{self, AppState, Phase, Services};
+use crate::telemetry::metrics::Metrics;
+
+/// Why the daemon could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The HTTP server failed.
+    #[error("HTTP server failed: {0}")]
+    Serve(std::io::Error),
+    /// Draining took longer than `server.shutdown_deadline`.
+    #[error("shutdown did not complete within {0:?}; exiting with work unfinished")]
+    DrainDeadline(Duration),
+}
+
+/// A daemon instance: bound, then started, then drained.
+pub struct Application {
+    state: AppState,
+    address: SocketAddr,
+    listener: Option<TcpListener>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    stop_http: CancellationToken,
+    root: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Application {
+    /// Binds `server.listen` (port 0 picks a free port) and prepares the state. Probes can be
+    /// served from here on; readiness stays false until [`Application::start`].
+    ///
+    /// # Errors
+    /// [`StartupError::Bind`] when the address cannot be bound.
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let addr = settings.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let address = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let state = AppState::new(Arc::new(settings), Metrics::new());
+        Ok(Application {
+            state,
+            address,
+            listener: Some(listener),
+            server: None,
+            stop_http: CancellationToken::new(),
+            root: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        })
+    }
+
+    /// The bound address (useful when `server.listen` asked for port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The shared state (settings, metrics, readiness, services).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The root cancellation token every background task watches.
+    pub fn cancellation(&self) -> CancellationToken {
+        self.root.clone()
+    }
+
+    /// Starts answering HTTP (probes first; the rest once started). Idempotent.
+    pub fn serve_http(&mut self) {
+        let Some(listener) = self.listener.take() else {
+            return;
+        };
+        let router = http::router(self.state.clone());
+        let stop = self.stop_http.clone();
+        self.server = Some(tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        }));
+        tracing::info!(address = %self.address, "Listening.");
+    }
+
+    /// Completes start-up: opens and recovers the journal, builds the clients, spawns the
+    /// background tasks, then turns readiness on.
+    ///
+    /// # Errors
+    /// Any [`StartupError`] from the components.
+    pub async fn start(&mut self) -> Result<(), StartupError> {
+        self.serve_http();
+        self.state.install(Services {});
+        self.state.readiness.set(Phase::Ready);
+        self.state.metrics.ready.set(1);
+        tracing::info!("Ready.");
+        Ok(())
+    }
+
+    /// Drains: readiness off, stop accepting and finish in-flight requests, cancel the
+    /// background tasks and wait for them, all within `server.shutdown_deadline`.
+    ///
+    /// # Errors
+    /// [`StartupError::DrainDeadline`] when something did not finish in time.
+    pub async fn shutdown(mut self) -> Result<(), StartupError> {
+        let deadline_len = self.state.settings.server.shutdown_deadline.get();
+        let deadline = Instant::now() + deadline_len;
+        self.state.readiness.set(Phase::Draining);
+        self.state.metrics.ready.set(0);
+        tracing::info!(deadline = ?deadline_len, "Draining.");
+        self.stop_http.cancel();
+        if let Some(server) = self.server.take() {
+            match tokio::time::timeout_at(deadline, server).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => return Err(StartupError::Serve(e)),
+                Ok(Err(join)) => {
+                    return Err(StartupError::Serve(std::io::Error::other(join.to_string())));
+                }
+                Err(_) => return Err(StartupError::DrainDeadline(deadline_len)),
+            }
+        }
+        self.root.cancel();
+        self.tracker.close();
+        if tokio::time::timeout_at(deadline, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            return Err(StartupError::DrainDeadline(deadline_len));
+        }
+        tracing::info!("Stopped.");
+        Ok(())
+    }
+
+    /// `serve`: start, run until `stop` resolves, then drain.
+    ///
+    /// # Errors
+    /// Start-up failures, or a drain that missed its deadline.
+    pub async fn run_until_stopped(
+        mut self,
+        stop: impl Future<Output = ()>,
+    ) -> Result<(), StartupError> {
+        self.start().await?;
+        stop.await;
+        self.shutdown().await
+    }
+}
+
+/// Resolves at the first SIGTERM or Ctrl-C, and arranges for a second one to end the
+/// process at once (exit status 130).
+pub async fn shutdown_signal() {
+    wait_for_signal().await;
+    tracing::info!("Shutdown signal received; a second signal exits immediately.");
+    tokio::spawn(async {
+        wait_for_signal().await;
+        tracing::warn!("Second signal received; exiting now.");
+        std::process::exit(130);
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("can install a SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,230 @@
+//! Prometheus metrics: every name in one place, low-cardinality labels only.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Content type of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Metric names (without the `_total` suffix OpenMetrics adds to counters).
+pub mod names {
+    /// Webhooks by outcome (accepted, duplicate, unauthorized, invalid, unavailable, …).
+    pub const WEBHOOKS: &str = "genesys_sentiment_webhooks";
+    /// Seconds from submitting a journal append to it being durable.
+    pub const JOURNAL_APPEND_SECONDS: &str = "genesys_sentiment_journal_append_seconds";
+    /// Journal records written.
+    pub const JOURNAL_RECORDS: &str = "genesys_sentiment_journal_records";
+    /// Coaching deliveries by outcome (delivered, failed, dead_lettered).
+    pub const DELIVERIES: &str = "genesys_sentiment_deliveries";
+    /// Events currently dead-lettered.
+    pub const DEAD_LETTERS: &str = "genesys_sentiment_dead_letters";
+    /// Events waiting for delivery.
+    pub const PENDING_DELIVERIES: &str = "genesys_sentiment_pending_deliveries";
+    /// Genesys requests by endpoint and HTTP status.
+    pub const GENESYS_REQUESTS: &str = "genesys_sentiment_genesys_requests";
+    /// Genesys 429 answers.
+    pub const GENESYS_RATE_LIMITED: &str = "genesys_sentiment_genesys_rate_limited";
+    /// Batch runs by outcome.
+    pub const BATCH_RUNS: &str = "genesys_sentiment_batch_runs";
+    /// Batch run duration.
+    pub const BATCH_DURATION_SECONDS: &str = "genesys_sentiment_batch_duration_seconds";
+    /// Report groups by dimension and verdict (latest report).
+    pub const TREND_GROUPS: &str = "genesys_sentiment_trend_groups";
+    /// 1 while the daemon is ready for traffic.
+    pub const READY: &str = "genesys_sentiment_ready";
+}
+
+/// A label set with one `outcome` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// The outcome, from a fixed small set.
+    pub outcome: &'static str,
+}
+
+/// Labels of a Genesys request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Endpoint template, e.g. `details_query`.
+    pub endpoint: &'static str,
+    /// HTTP status, or `error` for transport failures.
+    pub status: String,
+}
+
+/// Labels of a trend group count.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerdictLabels {
+    /// Group dimension.
+    pub dimension: &'static str,
+    /// Verdict direction.
+    pub verdict: &'static str,
+}
+
+/// The daemon's metrics. Cheap to clone; every clone updates the same series.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    /// See [`names::WEBHOOKS`].
+    pub webhooks: Family<OutcomeLabel, Counter>,
+    /// See [`names::JOURNAL_APPEND_SECONDS`].
+    pub journal_append_seconds: Histogram,
+    /// See [`names::JOURNAL_RECORDS`].
+    pub journal_records: Counter,
+    /// See [`names::DELIVERIES`].
+    pub deliveries: Family<OutcomeLabel, Counter>,
+    /// See [`names::DEAD_LETTERS`].
+    pub dead_letters: Gauge,
+    /// See [`names::PENDING_DELIVERIES`].
+    pub pending_deliveries: Gauge,
+    /// See [`names::GENESYS_REQUESTS`].
+    pub genesys_requests: Family<RequestLabels, Counter>,
+    /// See [`names::GENESYS_RATE_LIMITED`].
+    pub genesys_rate_limited: Counter,
+    /// See [`names::BATCH_RUNS`].
+    pub batch_runs: Family<OutcomeLabel, Counter>,
+    /// See [`names::BATCH_DURATION_SECONDS`].
+    pub batch_duration_seconds: Histogram,
+    /// See [`names::TREND_GROUPS`].
+    pub trend_groups: Family<VerdictLabels, Gauge>,
+    /// See [`names::READY`].
+    pub ready: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Metrics {
+        let mut r = Registry::default();
+        let webhooks = Family::<OutcomeLabel, Counter>::default();
+        r.register(
+            names::WEBHOOKS,
+            "Webhooks received, by outcome",
+            webhooks.clone(),
+        );
+        let journal_append_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
+        r.register(
+            names::JOURNAL_APPEND_SECONDS,
+            "Time from submitting a journal append to it being durable",
+            journal_append_seconds.clone(),
+        );
+        let journal_records = Counter::default();
+        r.register(
+            names::JOURNAL_RECORDS,
+            "Journal records written",
+            journal_records.clone(),
+        );
+        let deliveries = Family::<OutcomeLabel, Counter>::default();
+        r.register(
+            names::DELIVERIES,
+            "Coaching deliveries, by outcome",
+            deliveries.clone(),
+        );
+        let dead_letters = Gauge::default();
+        r.register(
+            names::DEAD_LETTERS,
+            "Events currently dead-lettered",
+            dead_letters.clone(),
+        );
+        let pending_deliveries = Gauge::default();
+        r.register(
+            names::PENDING_DELIVERIES,
+            "Events waiting for delivery to the coaching platform",
+            pending_deliveries.clone(),
+        );
+        let genesys_requests = Family::<RequestLabels, Counter>::default();
+        r.register(
+            names::GENESYS_REQUESTS,
+            "Genesys Cloud requests, by endpoint and status",
+            genesys_requests.clone(),
+        );
+        let genesys_rate_limited = Counter::default();
+        r.register(
+            names::GENESYS_RATE_LIMITED,
+            "Genesys Cloud 429 answers",
+            genesys_rate_limited.clone(),
+        );
+        let batch_runs = Family::<OutcomeLabel, Counter>::default();
+        r.register(
+            names::BATCH_RUNS,
+            "Scheduled batch runs, by outcome",
+            batch_runs.clone(),
+        );
+        let batch_duration_seconds = Histogram::new(exponential_buckets(0.1, 2.0, 14));
+        r.register(
+            names::BATCH_DURATION_SECONDS,
+            "Duration of batch runs",
+            batch_duration_seconds.clone(),
+        );
+        let trend_groups = Family::<VerdictLabels, Gauge>::default();
+        r.register(
+            names::TREND_GROUPS,
+            "Groups of the latest trend report, by dimension and verdict",
+            trend_groups.clone(),
+        );
+        let ready = Gauge::default();
+        r.register(
+            names::READY,
+            "1 while the daemon is ready for traffic",
+            ready.clone(),
+        );
+        Metrics {
+            registry: Arc::new(r),
+            webhooks,
+            journal_append_seconds,
+            journal_records,
+            deliveries,
+            dead_letters,
+            pending_deliveries,
+            genesys_requests,
+            genesys_rate_limited,
+            batch_runs,
+            batch_duration_seconds,
+            trend_groups,
+            ready,
+        }
+    }
+
+    /// Counts one webhook outcome.
+    pub fn webhook(&self, outcome: &'static str) {
+        self.webhooks.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    /// Counts one delivery outcome.
+    pub fn delivery(&self, outcome: &'static str) {
+        self.deliveries
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    /// Counts one Genesys request.
+    pub fn genesys_request(&self, endpoint: &'static str, status: Option<u16>) {
+        let status = status.map_or_else(|| "error".to_owned(), |s| s.to_string());
+        self.genesys_requests
+            .get_or_create(&RequestLabels { endpoint, status })
+            .inc();
+    }
+
+    /// The OpenMetrics text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}

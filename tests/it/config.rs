@@ -1,0 +1,250 @@
+//! Issue 2: configuration layers, secret files, errors and redaction.
+
+use std::process::Command;
+
+use genesys_sentiment::config::{ConfigError, Purpose};
+
+use crate::helpers::{BIN, load};
+
+#[test]
+fn environment_beats_the_file_which_beats_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        "[genesys]\nclient_id = \"from-file\"\nregion = \"eu_west_1\"\n[batch]\ninterval = \"5m\"\n",
+    )
+    .unwrap();
+    let s = load(
+        Some(&file),
+        &[
+            ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "from-env"),
+            ("UNRELATED", "x"),
+        ],
+        Purpose::Inspect,
+    )
+    .unwrap();
+    assert_eq!(s.genesys.client_id, "from-env", "env wins over the file");
+    assert_eq!(
+        s.genesys.region, "eu_west_1",
+        "the file wins over the defaults"
+    );
+    assert_eq!(s.batch.interval.get().as_secs(), 300);
+    assert_eq!(
+        s.genesys.requests_per_minute, 300,
+        "untouched keys keep their default"
+    );
+}
+
+#[test]
+fn lists_and_numbers_come_from_the_environment_too() {
+    let s = load(
+        None,
+        &[
+            ("GENESYS_SENTIMENT__GENESYS__REQUESTS_PER_MINUTE", "120"),
+            ("GENESYS_SENTIMENT__BATCH__QUEUE_IDS", "q1,q2"),
+        ],
+        Purpose::Inspect,
+    )
+    .unwrap();
+    assert_eq!(s.genesys.requests_per_minute, 120);
+    assert_eq!(s.batch.queue_ids, vec!["q1", "q2"]);
+}
+
+#[test]
+fn a_secret_is_read_from_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("client_secret");
+    std::fs::write(&secret, "s3cr3t-from-file\n").unwrap();
+    let s = load(
+        None,
+        &[
+            ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "id"),
+            (
+                "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET_FILE",
+                secret.to_str().unwrap(),
+            ),
+            ("GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED", "true"),
+        ],
+        Purpose::Serve,
+    )
+    .unwrap();
+    assert_eq!(s.genesys.client_secret.expose(), Some("s3cr3t-from-file"));
+
+    let both = load(
+        None,
+        &[
+            ("GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET", "inline"),
+            (
+                "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET_FILE",
+                secret.to_str().unwrap(),
+            ),
+        ],
+        Purpose::Inspect,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(both, ConfigError::Invalid { ref key, .. } if key == "genesys.client_secret"),
+        "{both}"
+    );
+
+    let missing = load(
+        None,
+        &[(
+            "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET_FILE",
+            "/nonexistent/secret",
+        )],
+        Purpose::Inspect,
+    )
+    .unwrap_err();
+    assert!(
+        missing.to_string().contains("genesys.client_secret_file"),
+        "{missing}"
+    );
+}
+
+#[test]
+fn serve_requires_credentials_and_webhook_authentication() {
+    let e = load(None, &[], Purpose::Serve).unwrap_err();
+    assert!(e.to_string().contains("genesys.client_id"), "{e}");
+    let e = load(
+        None,
+        &[
+            ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "id"),
+            ("GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET", "secret"),
+        ],
+        Purpose::Serve,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("webhook.allow_unauthenticated"),
+        "{e}"
+    );
+}
+
+fn run_binary(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("binary runs")
+}
+
+#[test]
+fn a_bad_key_exits_2_and_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "[genesys]\nclinet_id = \"typo\"\n").unwrap();
+    let out = run_binary(&["--config", file.to_str().unwrap(), "check-config"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("genesys.clinet_id"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one message: {err}");
+
+    for (key, value, named) in [
+        (
+            "GENESYS_SENTIMENT__GENESYS__REGION",
+            "us-east-9",
+            "genesys.region",
+        ),
+        (
+            "GENESYS_SENTIMENT__GENESYS__BASE_URL",
+            "not a url",
+            "genesys.base_url",
+        ),
+        (
+            "GENESYS_SENTIMENT__SERVER__SHUTDOWN_DEADLINE",
+            "soon",
+            "server.shutdown_deadline",
+        ),
+        (
+            "GENESYS_SENTIMENT__BATCH__SOURCE",
+            "carrier-pigeon",
+            "batch.source",
+        ),
+    ] {
+        let out = run_binary(&["check-config"], &[(key, value)]);
+        assert_eq!(out.status.code(), Some(2), "{key}={value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(named), "{key}={value}: {err}");
+    }
+
+    let out = run_binary(
+        &["serve"],
+        &[("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "id")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("genesys.client_secret"));
+}
+
+#[test]
+fn check_config_never_prints_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        "[webhook]\nbasic_username = \"genesys\"\nbasic_password = \"pw-in-file-0001\"\n\
+         standard_webhooks_secrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]\n",
+    )
+    .unwrap();
+    let secret_file = dir.path().join("coaching_secret");
+    std::fs::write(
+        &secret_file,
+        "whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u",
+    )
+    .unwrap();
+    let out = run_binary(
+        &["--config", file.to_str().unwrap(), "check-config"],
+        &[
+            (
+                "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET",
+                "client-secret-in-env-0002",
+            ),
+            (
+                "GENESYS_SENTIMENT__WEBHOOK__BEARER_TOKEN",
+                "bearer-in-env-0003",
+            ),
+            (
+                "GENESYS_SENTIMENT__COACHING__SECRET_FILE",
+                secret_file.to_str().unwrap(),
+            ),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for secret in [
+        "pw-in-file-0001",
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "client-secret-in-env-0002",
+        "bearer-in-env-0003",
+        "c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u",
+    ] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{secret} leaked"
+        );
+    }
+    assert!(
+        stdout.contains("client_secret = \"[redacted]\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("basic_password = \"[redacted]\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("standard_webhooks_secrets = [\"[redacted]\"]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("basic_username = \"genesys\""),
+        "non-secrets are shown: {stdout}"
+    );
+}

@@ -1,0 +1,109 @@
+//! Issue 2: probes, metrics, drain, and the real binary under SIGTERM.
+
+use std::time::Duration;
+
+use crate::helpers::{RunningBinary, TestApp, wait_for_status};
+
+#[tokio::test]
+async fn probes_report_starting_then_ready_and_metrics_are_exposed() {
+    let mut t = TestApp::bound(|_| {}).await;
+
+    let health = t.get("/healthz").await;
+    assert_eq!(health.status(), 200, "alive as soon as it is bound");
+    let ready = t.get("/readyz").await;
+    assert_eq!(ready.status(), 503, "not ready before start-up completes");
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "starting");
+
+    t.app.as_mut().unwrap().start().await.unwrap();
+    assert_eq!(t.get("/readyz").await.status(), 200);
+
+    let metrics = t.get("/metrics").await;
+    assert_eq!(metrics.status(), 200);
+    let ct = metrics.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains("# TYPE genesys_sentiment_ready gauge"),
+        "{text}"
+    );
+    assert!(text.contains("genesys_sentiment_ready 1"), "{text}");
+    assert!(text.trim_end().ends_with("# EOF"));
+
+    let unknown = t.get("/nope").await;
+    assert_eq!(unknown.status(), 404);
+    let body: serde_json::Value = unknown.json().await.unwrap();
+    assert_eq!(body["error"], "not_found");
+    let wrong_method = t.client.post(t.url("/healthz")).send().await.unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    let body: serde_json::Value = wrong_method.json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn cancellation_drains_and_returns_and_the_port_closes() {
+    let mut t = TestApp::started(|_| {}).await;
+    assert_eq!(t.get("/readyz").await.status(), 200);
+    let state = t.app.as_ref().unwrap().state().clone();
+    let token = t.app.as_ref().unwrap().cancellation();
+
+    let app = t.app.take().unwrap();
+    let drained = tokio::time::timeout(Duration::from_secs(10), app.shutdown()).await;
+    assert!(
+        matches!(drained, Ok(Ok(()))),
+        "drain returns cleanly: {drained:?}"
+    );
+    assert!(token.is_cancelled(), "background tasks were told to stop");
+    assert_eq!(state.readiness.phase().as_str(), "draining");
+    let after = reqwest::Client::new().get(t.url("/healthz")).send().await;
+    assert!(after.is_err(), "the listener is closed after draining");
+}
+
+#[test]
+fn the_real_binary_exits_zero_on_sigterm_within_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    let env = [
+        ("GENESYS_SENTIMENT__SERVER__LISTEN", "127.0.0.1:0"),
+        ("GENESYS_SENTIMENT__SERVER__SHUTDOWN_DEADLINE", "5s"),
+        ("GENESYS_SENTIMENT__LOG__FORMAT", "json"),
+        ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "id"),
+        (
+            "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET",
+            "secret-for-sigterm-test",
+        ),
+        ("GENESYS_SENTIMENT__GENESYS__BASE_URL", "http://127.0.0.1:9"),
+        ("GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED", "true"),
+        ("GENESYS_SENTIMENT__BATCH__ENABLED", "false"),
+        ("GENESYS_SENTIMENT__JOURNAL__DIR", journal.to_str().unwrap()),
+    ];
+    let mut bin = RunningBinary::start(&["serve"], &env);
+    let address = bin.wait_for_address(Duration::from_secs(30));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ready = rt.block_on(wait_for_status(
+        &reqwest::Client::new(),
+        &format!("http://{address}/readyz"),
+        200,
+        Duration::from_secs(30),
+    ));
+    assert!(ready, "the binary becomes ready");
+
+    let sent = std::time::Instant::now();
+    bin.signal(libc::SIGTERM);
+    let status = bin
+        .wait_exit(Duration::from_secs(5))
+        .expect("exits within the 5 s deadline");
+    assert!(
+        status.success(),
+        "exit status 0 after SIGTERM, got {status:?}"
+    );
+    assert!(sent.elapsed() < Duration::from_secs(5));
+    assert!(
+        bin.wait_for_line("Stopped.", Duration::from_secs(1))
+            .is_some(),
+        "logs a clean stop"
+    );
+}

@@ -1,0 +1,200 @@
+//! Shared test helpers: settings pointing at temp dirs and loopback, a spawned app, and
+//! running the real binary.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use genesys_sentiment::config::{Purpose, Settings};
+use genesys_sentiment::startup::Application;
+use tempfile::TempDir;
+
+/// The path of the real binary built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_genesys-sentiment");
+
+/// Settings for a test: loopback port 0, journal in `dir`, no batch, no real Genesys.
+pub fn test_settings(dir: &TempDir) -> Settings {
+    let mut s = Settings::defaults();
+    s.server.listen = "127.0.0.1:0".parse().unwrap();
+    s.journal.dir = dir.path().join("journal").to_string_lossy().into_owned();
+    s.genesys.base_url = "http://127.0.0.1:9".into();
+    s.genesys.client_id = "test-client".into();
+    s.genesys.client_secret = genesys_sentiment::config::Secret::new("test-secret-value");
+    s.webhook.allow_unauthenticated = true;
+    s.batch.enabled = false;
+    s
+}
+
+/// A daemon bound on loopback, plus the temp dir it writes into.
+pub struct TestApp {
+    pub app: Option<Application>,
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    #[allow(dead_code)]
+    pub dir: TempDir,
+}
+
+impl TestApp {
+    /// Builds and serves HTTP, but does not complete start-up.
+    pub async fn bound(configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = test_settings(&dir);
+        configure(&mut settings);
+        let mut app = Application::build(settings).await.expect("app builds");
+        app.serve_http();
+        let address = app.address();
+        TestApp {
+            app: Some(app),
+            address,
+            client: reqwest::Client::new(),
+            dir,
+        }
+    }
+
+    /// Builds, serves and completes start-up.
+    pub async fn started(configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut t = TestApp::bound(configure).await;
+        t.app.as_mut().unwrap().start().await.expect("app starts");
+        t
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request reaches the app")
+    }
+}
+
+/// Loads settings the way the binary does, from a file and an explicit environment.
+pub fn load(
+    file: Option<&std::path::Path>,
+    env: &[(&str, &str)],
+    purpose: Purpose,
+) -> Result<Settings, genesys_sentiment::config::ConfigError> {
+    Settings::load(
+        file,
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        purpose,
+    )
+}
+
+/// A running real binary whose stderr lines are collected on a channel.
+pub struct RunningBinary {
+    child: Option<Child>,
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl RunningBinary {
+    /// Starts the binary with `args`, extra environment, and stderr captured.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> RunningBinary {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.env_remove("RUST_LOG");
+        let mut child = cmd.spawn().expect("binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        RunningBinary {
+            child: Some(child),
+            lines,
+        }
+    }
+
+    /// Waits (up to `within`) for a log line containing `needle`, returning it.
+    pub fn wait_for_line(&self, needle: &str, within: Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Some(line),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The address from the JSON "Listening." log line.
+    pub fn wait_for_address(&self, within: Duration) -> SocketAddr {
+        let line = self
+            .wait_for_line("Listening.", within)
+            .expect("the binary logs its address");
+        let v: serde_json::Value = serde_json::from_str(&line).expect("json log line");
+        v["fields"]["address"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, sig: i32) {
+        let pid = self.child.as_ref().expect("still running").id() as i32;
+        // SAFETY: kill(2) with a pid we own and a plain signal number.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill({sig}) failed");
+    }
+
+    /// Waits for exit, up to `within`; `None` if still running.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let (tx, rx) = mpsc::channel();
+        let pid = child.id();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        match rx.recv_timeout(within) {
+            Ok(status) => status.ok(),
+            Err(_) => {
+                // Still running: kill it so the test does not leak a process.
+                // SAFETY: kill(2) on our own child.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                None
+            }
+        }
+    }
+}
+
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `url` until it answers `status`, up to `within`.
+pub async fn wait_for_status(
+    client: &reqwest::Client,
+    url: &str,
+    status: u16,
+    within: Duration,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(r) = client.get(url).send().await
+            && r.status().as_u16() == status
+        {
+            return true;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
