@@ -1,3 +1,476 @@
-//! The Genesys Cloud client.
+//! The Genesys Cloud client: the daemon's one way to talk to Genesys, shared by the batch
+//! task and the webhook path.
+//!
+//! One client = one token cache, one rate budget, one retry policy. Every request goes
+//! through [`GenesysClient::execute`]: take a token, take a grant from the budget, send,
+//! then classify the answer (401 → one refresh and one retry; 429 → pause everyone for
+//! `Retry-After`; 5xx except 501, timeouts and connection errors → backoff with full
+//! jitter; other 4xx → typed error). `../shared/genesys-api.md` is the contract; the
+//! sections are cited where a choice depends on it.
 
+pub mod aggregates;
+pub mod auth;
+pub mod details;
+pub mod endpoint;
+pub mod error;
+pub mod jobs;
+pub mod models;
+pub mod rate;
 pub mod region;
+pub mod retry;
+pub mod sta;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use crate::config::GenesysSettings;
+use crate::domain::ScoreScale;
+use crate::telemetry::metrics::Metrics;
+
+pub use endpoint::Endpoint;
+pub use error::{ApiFailure, ErrorBody, GenesysError};
+pub use models::Interval;
+
+use auth::{AccessToken, TokenCache, TokenSettings};
+use rate::{RateBudget, ServerRateView};
+use region::Region;
+use retry::{RetryPolicy, parse_retry_after};
+
+/// Settings the client needs, resolved from [`GenesysSettings`].
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// API base URL.
+    pub api_base: Url,
+    /// Token endpoint URL.
+    pub token_url: Url,
+    /// The raw settings (page sizes, scales, retention, …).
+    pub genesys: GenesysSettings,
+}
+
+impl ClientSettings {
+    /// Resolves the region and the overrides: `base_url` replaces the region's API host;
+    /// `login_url` replaces the login host, which otherwise is the API host with `//api.`
+    /// replaced by `//login.` (§1.1), or the base URL itself when it has no `api.` host
+    /// (the emulator serves both).
+    ///
+    /// # Errors
+    /// [`GenesysError::InvalidQuery`] for an unknown region or unparseable URL (config
+    /// validation normally catches these first).
+    pub fn resolve(genesys: &GenesysSettings) -> Result<ClientSettings, GenesysError> {
+        let region = Region::from_id(&genesys.region).ok_or_else(|| {
+            GenesysError::InvalidQuery(format!("unknown region {:?}", genesys.region))
+        })?;
+        let api = if genesys.base_url.trim().is_empty() {
+            region.api_base.to_owned()
+        } else {
+            genesys.base_url.trim().trim_end_matches('/').to_owned()
+        };
+        let login = if !genesys.login_url.trim().is_empty() {
+            genesys.login_url.trim().trim_end_matches('/').to_owned()
+        } else if api.contains("//api.") {
+            region::login_base_for(&api)
+        } else {
+            api.clone()
+        };
+        let parse = |s: &str| {
+            Url::parse(s).map_err(|e| GenesysError::InvalidQuery(format!("bad URL {s:?}: {e}")))
+        };
+        Ok(ClientSettings {
+            api_base: parse(&api)?,
+            token_url: parse(&format!("{login}/oauth/token"))?,
+            genesys: genesys.clone(),
+        })
+    }
+}
+
+/// Counters a caller can snapshot to report what a job cost.
+#[derive(Debug, Default)]
+pub struct RequestStats {
+    requests: AtomicU64,
+    rate_limited: AtomicU64,
+}
+
+/// A snapshot of [`RequestStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StatsSnapshot {
+    /// API requests sent (token requests excluded).
+    pub requests: u64,
+    /// 429 answers received.
+    pub rate_limited: u64,
+}
+
+impl StatsSnapshot {
+    /// What happened between `earlier` and `self`.
+    pub fn since(self, earlier: StatsSnapshot) -> StatsSnapshot {
+        StatsSnapshot {
+            requests: self.requests - earlier.requests,
+            rate_limited: self.rate_limited - earlier.rate_limited,
+        }
+    }
+}
+
+/// The shared Genesys Cloud client. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct GenesysClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    settings: ClientSettings,
+    tokens: TokenCache,
+    budget: RateBudget,
+    retry: RetryPolicy,
+    metrics: Metrics,
+    stats: RequestStats,
+}
+
+/// A successful answer.
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body bytes.
+    pub body: Bytes,
+}
+
+impl GenesysClient {
+    /// Builds a client from the `[genesys]` settings.
+    ///
+    /// # Errors
+    /// [`GenesysError::InvalidQuery`] when the region or URLs do not resolve.
+    pub fn new(genesys: &GenesysSettings, metrics: Metrics) -> Result<GenesysClient, GenesysError> {
+        let settings = ClientSettings::resolve(genesys)?;
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("genesys-sentiment/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(genesys.connect_timeout.get())
+            .pool_idle_timeout(Duration::from_secs(90));
+        if !genesys.request_timeout.get().is_zero() {
+            builder = builder.timeout(genesys.request_timeout.get());
+        } else {
+            // Without a request timeout nothing needs the idle reaper's timer either; this
+            // keeps paused-clock tests free of timers that are not the client's own.
+            builder = builder.pool_idle_timeout(None);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| GenesysError::InvalidQuery(format!("cannot build HTTP client: {e}")))?;
+        let retry = RetryPolicy {
+            max_attempts: genesys.max_attempts,
+            max_total: genesys.max_retry_time.get(),
+            base: genesys.backoff_base.get(),
+            cap: genesys.backoff_cap.get(),
+        };
+        let tokens = TokenCache::new(
+            http.clone(),
+            TokenSettings {
+                token_url: settings.token_url.clone(),
+                client_id: genesys.client_id.clone(),
+                client_secret: genesys.client_secret.clone(),
+                skew: genesys.token_refresh_skew.get(),
+                default_lifetime: genesys.default_token_lifetime.get(),
+            },
+            retry,
+            metrics.clone(),
+        );
+        let budget = RateBudget::new(
+            genesys.requests_per_minute,
+            Duration::from_secs(60),
+            genesys.rate_headroom,
+        );
+        Ok(GenesysClient {
+            inner: Arc::new(Inner {
+                http,
+                settings,
+                tokens,
+                budget,
+                retry,
+                metrics,
+                stats: RequestStats::default(),
+            }),
+        })
+    }
+
+    /// The resolved settings.
+    pub fn settings(&self) -> &ClientSettings {
+        &self.inner.settings
+    }
+
+    /// The API base URL.
+    pub fn api_base(&self) -> &Url {
+        &self.inner.settings.api_base
+    }
+
+    /// The shared token cache.
+    pub fn tokens(&self) -> &TokenCache {
+        &self.inner.tokens
+    }
+
+    /// The shared rate budget.
+    pub fn budget(&self) -> &RateBudget {
+        &self.inner.budget
+    }
+
+    /// Scale of STA scores and sentiment events (`genesys.sentiment_scale`).
+    pub fn sentiment_scale(&self) -> ScoreScale {
+        self.inner.settings.genesys.sentiment_scale
+    }
+
+    /// Counters since the client was built.
+    pub fn stats(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            requests: self.inner.stats.requests.load(Ordering::Relaxed),
+            rate_limited: self.inner.stats.rate_limited.load(Ordering::Relaxed),
+        }
+    }
+
+    fn url(&self, path: &str) -> Url {
+        let mut url = self.inner.settings.api_base.clone();
+        let base = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&format!("{base}{path}"));
+        url
+    }
+
+    /// Sends a JSON request and decodes a JSON answer.
+    ///
+    /// # Errors
+    /// Any [`GenesysError`] from [`GenesysClient::execute`], or a decode error.
+    pub async fn send_json<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&impl Serialize>,
+    ) -> Result<T, GenesysError> {
+        let body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| GenesysError::InvalidQuery(format!("cannot encode request: {e}")))?
+            .map(Bytes::from);
+        let answer = self.execute(endpoint, method, path, query, body).await?;
+        serde_json::from_slice(&answer.body).map_err(|e| GenesysError::Decode {
+            endpoint,
+            message: e.to_string(),
+        })
+    }
+
+    /// Sends one request with the token, budget and retry rules described on the module.
+    ///
+    /// # Errors
+    /// A typed [`GenesysError`] carrying status, Genesys `code`, `message` and correlation id.
+    pub async fn execute(
+        &self,
+        endpoint: Endpoint,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Bytes>,
+    ) -> Result<Answer, GenesysError> {
+        let inner = &self.inner;
+        let url = self.url(path);
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        let mut refreshed = false;
+        loop {
+            attempt += 1;
+            let token = inner.tokens.get().await?;
+            inner.budget.acquire().await;
+            inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let outcome = self
+                .send_once(endpoint, &method, &url, query, body.clone(), &token)
+                .await;
+            let cap = inner.settings.genesys.retry_after_cap.get();
+            let (error, server_wait, rate_limited) = match outcome {
+                Ok(answer) => return Ok(answer),
+                Err(Attempt::Final(e)) => return Err(e),
+                Err(Attempt::Unauthorized(failure)) => {
+                    if refreshed {
+                        return Err(GenesysError::Unauthorized {
+                            failure: Box::new(failure),
+                            client_id: inner.tokens.client_id().to_owned(),
+                            api_host: inner.settings.api_base.host_str().unwrap_or("").to_owned(),
+                        });
+                    }
+                    tracing::info!(
+                        endpoint = endpoint.label(),
+                        "Token refused (401); refreshing once."
+                    );
+                    inner.tokens.invalidate(&token).await;
+                    refreshed = true;
+                    attempt -= 1;
+                    continue;
+                }
+                Err(Attempt::RateLimited(failure, retry_after)) => {
+                    inner.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    inner.metrics.genesys_rate_limited.inc();
+                    let over_cap = retry_after.is_some_and(|ra| ra > cap);
+                    let error = GenesysError::RateLimited {
+                        failure: Box::new(failure),
+                        retry_after,
+                        over_cap,
+                    };
+                    if over_cap {
+                        return Err(error);
+                    }
+                    (error, retry_after, true)
+                }
+                Err(Attempt::Retryable(error, retry_after)) => (error, retry_after, false),
+            };
+            let Some(wait) = inner
+                .retry
+                .next_wait(attempt, started.elapsed(), server_wait)
+            else {
+                return Err(GenesysError::Exhausted {
+                    attempts: attempt,
+                    elapsed: started.elapsed(),
+                    last: Box::new(error),
+                });
+            };
+            if rate_limited {
+                tracing::warn!(endpoint = endpoint.label(), attempt, wait = ?wait, "Rate limited (429); every request waits.");
+                // Everyone sharing the budget waits; this request waits in acquire().
+                inner.budget.pause_for(wait);
+            } else {
+                tracing::warn!(endpoint = endpoint.label(), attempt, wait = ?wait, error = %error, "Genesys request failed; retrying.");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        endpoint: Endpoint,
+        method: &Method,
+        url: &Url,
+        query: &[(&str, String)],
+        body: Option<Bytes>,
+        token: &AccessToken,
+    ) -> Result<Answer, Attempt> {
+        let inner = &self.inner;
+        let mut request = inner
+            .http
+            .request(method.clone(), url.clone())
+            .header(reqwest::header::AUTHORIZATION, token.header_value())
+            .header(reqwest::header::ACCEPT, "application/json");
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                inner.metrics.genesys_request(endpoint.label(), None);
+                return Err(Attempt::Retryable(transport_error(endpoint, &e), None));
+            }
+        };
+        let status = response.status().as_u16();
+        inner
+            .metrics
+            .genesys_request(endpoint.label(), Some(status));
+        let headers = response.headers().clone();
+        if let Some(view) = ServerRateView::from_headers(&headers) {
+            inner.budget.observe(view);
+        }
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => return Err(Attempt::Retryable(transport_error(endpoint, &e), None)),
+        };
+        if (200..300).contains(&status) {
+            return Ok(Answer {
+                status,
+                headers,
+                body,
+            });
+        }
+        let failure = api_failure(endpoint, status, &headers, &body);
+        let retry_after = headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        Err(match status {
+            401 => Attempt::Unauthorized(failure),
+            429 => Attempt::RateLimited(failure, retry_after),
+            403 => {
+                let missing = failure
+                    .body
+                    .as_ref()
+                    .and_then(error::permission_from_body)
+                    .map(|p| format!("permission {p}"))
+                    .unwrap_or_else(|| {
+                        format!(
+                            "a permission this endpoint needs ({})",
+                            endpoint.permissions()
+                        )
+                    });
+                Attempt::Final(GenesysError::Forbidden {
+                    failure: Box::new(failure),
+                    missing,
+                })
+            }
+            s if error::is_retryable_status(s) => {
+                Attempt::Retryable(GenesysError::Api(Box::new(failure)), retry_after)
+            }
+            _ => Attempt::Final(GenesysError::Api(Box::new(failure))),
+        })
+    }
+}
+
+/// How one attempt ended, before the retry decision.
+enum Attempt {
+    Unauthorized(ApiFailure),
+    RateLimited(ApiFailure, Option<Duration>),
+    Retryable(GenesysError, Option<Duration>),
+    Final(GenesysError),
+}
+
+fn api_failure(endpoint: Endpoint, status: u16, headers: &HeaderMap, body: &[u8]) -> ApiFailure {
+    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    let header_id = headers
+        .get("inin-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    ApiFailure {
+        endpoint,
+        status,
+        code: parsed.as_ref().and_then(|b| b.code.clone()),
+        message: parsed.as_ref().and_then(|b| b.message.clone()),
+        correlation_id: parsed
+            .as_ref()
+            .and_then(|b| b.context_id.clone())
+            .or(header_id),
+        body: parsed,
+    }
+}
+
+/// A transport failure as a typed error. reqwest's message names the URL, which carries no
+/// credentials (they travel in headers), so it is safe to show.
+pub(crate) fn transport_error(endpoint: Endpoint, e: &reqwest::Error) -> GenesysError {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    GenesysError::Transport {
+        endpoint,
+        message,
+        timeout: e.is_timeout(),
+    }
+}

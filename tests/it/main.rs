@@ -1,5 +1,7 @@
 //! Integration tests: one binary, shared helpers (zero-to-production layout).
 
+mod client;
 mod config;
+mod fake_genesys;
 mod foundation;
 mod helpers;

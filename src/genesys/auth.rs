@@ -1,0 +1,235 @@
+//! Client-credentials tokens: fetched from the login host with HTTP Basic auth
+//! (genesys-api.md §1.2), cached, refreshed ahead of expiry, and shared by every caller
+//! through one single-flight refresh.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::Url;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::endpoint::Endpoint;
+use super::error::GenesysError;
+use super::models::{AuthErrorResponse, TokenResponse};
+use super::retry::RetryPolicy;
+use crate::config::Secret;
+use crate::telemetry::metrics::Metrics;
+
+/// A bearer token handed to one request. `Debug` never shows it.
+#[derive(Clone)]
+pub struct AccessToken {
+    value: Arc<SecretString>,
+    generation: u64,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AccessToken(generation {}, [redacted])", self.generation)
+    }
+}
+
+impl AccessToken {
+    /// The `Authorization` header value.
+    pub(crate) fn header_value(&self) -> String {
+        format!("Bearer {}", self.value.expose_secret())
+    }
+}
+
+struct Cached {
+    token: AccessToken,
+    refresh_at: Instant,
+}
+
+/// The token cache of one OAuth client.
+pub struct TokenCache {
+    http: reqwest::Client,
+    token_url: Url,
+    login_host: String,
+    client_id: String,
+    client_secret: Secret,
+    skew: Duration,
+    default_lifetime: Duration,
+    retry: RetryPolicy,
+    metrics: Metrics,
+    state: Mutex<Option<Cached>>,
+    generations: AtomicU64,
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("token_url", &self.token_url.as_str())
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the cache needs to know.
+pub struct TokenSettings {
+    /// `{login}/oauth/token`.
+    pub token_url: Url,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: Secret,
+    /// Refresh this long before expiry (capped at a tenth of the lifetime).
+    pub skew: Duration,
+    /// Lifetime assumed when `expires_in` is absent.
+    pub default_lifetime: Duration,
+}
+
+impl TokenCache {
+    /// A cache that fetches with `http`, retrying transient failures per `retry`.
+    pub fn new(
+        http: reqwest::Client,
+        settings: TokenSettings,
+        retry: RetryPolicy,
+        metrics: Metrics,
+    ) -> TokenCache {
+        let login_host = settings.token_url.host_str().unwrap_or("login").to_owned();
+        TokenCache {
+            http,
+            token_url: settings.token_url,
+            login_host,
+            client_id: settings.client_id,
+            client_secret: settings.client_secret,
+            skew: settings.skew,
+            default_lifetime: settings.default_lifetime,
+            retry,
+            metrics,
+            state: Mutex::new(None),
+            generations: AtomicU64::new(0),
+        }
+    }
+
+    /// The OAuth client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// How many tokens have been fetched so far.
+    pub fn fetch_count(&self) -> u64 {
+        self.generations.load(Ordering::Relaxed)
+    }
+
+    /// A valid token: the cached one, or a new one if it is missing or due for refresh.
+    /// Concurrent callers wait for the same fetch (single flight).
+    ///
+    /// # Errors
+    /// [`GenesysError::Auth`] when the credentials are refused, or a transport error.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a cancelled caller releases the lock; the next caller fetches.
+    pub async fn get(&self) -> Result<AccessToken, GenesysError> {
+        let mut state = self.state.lock().await;
+        if let Some(cached) = state.as_ref()
+            && Instant::now() < cached.refresh_at
+        {
+            return Ok(cached.token.clone());
+        }
+        let fetched = self.fetch().await?;
+        let token = fetched.token.clone();
+        *state = Some(fetched);
+        Ok(token)
+    }
+
+    /// Drops `token` from the cache if it is still the cached one (after a 401), so the
+    /// next [`TokenCache::get`] fetches a new token. Concurrent 401s for the same token
+    /// cause one refresh, not many.
+    pub async fn invalidate(&self, token: &AccessToken) {
+        let mut state = self.state.lock().await;
+        if state
+            .as_ref()
+            .is_some_and(|c| c.token.generation == token.generation)
+        {
+            *state = None;
+        }
+    }
+
+    async fn fetch(&self) -> Result<Cached, GenesysError> {
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.fetch_once().await;
+            match result {
+                Ok(cached) => return Ok(cached),
+                Err(e) if e.is_retryable() => {
+                    let Some(wait) = self.retry.next_wait(attempt, started.elapsed(), None) else {
+                        return Err(GenesysError::Exhausted {
+                            attempts: attempt,
+                            elapsed: started.elapsed(),
+                            last: Box::new(e),
+                        });
+                    };
+                    tracing::warn!(attempt, wait = ?wait, error = %e, "Token request failed; retrying.");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn fetch_once(&self) -> Result<Cached, GenesysError> {
+        let secret = self.client_secret.expose().unwrap_or_default();
+        let response = self
+            .http
+            .post(self.token_url.clone())
+            .basic_auth(&self.client_id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await;
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                self.metrics.genesys_request(Endpoint::Token.label(), None);
+                return Err(super::transport_error(Endpoint::Token, &e));
+            }
+        };
+        let status = response.status().as_u16();
+        self.metrics
+            .genesys_request(Endpoint::Token.label(), Some(status));
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| super::transport_error(Endpoint::Token, &e))?;
+        if !(200..300).contains(&status) {
+            if super::error::is_retryable_status(status) {
+                return Err(GenesysError::Transport {
+                    endpoint: Endpoint::Token,
+                    message: format!("login host answered {status}"),
+                    timeout: false,
+                });
+            }
+            let body: AuthErrorResponse = serde_json::from_slice(&bytes).unwrap_or_default();
+            return Err(GenesysError::Auth {
+                login_host: self.login_host.clone(),
+                status,
+                error: body.error,
+                description: body.error_description.or(body.description),
+            });
+        }
+        let parsed: TokenResponse =
+            serde_json::from_slice(&bytes).map_err(|e| GenesysError::Decode {
+                endpoint: Endpoint::Token,
+                message: e.to_string(),
+            })?;
+        let lifetime = parsed
+            .expires_in
+            .map_or(self.default_lifetime, Duration::from_secs);
+        let skew = self.skew.min(lifetime / 10);
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::info!(lifetime = ?lifetime, generation, "Fetched a Genesys access token.");
+        Ok(Cached {
+            token: AccessToken {
+                value: Arc::new(SecretString::from(parsed.access_token)),
+                generation,
+            },
+            refresh_at: Instant::now() + lifetime.saturating_sub(skew),
+        })
+    }
+}

@@ -1,0 +1,376 @@
+//! `POST /api/v2/analytics/conversations/details/query`: validation, interval splitting
+//! and paging as a stream (genesys-api.md §2).
+//!
+//! Genesys rejects intervals over 31 days and paging past 100 000 results (§2.4), so an
+//! interval is validated, split into chunks (one day by default), and a chunk whose
+//! `totalHits` would need paging past the cap is halved. Pages shift while data is live
+//! (§2.4, BLOG-Q), so each chunk drops ids it already emitted, and a conversation is only
+//! emitted by the chunk its start falls in. Memory is bounded by one chunk, not the
+//! interval.
+
+use std::collections::{HashSet, VecDeque};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::Stream;
+use reqwest::Method;
+
+use super::models::{
+    AnalyticsConversation, ConversationQuery, ConversationQueryResponse, Interval, PagingSpec,
+    Predicate, QueryFilter,
+};
+use super::{Endpoint, GenesysClient, GenesysError};
+
+/// Path of the synchronous details query.
+pub const DETAILS_QUERY_PATH: &str = "/api/v2/analytics/conversations/details/query";
+
+/// Typed filters turned into `conversationFilters` / `segmentFilters`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DetailsFilter {
+    /// Only conversations through these queues.
+    pub queue_ids: Vec<String>,
+    /// Only conversations handled by these users.
+    pub user_ids: Vec<String>,
+    /// Only this media type (`voice`, `chat`, …).
+    pub media_type: Option<String>,
+    /// Only these conversations.
+    pub conversation_ids: Vec<String>,
+    /// Only these requested language ids.
+    pub language_ids: Vec<String>,
+}
+
+fn dimension(dimension: &str, value: &str) -> Predicate {
+    Predicate {
+        kind: Some("dimension".into()),
+        dimension: Some(dimension.into()),
+        operator: Some("matches".into()),
+        value: Some(value.into()),
+    }
+}
+
+fn any_of(dim: &str, values: &[String]) -> Option<QueryFilter> {
+    (!values.is_empty()).then(|| QueryFilter {
+        kind: "or".into(),
+        clauses: vec![],
+        predicates: values.iter().map(|v| dimension(dim, v)).collect(),
+    })
+}
+
+impl DetailsFilter {
+    /// Conversation-level filters: only ended conversations (BLOG-Q: ongoing ones shift
+    /// pages), plus the conversation ids.
+    pub fn conversation_filters(&self) -> Vec<QueryFilter> {
+        let ended = QueryFilter {
+            kind: "and".into(),
+            clauses: vec![],
+            predicates: vec![Predicate {
+                kind: Some("dimension".into()),
+                dimension: Some("conversationEnd".into()),
+                operator: Some("exists".into()),
+                value: None,
+            }],
+        };
+        std::iter::once(ended)
+            .chain(any_of("conversationId", &self.conversation_ids))
+            .collect()
+    }
+
+    /// Segment-level filters: queue, user, media type, language.
+    pub fn segment_filters(&self) -> Vec<QueryFilter> {
+        let media: Vec<String> = self.media_type.iter().cloned().collect();
+        [
+            any_of("queueId", &self.queue_ids),
+            any_of("userId", &self.user_ids),
+            any_of("mediaType", &media),
+            any_of("requestedLanguageId", &self.language_ids),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// The same filters as a transcript-aggregates filter (one `and` of `or` clauses).
+    pub fn aggregate_filter(&self) -> Option<QueryFilter> {
+        let media: Vec<String> = self.media_type.iter().cloned().collect();
+        let clauses: Vec<QueryFilter> = [
+            any_of("queueId", &self.queue_ids),
+            any_of("userId", &self.user_ids),
+            any_of("mediaType", &media),
+            any_of("conversationId", &self.conversation_ids),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!clauses.is_empty()).then(|| QueryFilter {
+            kind: "and".into(),
+            clauses,
+            predicates: vec![],
+        })
+    }
+}
+
+/// Checks an interval before anything is sent: end after start, start inside the
+/// retention window.
+///
+/// # Errors
+/// [`GenesysError::InvalidQuery`] saying what is wrong and, for retention, the window.
+pub fn validate_interval(
+    interval: Interval,
+    retention: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Result<(), GenesysError> {
+    if interval.end <= interval.start {
+        return Err(GenesysError::InvalidQuery(format!(
+            "interval {interval}: the end must be after the start"
+        )));
+    }
+    let retention_delta = TimeDelta::from_std(retention).unwrap_or(TimeDelta::MAX);
+    let earliest = now - retention_delta;
+    if interval.start < earliest {
+        return Err(GenesysError::InvalidQuery(format!(
+            "interval {interval} starts before the retention window of {} days (earliest {}); \
+             set genesys.retention if your organization keeps data longer",
+            retention.as_secs() / 86_400,
+            super::models::time_format::format(&earliest),
+        )));
+    }
+    Ok(())
+}
+
+/// Splits an interval into consecutive chunks of at most `chunk` (never above `max`).
+pub fn plan_chunks(
+    interval: Interval,
+    chunk: std::time::Duration,
+    max: std::time::Duration,
+) -> Vec<Interval> {
+    let step = TimeDelta::from_std(chunk.min(max)).unwrap_or(TimeDelta::days(1));
+    let step = if step <= TimeDelta::zero() {
+        TimeDelta::days(1)
+    } else {
+        step
+    };
+    let mut out = Vec::new();
+    let mut start = interval.start;
+    while start < interval.end {
+        let end = (start + step).min(interval.end);
+        out.push(Interval::new(start, end));
+        start = end;
+    }
+    out
+}
+
+/// Builds the body of one page.
+pub fn query_body(
+    interval: Interval,
+    filter: &DetailsFilter,
+    page_size: u32,
+    page_number: u32,
+) -> ConversationQuery {
+    ConversationQuery {
+        interval: Some(interval),
+        order: Some("asc".into()),
+        order_by: Some("conversationStart".into()),
+        paging: Some(PagingSpec {
+            page_size,
+            page_number,
+        }),
+        conversation_filters: filter.conversation_filters(),
+        segment_filters: filter.segment_filters(),
+        ..Default::default()
+    }
+}
+
+struct ChunkCursor {
+    interval: Interval,
+    next_page: u32,
+    seen: HashSet<String>,
+    done: bool,
+}
+
+struct PageCursor {
+    client: GenesysClient,
+    filter: DetailsFilter,
+    chunks: VecDeque<Interval>,
+    current: Option<ChunkCursor>,
+    buffer: VecDeque<AnalyticsConversation>,
+}
+
+impl GenesysClient {
+    /// One page of the synchronous details query.
+    ///
+    /// # Errors
+    /// Any [`GenesysError`].
+    pub async fn details_page(
+        &self,
+        query: &ConversationQuery,
+    ) -> Result<ConversationQueryResponse, GenesysError> {
+        self.send_json(
+            Endpoint::DetailsQuery,
+            Method::POST,
+            DETAILS_QUERY_PATH,
+            &[],
+            Some(query),
+        )
+        .await
+    }
+
+    /// Every ended conversation that started in `interval` and matches `filter`, each once,
+    /// as a stream. The interval is validated first; long intervals are split.
+    ///
+    /// # Errors
+    /// [`GenesysError::InvalidQuery`] before anything is sent; request errors as stream items.
+    pub fn conversation_details(
+        &self,
+        interval: Interval,
+        filter: DetailsFilter,
+    ) -> Result<
+        impl Stream<Item = Result<AnalyticsConversation, GenesysError>> + Send + 'static,
+        GenesysError,
+    > {
+        let g = &self.settings().genesys;
+        validate_interval(interval, g.retention.get(), Utc::now())?;
+        let chunks: VecDeque<Interval> =
+            plan_chunks(interval, g.details_chunk.get(), g.max_interval.get()).into();
+        let cursor = PageCursor {
+            client: self.clone(),
+            filter,
+            chunks,
+            current: None,
+            buffer: VecDeque::new(),
+        };
+        Ok(futures_util::stream::try_unfold(cursor, next_conversation))
+    }
+}
+
+async fn next_conversation(
+    mut c: PageCursor,
+) -> Result<Option<(AnalyticsConversation, PageCursor)>, GenesysError> {
+    let page_size = c.client.settings().genesys.page_size;
+    let cap = u64::from(c.client.settings().genesys.max_paging_results);
+    loop {
+        if let Some(conv) = c.buffer.pop_front() {
+            return Ok(Some((conv, c)));
+        }
+        if c.current.as_ref().is_none_or(|ch| ch.done) {
+            match c.chunks.pop_front() {
+                Some(interval) => {
+                    c.current = Some(ChunkCursor {
+                        interval,
+                        next_page: 1,
+                        seen: HashSet::new(),
+                        done: false,
+                    });
+                }
+                None => return Ok(None),
+            }
+        }
+        let chunk = c.current.as_mut().expect("set above");
+        let page = chunk.next_page;
+        let body = query_body(chunk.interval, &c.filter, page_size, page);
+        let response = c.client.details_page(&body).await?;
+        let total = response.total_hits.unwrap_or(0);
+        if page == 1 && total > cap && chunk.interval.duration() > TimeDelta::minutes(2) {
+            let mid = chunk.interval.start + chunk.interval.duration() / 2;
+            tracing::info!(interval = %chunk.interval, total, "Chunk would page past the cap; splitting it.");
+            c.chunks.push_front(Interval::new(mid, chunk.interval.end));
+            c.chunks
+                .push_front(Interval::new(chunk.interval.start, mid));
+            c.current = None;
+            continue;
+        }
+        let conversations = response.conversations.unwrap_or_default();
+        let n = conversations.len() as u64;
+        chunk.next_page += 1;
+        let reached = u64::from(page) * u64::from(page_size);
+        if n < u64::from(page_size) || reached >= total || reached + u64::from(page_size) > cap {
+            chunk.done = true;
+        }
+        for conv in conversations {
+            let in_chunk = conv
+                .conversation_start
+                .is_none_or(|s| chunk.interval.contains(s));
+            if in_chunk && chunk.seen.insert(conv.conversation_id.clone()) {
+                c.buffer.push_back(conv);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use std::time::Duration;
+
+    fn t(d: u32, h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 5, d, h, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn chunks_cover_the_interval_without_gaps_or_overlap() {
+        let iv = Interval::new(t(1, 6), t(3, 18));
+        let chunks = plan_chunks(
+            iv,
+            Duration::from_secs(86_400),
+            Duration::from_secs(31 * 86_400),
+        );
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks[0].start, iv.start);
+        assert_eq!(chunks.last().unwrap().end, iv.end);
+        for w in chunks.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+        }
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let now = t(20, 0);
+        let e = validate_interval(
+            Interval::new(t(3, 0), t(2, 0)),
+            Duration::from_secs(86_400 * 30),
+            now,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("end must be after the start"), "{e}");
+        let e = validate_interval(
+            Interval::new(t(1, 0), t(2, 0)),
+            Duration::from_secs(86_400 * 10),
+            now,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("retention window of 10 days"), "{e}");
+    }
+
+    #[test]
+    fn filters_become_genesys_predicates() {
+        let f = DetailsFilter {
+            queue_ids: vec!["q1".into(), "q2".into()],
+            media_type: Some("voice".into()),
+            ..Default::default()
+        };
+        let body =
+            serde_json::to_value(query_body(Interval::new(t(1, 0), t(2, 0)), &f, 100, 3)).unwrap();
+        assert_eq!(
+            body["interval"],
+            "2026-05-01T00:00:00.000Z/2026-05-02T00:00:00.000Z"
+        );
+        assert_eq!(
+            body["paging"],
+            serde_json::json!({"pageSize": 100, "pageNumber": 3})
+        );
+        assert_eq!(body["orderBy"], "conversationStart");
+        assert_eq!(
+            body["conversationFilters"][0]["predicates"][0]["dimension"],
+            "conversationEnd"
+        );
+        assert_eq!(
+            body["conversationFilters"][0]["predicates"][0]["operator"],
+            "exists"
+        );
+        assert_eq!(body["segmentFilters"][0]["type"], "or");
+        assert_eq!(body["segmentFilters"][0]["predicates"][1]["value"], "q2");
+        assert_eq!(
+            body["segmentFilters"][1]["predicates"][0]["dimension"],
+            "mediaType"
+        );
+    }
+}

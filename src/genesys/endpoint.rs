@@ -1,0 +1,85 @@
+//! The endpoints the client calls, with the permissions each needs
+//! (genesys-api.md §2, §3, §4.1, §4.3, from the SDK docs).
+
+use std::fmt;
+
+/// One Genesys Cloud endpoint the daemon uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `POST {login}/oauth/token`
+    Token,
+    /// `POST /api/v2/analytics/conversations/details/query`
+    DetailsQuery,
+    /// `POST /api/v2/analytics/conversations/details/jobs`
+    JobSubmit,
+    /// `GET /api/v2/analytics/conversations/details/jobs/{jobId}`
+    JobStatus,
+    /// `GET /api/v2/analytics/conversations/details/jobs/{jobId}/results`
+    JobResults,
+    /// `GET /api/v2/analytics/conversations/details/jobs/availability`
+    JobAvailability,
+    /// `GET /api/v2/speechandtextanalytics/conversations/{conversationId}`
+    StaConversation,
+    /// `POST /api/v2/analytics/transcripts/aggregates/query`
+    TranscriptAggregates,
+}
+
+impl Endpoint {
+    /// Low-cardinality metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Endpoint::Token => "token",
+            Endpoint::DetailsQuery => "details_query",
+            Endpoint::JobSubmit => "details_job_submit",
+            Endpoint::JobStatus => "details_job_status",
+            Endpoint::JobResults => "details_job_results",
+            Endpoint::JobAvailability => "details_job_availability",
+            Endpoint::StaConversation => "sta_conversation",
+            Endpoint::TranscriptAggregates => "transcript_aggregates",
+        }
+    }
+
+    /// Method and path template, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Endpoint::Token => "POST /oauth/token",
+            Endpoint::DetailsQuery => "POST /api/v2/analytics/conversations/details/query",
+            Endpoint::JobSubmit => "POST /api/v2/analytics/conversations/details/jobs",
+            Endpoint::JobStatus => "GET /api/v2/analytics/conversations/details/jobs/{jobId}",
+            Endpoint::JobResults => {
+                "GET /api/v2/analytics/conversations/details/jobs/{jobId}/results"
+            }
+            Endpoint::JobAvailability => {
+                "GET /api/v2/analytics/conversations/details/jobs/availability"
+            }
+            Endpoint::StaConversation => {
+                "GET /api/v2/speechandtextanalytics/conversations/{conversationId}"
+            }
+            Endpoint::TranscriptAggregates => "POST /api/v2/analytics/transcripts/aggregates/query",
+        }
+    }
+
+    /// The permissions the endpoint needs, as the SDK docs state them.
+    pub fn permissions(self) -> &'static str {
+        match self {
+            Endpoint::Token => "no permission (client credentials)",
+            Endpoint::DetailsQuery
+            | Endpoint::JobSubmit
+            | Endpoint::JobStatus
+            | Endpoint::JobResults => {
+                "any of analytics:conversationDetail:view, analytics:agentConversationDetail:view"
+            }
+            Endpoint::JobAvailability => "analytics:conversationDetail:view",
+            Endpoint::StaConversation => {
+                "all of recording:recording:view, speechAndTextAnalytics:data:view"
+            }
+            Endpoint::TranscriptAggregates => "analytics:speechAndTextAnalyticsAggregates:view",
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}

@@ -1,0 +1,224 @@
+//! Asynchronous conversation details jobs (genesys-api.md §3): submit, poll with backoff
+//! until `FULFILLED`, read results page by page with `cursor` until it is absent, and never
+//! ask for data after the datalake's availability date.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use reqwest::Method;
+use tokio::time::Instant;
+
+use super::details::DetailsFilter;
+use super::models::{
+    AnalyticsConversation, AsyncQueryResponse, AsyncQueryResultsPage, AsyncQueryStatus,
+    ConversationQuery, DataAvailabilityResponse, Interval,
+};
+use super::{Endpoint, GenesysClient, GenesysError};
+
+/// Path of the jobs collection.
+pub const JOBS_PATH: &str = "/api/v2/analytics/conversations/details/jobs";
+/// Path of the availability endpoint.
+pub const AVAILABILITY_PATH: &str = "/api/v2/analytics/conversations/details/jobs/availability";
+
+/// A submitted job whose interval was clamped to the availability date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmittedJob {
+    /// Job id.
+    pub job_id: String,
+    /// The interval actually asked for (end ≤ availability date).
+    pub interval: Interval,
+    /// Data before this date is settled; later data was not asked for.
+    pub availability: DateTime<Utc>,
+    /// Whether the requested end was after the availability date.
+    pub clamped: bool,
+}
+
+impl GenesysClient {
+    /// The date before which job data is guaranteed complete.
+    ///
+    /// # Errors
+    /// Any [`GenesysError`]; a missing date is a decode error.
+    pub async fn details_availability(&self) -> Result<DateTime<Utc>, GenesysError> {
+        let r: DataAvailabilityResponse = self
+            .send_json(
+                Endpoint::JobAvailability,
+                Method::GET,
+                AVAILABILITY_PATH,
+                &[],
+                None::<&()>,
+            )
+            .await?;
+        r.data_availability_date
+            .ok_or_else(|| GenesysError::Decode {
+                endpoint: Endpoint::JobAvailability,
+                message: "no dataAvailabilityDate in the answer".into(),
+            })
+    }
+
+    /// Submits a job for `interval`, clamped to the availability date.
+    ///
+    /// # Errors
+    /// [`GenesysError::InvalidQuery`] when nothing in the interval is available yet; any
+    /// request error.
+    pub async fn submit_details_job(
+        &self,
+        interval: Interval,
+        filter: &DetailsFilter,
+    ) -> Result<SubmittedJob, GenesysError> {
+        let g = &self.settings().genesys;
+        super::details::validate_interval(interval, g.retention.get(), Utc::now())?;
+        let availability = self.details_availability().await?;
+        if interval.start >= availability {
+            return Err(GenesysError::InvalidQuery(format!(
+                "interval {interval} starts after the data availability date {}; jobs only \
+                 serve settled data, use the synchronous query for recent conversations",
+                super::models::time_format::format(&availability)
+            )));
+        }
+        let clamped = interval.end > availability;
+        let interval = Interval::new(interval.start, interval.end.min(availability));
+        let body = ConversationQuery {
+            interval: Some(interval),
+            order: Some("asc".into()),
+            order_by: Some("conversationStart".into()),
+            conversation_filters: filter.conversation_filters(),
+            segment_filters: filter.segment_filters(),
+            ..Default::default()
+        };
+        let r: AsyncQueryResponse = self
+            .send_json(
+                Endpoint::JobSubmit,
+                Method::POST,
+                JOBS_PATH,
+                &[],
+                Some(&body),
+            )
+            .await?;
+        tracing::info!(job_id = %r.job_id, %interval, clamped, "Submitted an analytics details job.");
+        Ok(SubmittedJob {
+            job_id: r.job_id,
+            interval,
+            availability,
+            clamped,
+        })
+    }
+
+    /// The job's current status.
+    ///
+    /// # Errors
+    /// Any [`GenesysError`].
+    pub async fn details_job_status(&self, job_id: &str) -> Result<AsyncQueryStatus, GenesysError> {
+        let path = format!("{JOBS_PATH}/{job_id}");
+        self.send_json(Endpoint::JobStatus, Method::GET, &path, &[], None::<&()>)
+            .await
+    }
+
+    /// Polls until the job is `FULFILLED`, waiting `job_poll_min`, doubling up to
+    /// `job_poll_max`, for at most `job_timeout`.
+    ///
+    /// # Errors
+    /// [`GenesysError::Job`] for `FAILED`, `CANCELLED`, `EXPIRED` (with Genesys's message)
+    /// or a timeout; request errors.
+    pub async fn wait_for_job(&self, job_id: &str) -> Result<AsyncQueryStatus, GenesysError> {
+        let g = &self.settings().genesys;
+        let deadline = Instant::now() + g.job_timeout.get();
+        let mut wait = g.job_poll_min.get();
+        loop {
+            let status = self.details_job_status(job_id).await?;
+            match status.state.as_str() {
+                "FULFILLED" => return Ok(status),
+                "QUEUED" | "PENDING" => {}
+                other => {
+                    return Err(GenesysError::Job {
+                        job_id: job_id.to_owned(),
+                        state: other.to_owned(),
+                        message: status.error_message,
+                    });
+                }
+            }
+            if Instant::now() + wait > deadline {
+                return Err(GenesysError::Job {
+                    job_id: job_id.to_owned(),
+                    state: "TIMEOUT".into(),
+                    message: Some(format!(
+                        "still {} after genesys.job_timeout ({:?})",
+                        status.state,
+                        g.job_timeout.get()
+                    )),
+                });
+            }
+            tracing::debug!(job_id, state = %status.state, wait = ?wait, "Analytics job not ready.");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2)
+                .min(g.job_poll_max.get())
+                .max(Duration::from_millis(1));
+        }
+    }
+
+    /// One page of a fulfilled job's results.
+    ///
+    /// # Errors
+    /// Any [`GenesysError`].
+    pub async fn details_job_page(
+        &self,
+        job_id: &str,
+        cursor: Option<&str>,
+    ) -> Result<AsyncQueryResultsPage, GenesysError> {
+        let path = format!("{JOBS_PATH}/{job_id}/results");
+        // Always send pageSize explicitly (the Go SDK sends 0 otherwise, §3).
+        let mut query = vec![(
+            "pageSize",
+            self.settings().genesys.job_page_size.to_string(),
+        )];
+        if let Some(c) = cursor {
+            query.push(("cursor", c.to_owned()));
+        }
+        self.send_json(
+            Endpoint::JobResults,
+            Method::GET,
+            &path,
+            &query,
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Every conversation of a fulfilled job, following `cursor` until it is absent.
+    pub fn details_job_results(
+        &self,
+        job_id: String,
+    ) -> impl Stream<Item = Result<AnalyticsConversation, GenesysError>> + Send + 'static {
+        struct State {
+            client: GenesysClient,
+            job_id: String,
+            cursor: Option<String>,
+            started: bool,
+            buffer: std::collections::VecDeque<AnalyticsConversation>,
+        }
+        let state = State {
+            client: self.clone(),
+            job_id,
+            cursor: None,
+            started: false,
+            buffer: Default::default(),
+        };
+        futures_util::stream::try_unfold(state, |mut s| async move {
+            loop {
+                if let Some(c) = s.buffer.pop_front() {
+                    return Ok(Some((c, s)));
+                }
+                if s.started && s.cursor.is_none() {
+                    return Ok(None);
+                }
+                let page = s
+                    .client
+                    .details_job_page(&s.job_id, s.cursor.as_deref())
+                    .await?;
+                s.started = true;
+                s.cursor = page.cursor.filter(|c| !c.is_empty());
+                s.buffer.extend(page.conversations.unwrap_or_default());
+            }
+        })
+    }
+}

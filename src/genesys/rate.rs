@@ -1,0 +1,211 @@
+//! One request budget per client, shared by every task that uses it.
+//!
+//! A sliding-window log: no window of `window` length ever holds more than `limit` grants,
+//! which also keeps every fixed window Genesys may count in under the limit. The budget
+//! also obeys pauses (a 429's `Retry-After`) and the server's `inin-ratelimit-*` headers
+//! (genesys-api.md §5.1, §5.2).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The shared request budget.
+#[derive(Debug)]
+pub struct RateBudget {
+    window: Duration,
+    headroom: f64,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    configured: usize,
+    limit: usize,
+    granted: VecDeque<Instant>,
+    paused_until: Option<Instant>,
+}
+
+/// The server's view from `inin-ratelimit-count` / `-allowed` / `-reset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerRateView {
+    /// Requests counted in the server's current window.
+    pub count: u64,
+    /// Requests allowed per window.
+    pub allowed: u64,
+    /// Seconds until the server's window resets.
+    pub reset_secs: u64,
+}
+
+impl ServerRateView {
+    /// Reads the three headers; `None` unless all are present and numeric.
+    pub fn from_headers(headers: &reqwest::header::HeaderMap) -> Option<ServerRateView> {
+        let num =
+            |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+        Some(ServerRateView {
+            count: num("inin-ratelimit-count")?,
+            allowed: num("inin-ratelimit-allowed")?,
+            reset_secs: num("inin-ratelimit-reset")?,
+        })
+    }
+}
+
+impl RateBudget {
+    /// `limit` grants per `window`; `headroom` is the fraction of the server's allowance
+    /// kept in reserve when the server reports more use than this budget made.
+    pub fn new(limit: u32, window: Duration, headroom: f64) -> RateBudget {
+        let limit = limit.max(1) as usize;
+        RateBudget {
+            window,
+            headroom,
+            state: Mutex::new(State {
+                configured: limit,
+                limit,
+                granted: VecDeque::with_capacity(limit),
+                paused_until: None,
+            }),
+        }
+    }
+
+    /// Waits for a grant and records it.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: nothing is recorded until the grant is returned.
+    pub async fn acquire(&self) -> Instant {
+        loop {
+            let wait_until = {
+                let mut s = self.state.lock().expect("rate budget lock");
+                let now = Instant::now();
+                while s.granted.front().is_some_and(|t| *t + self.window <= now) {
+                    s.granted.pop_front();
+                }
+                match s.paused_until {
+                    Some(until) if until > now => until,
+                    _ => {
+                        s.paused_until = None;
+                        if s.granted.len() < s.limit {
+                            s.granted.push_back(now);
+                            return now;
+                        }
+                        *s.granted.front().expect("non-empty when full") + self.window
+                    }
+                }
+            };
+            tokio::time::sleep_until(wait_until).await;
+        }
+    }
+
+    /// Stops every grant until `duration` from now (a 429's `Retry-After`).
+    pub fn pause_for(&self, duration: Duration) {
+        let until = Instant::now() + duration;
+        let mut s = self.state.lock().expect("rate budget lock");
+        if s.paused_until.is_none_or(|p| p < until) {
+            s.paused_until = Some(until);
+        }
+    }
+
+    /// Takes the server's counters into account: adopt a lower server allowance, and when
+    /// the server has counted more than this budget granted (another consumer of the same
+    /// OAuth client), stop short of the server's limit until its window resets.
+    pub fn observe(&self, view: ServerRateView) {
+        if view.allowed == 0 {
+            return;
+        }
+        let mut s = self.state.lock().expect("rate budget lock");
+        let allowed = usize::try_from(view.allowed).unwrap_or(usize::MAX);
+        s.limit = s.configured.min(allowed);
+        let now = Instant::now();
+        let ours = s.granted.iter().filter(|t| **t + self.window > now).count() as u64;
+        let reserve = ((view.allowed as f64) * self.headroom).ceil().max(1.0) as u64;
+        if view.count > ours && view.count + reserve >= view.allowed {
+            let until = now + Duration::from_secs(view.reset_secs.max(1));
+            if s.paused_until.is_none_or(|p| p < until) {
+                tracing::info!(
+                    count = view.count,
+                    allowed = view.allowed,
+                    reset = view.reset_secs,
+                    "Genesys reports the rate limit nearly used by other consumers; pausing until it resets."
+                );
+                s.paused_until = Some(until);
+            }
+        }
+    }
+
+    /// The limit currently enforced.
+    pub fn limit(&self) -> usize {
+        self.state.lock().expect("rate budget lock").limit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn no_window_holds_more_than_the_limit() {
+        let budget = std::sync::Arc::new(RateBudget::new(60, Duration::from_secs(60), 0.1));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..150 {
+            let b = budget.clone();
+            tasks.push(tokio::spawn(async move { b.acquire().await }));
+        }
+        let mut grants = Vec::new();
+        for t in tasks {
+            grants.push(t.await.unwrap());
+        }
+        grants.sort();
+        for (i, g) in grants.iter().enumerate() {
+            let in_window = grants[i..]
+                .iter()
+                .take_while(|t| **t < *g + Duration::from_secs(60))
+                .count();
+            assert!(
+                in_window <= 60,
+                "{in_window} grants within 60 s of grant {i}"
+            );
+        }
+        assert!(grants[149] - start >= Duration::from_secs(120));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_every_caller() {
+        let budget = RateBudget::new(100, Duration::from_secs(60), 0.1);
+        let start = Instant::now();
+        budget.pause_for(Duration::from_secs(7));
+        let granted = budget.acquire().await;
+        assert!(granted - start >= Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn server_counts_from_other_consumers_slow_us_down() {
+        let budget = RateBudget::new(300, Duration::from_secs(60), 0.1);
+        let start = Instant::now();
+        budget.acquire().await;
+        budget.observe(ServerRateView {
+            count: 10,
+            allowed: 300,
+            reset_secs: 30,
+        });
+        assert!(
+            budget.acquire().await - start < Duration::from_secs(1),
+            "plenty left: no pause"
+        );
+        budget.observe(ServerRateView {
+            count: 280,
+            allowed: 300,
+            reset_secs: 30,
+        });
+        assert!(
+            budget.acquire().await - start >= Duration::from_secs(30),
+            "pauses until reset"
+        );
+        budget.observe(ServerRateView {
+            count: 1,
+            allowed: 100,
+            reset_secs: 60,
+        });
+        assert_eq!(budget.limit(), 100, "a lower server allowance is adopted");
+    }
+}

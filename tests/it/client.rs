@@ -1,0 +1,544 @@
+//! Issue 3: the Genesys client against scripted fakes.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use futures_util::TryStreamExt;
+use genesys_sentiment::domain::ScoreScale;
+use genesys_sentiment::genesys::aggregates::AggregateQuery;
+use genesys_sentiment::genesys::details::{DETAILS_QUERY_PATH, DetailsFilter};
+use genesys_sentiment::genesys::sta::StaOutcome;
+use genesys_sentiment::genesys::{GenesysError, Interval};
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::fake_genesys::{CLIENT_SECRET, FakeGenesys, Reply};
+
+const STA: &str = "/api/v2/speechandtextanalytics/conversations/c-1";
+
+fn sta_body(score: f64) -> serde_json::Value {
+    json!({"conversation": {"id": "c-1", "selfUri": "/api/v2/conversations/c-1"},
+           "sentimentScore": score, "sentimentTrend": 0.1, "sentimentTrendClass": "NoChange",
+           "empathyScores": [{"userId": "agent-1", "score": 0.6}]})
+}
+
+fn official_429(seconds: u64) -> Reply {
+    Reply::json(
+        429,
+        json!({"message": format!("Rate limit exceeded the maximum. Retry the request in [{seconds}] seconds"),
+               "code": "too.many.requests.retry.after", "status": 429,
+               "contextId": "ctx-429", "details": [], "errors": []}),
+    )
+    .header("retry-after", &seconds.to_string())
+    .header("inin-correlation-id", "ctx-429")
+}
+
+#[tokio::test]
+async fn fifty_concurrent_calls_on_a_cold_cache_make_exactly_one_token_request() {
+    let fake = FakeGenesys::start().await;
+    fake.default_reply(STA, Reply::json(200, sta_body(0.4)));
+    let client = fake.client(|_| {});
+    let calls = (0..50).map(|_| {
+        let c = client.clone();
+        tokio::spawn(async move { c.conversation_sentiment("c-1").await })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        assert!(matches!(
+            call.await.unwrap().unwrap(),
+            StaOutcome::Analysed(_)
+        ));
+    }
+    assert_eq!(
+        fake.token_requests(),
+        1,
+        "one token for fifty concurrent callers"
+    );
+    assert_eq!(fake.seen(STA).len(), 50);
+    let basic = fake.token_basic_headers()[0].clone().unwrap();
+    assert!(
+        basic.starts_with("Basic "),
+        "client credentials travel as HTTP Basic: {basic}"
+    );
+    let token_req = &fake.seen("/oauth/token")[0];
+    assert_eq!(token_req.body, "grant_type=client_credentials");
+    assert!(
+        !token_req.body.contains(CLIENT_SECRET),
+        "the secret is not in the form body"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expiring_token_is_refreshed_before_use() {
+    let fake = FakeGenesys::start().await;
+    fake.token_lifetime(60);
+    fake.default_reply(STA, Reply::json(200, sta_body(0.4)));
+    let client = fake.client(|s| s.genesys.token_refresh_skew = Duration::from_secs(300).into());
+    client.conversation_sentiment("c-1").await.unwrap();
+    tokio::time::advance(Duration::from_secs(50)).await;
+    client.conversation_sentiment("c-1").await.unwrap();
+    assert_eq!(fake.token_requests(), 1, "still valid at 50 s of 60");
+    // Skew is capped at a tenth of the 60 s lifetime: refresh from 54 s on.
+    tokio::time::advance(Duration::from_secs(5)).await;
+    client.conversation_sentiment("c-1").await.unwrap();
+    assert_eq!(fake.token_requests(), 2, "refreshed ahead of expiry");
+    let seen = fake.seen(STA);
+    let tokens = fake.tokens_issued();
+    assert_eq!(
+        seen[2].authorization.as_deref(),
+        Some(format!("Bearer {}", tokens[1]).as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_401_triggers_exactly_one_refresh_and_one_retry() {
+    let fake = FakeGenesys::start().await;
+    let unauthorized = Reply::json(
+        401,
+        json!({"message": "No authentication bearer token specified", "code": "bad.credentials", "status": 401}),
+    );
+    fake.script(STA, [unauthorized.clone()]);
+    fake.default_reply(STA, Reply::json(200, sta_body(0.4)));
+    let client = fake.client(|_| {});
+    let outcome = client.conversation_sentiment("c-1").await.unwrap();
+    assert!(matches!(outcome, StaOutcome::Analysed(_)));
+    assert_eq!(fake.token_requests(), 2, "one refresh");
+    assert_eq!(fake.seen(STA).len(), 2, "one retry");
+
+    fake.script(STA, [unauthorized.clone(), unauthorized]);
+    let err = client.conversation_sentiment("c-1").await.unwrap_err();
+    assert!(matches!(err, GenesysError::Unauthorized { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("fake-client-id") && text.contains("genesys.region"),
+        "{text}"
+    );
+    assert_eq!(fake.token_requests(), 3, "still only one refresh per call");
+}
+
+#[tokio::test]
+async fn a_403_names_the_missing_permission() {
+    let fake = FakeGenesys::start().await;
+    fake.default_reply(
+        STA,
+        Reply::json(403, json!({"message": "You are missing the following permission(s): speechAndTextAnalytics:data:view",
+            "code": "missing.any.permissions", "status": 403, "contextId": "ctx-403"})),
+    );
+    let err = fake
+        .client(|_| {})
+        .conversation_sentiment("c-1")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GenesysError::Forbidden { .. }));
+    let text = err.to_string();
+    assert!(text.contains("speechAndTextAnalytics:data:view"), "{text}");
+    assert!(text.contains("ctx-403"), "{text}");
+    assert_eq!(fake.seen(STA).len(), 1, "403 is not retried");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_with_retry_after_waits_that_long_before_retrying() {
+    let fake = FakeGenesys::start().await;
+    fake.script(STA, [official_429(2)]);
+    fake.default_reply(STA, Reply::json(200, sta_body(0.4)));
+    let client = fake.client(|_| {});
+    let start = Instant::now();
+    client.conversation_sentiment("c-1").await.unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_secs(2),
+        "waited {:?}",
+        start.elapsed()
+    );
+    let seen = fake.seen(STA);
+    assert_eq!(seen.len(), 2);
+    assert!(seen[1].at - seen[0].at >= Duration::from_secs(2));
+    assert_eq!(client.stats().rate_limited, 1);
+}
+
+#[tokio::test]
+async fn a_503_then_200_succeeds_and_a_400_is_not_retried() {
+    let fake = FakeGenesys::start().await;
+    fake.script(
+        STA,
+        [Reply::json(
+            503,
+            json!({"message": "Service Unavailable", "code": "service.unavailable", "status": 503}),
+        )],
+    );
+    fake.default_reply(STA, Reply::json(200, sta_body(0.4)));
+    let client = fake.client(|_| {});
+    assert!(matches!(
+        client.conversation_sentiment("c-1").await.unwrap(),
+        StaOutcome::Analysed(_)
+    ));
+    assert_eq!(fake.seen(STA).len(), 2);
+
+    fake.default_reply(
+        DETAILS_QUERY_PATH,
+        Reply::json(400, json!({"message": "You must specify a search interval as part of your query that does not exceed 31 days.",
+            "code": "bad.request", "status": 400, "contextId": "ctx-400"})),
+    );
+    let day = Interval::new(utc(2026, 5, 1), utc(2026, 5, 2));
+    let err = client
+        .conversation_details(day, DetailsFilter::default())
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    assert_eq!(err.code(), Some("bad.request"));
+    assert_eq!(err.correlation_id(), Some("ctx-400"));
+    assert!(err.to_string().contains("does not exceed 31 days"), "{err}");
+    assert_eq!(
+        fake.seen(DETAILS_QUERY_PATH).len(),
+        1,
+        "a 400 is not retried"
+    );
+}
+
+#[tokio::test]
+async fn retries_are_bounded() {
+    let fake = FakeGenesys::start().await;
+    fake.default_reply(
+        STA,
+        Reply::json(
+            500,
+            json!({"message": "boom", "code": "internal", "status": 500}),
+        ),
+    );
+    let client = fake.client(|s| s.genesys.max_attempts = 3);
+    let err = client.conversation_sentiment("c-1").await.unwrap_err();
+    assert!(
+        matches!(err, GenesysError::Exhausted { attempts: 3, .. }),
+        "{err:?}"
+    );
+    assert_eq!(fake.seen(STA).len(), 3);
+    assert!(err.to_string().contains("boom"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shared_budget_of_60_per_minute_spreads_120_requests_over_a_minute() {
+    let fake = FakeGenesys::start().await;
+    fake.default_reply(STA, Reply::json(200, sta_body(0.1)));
+    let client = fake.client(|s| s.genesys.requests_per_minute = 60);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..120)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move { c.conversation_sentiment("c-1").await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(
+        start.elapsed() >= Duration::from_secs(59),
+        "took {:?}",
+        start.elapsed()
+    );
+    let mut arrivals: Vec<Instant> = fake.seen(STA).iter().map(|s| s.at).collect();
+    arrivals.sort();
+    assert_eq!(arrivals.len(), 120);
+    for (i, a) in arrivals.iter().enumerate() {
+        let within = arrivals[i..]
+            .iter()
+            .take_while(|t| **t < *a + Duration::from_secs(60))
+            .count();
+        assert!(
+            within <= 60,
+            "{within} requests in the 60 s after request {i}"
+        );
+    }
+}
+
+fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap()
+}
+
+#[tokio::test]
+async fn a_45_day_interval_is_split_into_days_and_paging_yields_each_conversation_once() {
+    let fake = FakeGenesys::start().await;
+    // 7 conversations per day, page size 3: pages overlap by one id (live data shifting).
+    fake.handler(DETAILS_QUERY_PATH, |seen| {
+        let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
+        let iv = Interval::parse(body["interval"].as_str().unwrap()).unwrap();
+        let page = body["paging"]["pageNumber"].as_u64().unwrap() as usize;
+        let size = body["paging"]["pageSize"].as_u64().unwrap() as usize;
+        let day = iv.start;
+        let all: Vec<serde_json::Value> = (0..7)
+            .map(|i| {
+                let start = day + chrono::TimeDelta::hours(i * 3);
+                json!({"conversationId": format!("conv-{}-{i}", day.format("%m%d")),
+                       "conversationStart": start.to_rfc3339(),
+                       "conversationEnd": (start + chrono::TimeDelta::minutes(5)).to_rfc3339()})
+            })
+            .collect();
+        let from = ((page - 1) * size).saturating_sub(if page > 1 { 1 } else { 0 });
+        let slice: Vec<_> = all.iter().skip(from).take(size).cloned().collect();
+        Reply::json(200, json!({"totalHits": 7, "conversations": slice}))
+    });
+    let client = fake.client(|s| s.genesys.page_size = 3);
+    let interval = Interval::new(utc(2026, 3, 1), utc(2026, 4, 15));
+    let conversations: Vec<_> = client
+        .conversation_details(interval, DetailsFilter::default())
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for c in &conversations {
+        *counts.entry(c.conversation_id.clone()).or_default() += 1;
+    }
+    assert_eq!(counts.len(), 45 * 7, "every conversation of every day");
+    assert!(counts.values().all(|n| *n == 1), "each exactly once");
+    let mut chunk_days = std::collections::BTreeSet::new();
+    for seen in fake.seen(DETAILS_QUERY_PATH) {
+        let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
+        let iv = Interval::parse(body["interval"].as_str().unwrap()).unwrap();
+        assert!(
+            iv.duration() <= chrono::TimeDelta::days(31),
+            "no chunk over 31 days"
+        );
+        assert_eq!(
+            iv.duration(),
+            chrono::TimeDelta::days(1),
+            "day chunks by default"
+        );
+        chunk_days.insert(iv.start);
+    }
+    assert_eq!(chunk_days.len(), 45);
+}
+
+#[tokio::test]
+async fn an_async_job_is_followed_through_states_and_cursor_pages() {
+    let fake = FakeGenesys::start().await;
+    let jobs = "/api/v2/analytics/conversations/details/jobs";
+    fake.default_reply(
+        &format!("{jobs}/availability"),
+        Reply::json(
+            200,
+            json!({"dataAvailabilityDate": "2026-05-10T00:00:00.000Z"}),
+        ),
+    );
+    fake.default_reply(jobs, Reply::json(202, json!({"jobId": "job-1"})));
+    fake.script(
+        &format!("{jobs}/job-1"),
+        [
+            Reply::json(200, json!({"state": "QUEUED"})),
+            Reply::json(200, json!({"state": "PENDING"})),
+            Reply::json(
+                200,
+                json!({"state": "FULFILLED", "expirationDate": "2026-05-11T00:00:00.000Z"}),
+            ),
+        ],
+    );
+    let page = |ids: &[&str], cursor: Option<&str>| {
+        let convs: Vec<_> = ids.iter().map(|i| json!({"conversationId": i})).collect();
+        let mut body =
+            json!({"conversations": convs, "dataAvailabilityDate": "2026-05-10T00:00:00.000Z"});
+        if let Some(c) = cursor {
+            body["cursor"] = json!(c);
+        }
+        Reply::json(200, body)
+    };
+    fake.script(
+        &format!("{jobs}/job-1/results"),
+        [
+            page(&["a", "b"], Some("cur-1")),
+            page(&["c", "d"], Some("cur-2")),
+            page(&["e"], None),
+        ],
+    );
+    let client = fake.client(|s| {
+        s.genesys.job_poll_min = Duration::from_millis(1).into();
+        s.genesys.job_poll_max = Duration::from_millis(4).into();
+    });
+    let job = client
+        .submit_details_job(
+            Interval::new(utc(2026, 5, 1), utc(2026, 5, 20)),
+            &DetailsFilter::default(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        job.clamped,
+        "never asks for data after the availability date"
+    );
+    assert_eq!(job.interval.end, utc(2026, 5, 10));
+    let submitted: serde_json::Value = serde_json::from_str(&fake.seen(jobs)[0].body).unwrap();
+    assert_eq!(
+        submitted["interval"],
+        "2026-05-01T00:00:00.000Z/2026-05-10T00:00:00.000Z"
+    );
+    assert!(
+        submitted.get("paging").is_none(),
+        "async queries have no paging"
+    );
+    let status = client.wait_for_job(&job.job_id).await.unwrap();
+    assert_eq!(status.state, "FULFILLED");
+    assert_eq!(fake.seen(&format!("{jobs}/job-1")).len(), 3);
+    let ids: Vec<String> = client
+        .details_job_results(job.job_id.clone())
+        .map_ok(|c| c.conversation_id)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids, ["a", "b", "c", "d", "e"]);
+    let pages = fake.seen(&format!("{jobs}/job-1/results"));
+    assert_eq!(pages.len(), 3);
+    assert!(!pages[0].query.contains("cursor"));
+    assert!(pages[1].query.contains("cursor=cur-1") && pages[2].query.contains("cursor=cur-2"));
+    assert!(
+        pages.iter().all(|p| p.query.contains("pageSize=")),
+        "pageSize always explicit"
+    );
+
+    fake.script(
+        &format!("{jobs}/job-2"),
+        [Reply::json(
+            200,
+            json!({"state": "FAILED", "errorMessage": "Query exceeded maximum result size"}),
+        )],
+    );
+    let err = client.wait_for_job("job-2").await.unwrap_err();
+    assert!(
+        matches!(&err, GenesysError::Job { state, .. } if state == "FAILED"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("Query exceeded maximum result size"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn sta_404_is_not_analysed_and_aggregates_decode_per_group() {
+    let fake = FakeGenesys::start().await;
+    fake.default_reply(
+        "/api/v2/speechandtextanalytics/conversations/missing",
+        Reply::json(
+            404,
+            json!({"message": "Conversation missing not found", "code": "resource.not.found",
+            "status": 404, "messageParams": {"id": "missing"}}),
+        ),
+    );
+    fake.default_reply(STA, Reply::json(200, sta_body(-0.35)));
+    let client = fake.client(|s| s.genesys.aggregate_scale = ScoreScale::Percent);
+    assert_eq!(
+        client.conversation_sentiment("missing").await.unwrap(),
+        StaOutcome::NotAnalysed
+    );
+    let StaOutcome::Analysed(s) = client.conversation_sentiment("c-1").await.unwrap() else {
+        panic!("analysed")
+    };
+    assert_eq!(s.score.value, -0.35, "reported exactly as received");
+    assert_eq!(s.score.scale, ScoreScale::Unit, "with the configured scale");
+    assert_eq!(s.trend_class.as_deref(), Some("NoChange"));
+    assert_eq!(s.empathy, vec![("agent-1".to_owned(), 0.6)]);
+
+    fake.default_reply(
+        "/api/v2/analytics/transcripts/aggregates/query",
+        Reply::json(200, json!({"results": [
+            {"group": {"userId": "agent-1"}, "data": [
+                {"interval": "2026-05-01T00:00:00.000Z/2026-05-02T00:00:00.000Z",
+                 "metrics": [{"metric": "oSentimentScore", "stats": {"count": 4, "sum": 80.0, "min": -10.0, "max": 60.0}},
+                             {"metric": "oCustomerSentiment", "stats": {"count": 30, "countPositive": 20, "countNegative": 3}}]},
+                {"interval": "2026-05-02T00:00:00.000Z/2026-05-03T00:00:00.000Z",
+                 "metrics": [{"metric": "oSentimentScore", "stats": {"count": 2, "sum": -30.0, "min": -40.0, "max": 10.0}}]}]},
+            {"group": {"userId": "agent-2"}, "data": [
+                {"interval": "2026-05-01T00:00:00.000Z/2026-05-02T00:00:00.000Z",
+                 "metrics": [{"metric": "oSentimentScore", "stats": {"count": 1, "sum": 5.0, "min": 5.0, "max": 5.0}}]}]}
+        ]})),
+    );
+    let cells = client
+        .transcript_aggregates(&AggregateQuery {
+            interval: Interval::new(utc(2026, 5, 1), utc(2026, 5, 3)),
+            granularity: "P1D".into(),
+            time_zone: None,
+            group_by: vec!["userId".into()],
+            filter: DetailsFilter::default(),
+            metrics: vec!["oSentimentScore".into(), "oCustomerSentiment".into()],
+        })
+        .await
+        .unwrap();
+    let score_cells: Vec<_> = cells
+        .iter()
+        .filter(|c| c.metric == "oSentimentScore")
+        .collect();
+    assert_eq!(score_cells.len(), 3);
+    assert_eq!(score_cells[0].group["userId"], "agent-1");
+    assert_eq!(score_cells[0].mean(), Some(20.0));
+    assert_eq!(score_cells[0].scale, ScoreScale::Percent);
+    assert_eq!(score_cells[1].interval.start, utc(2026, 5, 2));
+    let customer = cells
+        .iter()
+        .find(|c| c.metric == "oCustomerSentiment")
+        .unwrap();
+    assert_eq!(
+        (customer.count_positive, customer.count_negative),
+        (Some(20), Some(3))
+    );
+    let sent: serde_json::Value =
+        serde_json::from_str(&fake.seen("/api/v2/analytics/transcripts/aggregates/query")[0].body)
+            .unwrap();
+    assert_eq!(sent["granularity"], "P1D");
+    assert_eq!(sent["groupBy"], json!(["userId"]));
+}
+
+#[tokio::test]
+async fn no_log_line_error_or_debug_output_contains_the_secret_or_a_token() {
+    use base64::Engine;
+    let logs = crate::helpers::captured_logs();
+    let fake = FakeGenesys::start().await;
+    fake.script(
+        STA,
+        [Reply::json(
+            401,
+            json!({"message": "expired", "status": 401}),
+        )],
+    );
+    fake.script(STA, [official_429(1)]);
+    fake.script(
+        STA,
+        [Reply::json(500, json!({"message": "boom", "status": 500}))],
+    );
+    fake.default_reply(STA, Reply::json(200, sta_body(0.4)));
+    let client = fake.client(|_| {});
+    let mut outputs = vec![format!("{client:?}")];
+    outputs.push(format!("{:?}", client.conversation_sentiment("c-1").await));
+    fake.default_reply(
+        STA,
+        Reply::json(401, json!({"message": "revoked", "status": 401})),
+    );
+    let err = client.conversation_sentiment("c-1").await.unwrap_err();
+    outputs.push(err.to_string());
+    outputs.push(format!("{err:?}"));
+    fake.refuse_tokens();
+    let fresh = fake.client(|_| {});
+    let err = fresh.conversation_sentiment("c-1").await.unwrap_err();
+    assert!(matches!(err, GenesysError::Auth { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("genesys.client_secret"),
+        "says what to check: {err}"
+    );
+    outputs.push(err.to_string());
+    outputs.push(format!("{err:?}"));
+    outputs.push(format!("{fresh:?}"));
+    outputs.push(logs.text());
+
+    let tokens = fake.tokens_issued();
+    assert!(tokens.len() >= 2, "tokens were issued and used: {tokens:?}");
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("fake-client-id:{CLIENT_SECRET}"));
+    let everything = outputs.join("\n");
+    assert!(
+        everything.contains("Fetched a Genesys access token"),
+        "logs were captured"
+    );
+    assert!(!everything.contains(CLIENT_SECRET), "client secret leaked");
+    assert!(!everything.contains(&basic), "basic credentials leaked");
+    for t in tokens {
+        assert!(!everything.contains(&t), "access token {t} leaked");
+    }
+}
