@@ -1,8 +1,12 @@
 //! Command-line interface.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+use crate::domain::ScoreScale;
+use crate::emulator::org::EffectSizes;
 
 /// genesys-sentiment: Genesys Cloud conversation sentiment → quality scores, honest
 /// trends, a tamper-evident audit journal and coaching insights.
@@ -32,4 +36,129 @@ pub enum Command {
     Serve,
     /// Validate the configuration and print the effective values (secrets redacted).
     CheckConfig,
+    /// Run a local Genesys Cloud emulator with a synthetic org (and a coaching sink).
+    Emulate(EmulateArgs),
+    /// Run a stand-in coaching platform that counts and verifies deliveries.
+    CoachingSink(SinkArgs),
+}
+
+/// Options of `emulate`.
+#[derive(Debug, Clone, Args)]
+pub struct EmulateArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub listen: SocketAddr,
+    /// Seed of the synthetic org (same seed, same data).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// OAuth client id the emulator accepts.
+    #[arg(long, default_value = crate::emulator::DEFAULT_CLIENT_ID)]
+    pub client_id: String,
+    /// OAuth client secret the emulator accepts.
+    #[arg(long, default_value = crate::emulator::DEFAULT_CLIENT_SECRET)]
+    pub client_secret: String,
+    /// Number of agents.
+    #[arg(long, default_value_t = 40)]
+    pub agents: usize,
+    /// Number of queues.
+    #[arg(long, default_value_t = 4)]
+    pub queues: usize,
+    /// Days of history, ending at --end.
+    #[arg(long, default_value_t = 28)]
+    pub days: u32,
+    /// Conversations per weekday across the org.
+    #[arg(long, default_value_t = 1000.0)]
+    pub conversations_per_day: f64,
+    /// Share of conversations without STA analysis.
+    #[arg(long, default_value_t = 0.05)]
+    pub unanalysed_share: f64,
+    /// Window length (days) the ground truth compares.
+    #[arg(long, default_value_t = 7)]
+    pub window_days: u32,
+    /// Size of the injected trend changes.
+    #[arg(long, value_enum, default_value_t = EffectSizes::Mixed)]
+    pub effects: EffectSizes,
+    /// End of the history (RFC 3339); default: the start of today (UTC).
+    #[arg(long)]
+    pub end: Option<chrono::DateTime<chrono::Utc>>,
+    /// Lifetime of issued tokens (e.g. 30s to watch expiry).
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    pub token_lifetime: std::time::Duration,
+    /// Requests per token per minute before 429.
+    #[arg(long, default_value_t = 300)]
+    pub rate_limit: u64,
+    /// How far the jobs availability date lags the end of the history.
+    #[arg(long, default_value = "6h", value_parser = humantime::parse_duration)]
+    pub availability_lag: std::time::Duration,
+    /// Scale of STA scores: unit [-1, 1] or percent [-100, 100].
+    #[arg(long, default_value = "unit")]
+    pub score_scale: ScoreScale,
+    /// Scale of oSentimentScore in transcript aggregates.
+    #[arg(long, default_value = "unit")]
+    pub aggregate_scale: ScoreScale,
+    /// Fault: share of API requests answered 500/503.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Fault: added latency per API request (milliseconds).
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Fault: share of answers with a truncated JSON body.
+    #[arg(long, default_value_t = 0.0)]
+    pub malformed_rate: f64,
+    /// Fault: answer every API request 429 for this many seconds from start.
+    #[arg(long, default_value_t = 0)]
+    pub storm_seconds: u64,
+    /// Fault: analytics jobs end FAILED.
+    #[arg(long)]
+    pub fail_jobs: bool,
+    /// Standard Webhooks secret the coaching sink (under /sink) verifies with.
+    #[arg(long)]
+    pub sink_secret: Option<String>,
+}
+
+/// Options of `coaching-sink`.
+#[derive(Debug, Clone, Args)]
+pub struct SinkArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9091")]
+    pub listen: SocketAddr,
+    /// Standard Webhooks secret (`whsec_…`) to verify deliveries with.
+    #[arg(long)]
+    pub secret: Option<String>,
+}
+
+impl EmulateArgs {
+    /// The emulator configuration these options describe.
+    pub fn to_config(&self) -> crate::emulator::EmulatorConfig {
+        let mut c = crate::emulator::EmulatorConfig::new(self.seed);
+        c.client_id = self.client_id.clone();
+        c.client_secret = self.client_secret.clone();
+        c.org.agents = self.agents;
+        c.org.queues = self.queues;
+        c.org.days = self.days;
+        c.org.conversations_per_day = self.conversations_per_day;
+        c.org.unanalysed_share = self.unanalysed_share;
+        c.org.window_days = self.window_days;
+        c.org.effects = self.effects;
+        if let Some(end) = self.end {
+            c.org.end = end;
+        }
+        c.org.score_scale = self.score_scale;
+        c.org.aggregate_scale = self.aggregate_scale;
+        c.token_lifetime = self.token_lifetime;
+        c.rate_limit_per_minute = self.rate_limit;
+        c.availability_lag = self.availability_lag;
+        c.faults = crate::emulator::Faults {
+            error_rate: self.error_rate,
+            latency_ms: self.latency_ms,
+            malformed_rate: self.malformed_rate,
+            storm_seconds: self.storm_seconds,
+            revoke_tokens: false,
+            fail_jobs: self.fail_jobs,
+        };
+        c.sink = crate::emulator::sink::SinkConfig {
+            secret: self.sink_secret.clone(),
+        };
+        c
+    }
 }

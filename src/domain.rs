@@ -94,6 +94,18 @@ impl ScoreScale {
     }
 }
 
+impl FromStr for ScoreScale {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "unit" => Ok(ScoreScale::Unit),
+            "percent" => Ok(ScoreScale::Percent),
+            other => Err(format!("unknown scale {other:?}; expected unit or percent")),
+        }
+    }
+}
+
 impl fmt::Display for ScoreScale {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

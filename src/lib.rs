@@ -22,8 +22,10 @@
 
 pub mod analytics;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod domain;
+pub mod emulator;
 pub mod genesys;
 pub mod http;
 pub mod signature;

@@ -7,13 +7,13 @@ use clap::Parser;
 use genesys_sentiment::cli::{Cli, Command};
 use genesys_sentiment::config::{ConfigError, Purpose, Settings};
 use genesys_sentiment::startup::{Application, shutdown_signal};
-use genesys_sentiment::telemetry;
+use genesys_sentiment::{commands, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let purpose = match cli.command {
         Command::Serve => Purpose::Serve,
-        Command::CheckConfig => Purpose::Inspect,
+        _ => Purpose::Inspect,
     };
     let settings = match Settings::load(cli.config.as_deref(), std::env::vars(), purpose) {
         Ok(s) => s,
@@ -34,6 +34,10 @@ fn config_failure(e: &ConfigError) -> ExitCode {
     ExitCode::from(2)
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("cannot start the async runtime")
+}
+
 fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
         Command::CheckConfig => {
@@ -41,11 +45,18 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => {
-            let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
-            runtime.block_on(async {
+            runtime()?.block_on(async {
                 let app = Application::build(settings).await?;
                 app.run_until_stopped(shutdown_signal()).await
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Emulate(args) => {
+            runtime()?.block_on(commands::emulate(args, shutdown_signal()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CoachingSink(args) => {
+            runtime()?.block_on(commands::coaching_sink(args, shutdown_signal()))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -242,7 +242,8 @@ impl GenesysClient {
         url
     }
 
-    /// Sends a JSON request and decodes a JSON answer.
+    /// Sends a JSON request and decodes a JSON answer. A 2xx body that does not decode
+    /// (truncated in transit) is fetched again, within the same attempt and time bounds.
     ///
     /// # Errors
     /// Any [`GenesysError`] from [`GenesysClient::execute`], or a decode error.
@@ -259,11 +260,26 @@ impl GenesysClient {
             .transpose()
             .map_err(|e| GenesysError::InvalidQuery(format!("cannot encode request: {e}")))?
             .map(Bytes::from);
-        let answer = self.execute(endpoint, method, path, query, body).await?;
-        serde_json::from_slice(&answer.body).map_err(|e| GenesysError::Decode {
-            endpoint,
-            message: e.to_string(),
-        })
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let answer = self
+                .execute(endpoint, method.clone(), path, query, body.clone())
+                .await?;
+            let error = match serde_json::from_slice(&answer.body) {
+                Ok(value) => return Ok(value),
+                Err(e) => GenesysError::Decode {
+                    endpoint,
+                    message: e.to_string(),
+                },
+            };
+            let Some(wait) = self.inner.retry.next_wait(attempt, started.elapsed(), None) else {
+                return Err(error);
+            };
+            tracing::warn!(endpoint = endpoint.label(), attempt, error = %error, "Undecodable answer; asking again.");
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// Sends one request with the token, budget and retry rules described on the module.

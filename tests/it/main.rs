@@ -2,6 +2,7 @@
 
 mod client;
 mod config;
+mod emulator;
 mod fake_genesys;
 mod foundation;
 mod helpers;
