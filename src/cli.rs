@@ -40,6 +40,72 @@ pub enum Command {
     Emulate(EmulateArgs),
     /// Run a stand-in coaching platform that counts and verifies deliveries.
     CoachingSink(SinkArgs),
+    /// Run the daemon's client against an embedded emulator and print the trend table.
+    Demo(crate::demo::DemoArgs),
+    /// One-shot trend report: from exported records (--input) or pulled from Genesys.
+    Analyze(AnalyzeArgs),
+    /// Score the trend verdicts against the emulator's ground truth over several seeds.
+    Evaluate(EvaluateArgs),
+}
+
+/// Options of `analyze`.
+#[derive(Debug, Clone, Args)]
+pub struct AnalyzeArgs {
+    /// Exported records: JSON lines, or CSV when the name ends in .csv. Without it the
+    /// records are pulled from the configured Genesys org (or --emulator).
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Start of the current window (a date, UTC). The previous window is the same length
+    /// before it. Default: --to minus batch.window.
+    #[arg(long)]
+    pub from: Option<chrono::NaiveDate>,
+    /// End of the current window (exclusive, a date, UTC). Default: for --input, the day
+    /// after the latest record; otherwise today.
+    #[arg(long)]
+    pub to: Option<chrono::NaiveDate>,
+    /// Pull from an embedded emulator instead of the configured org.
+    #[arg(long, conflicts_with = "input")]
+    pub emulator: bool,
+    /// Seed of the embedded emulator.
+    #[arg(long, default_value_t = 1, requires = "emulator")]
+    pub seed: u64,
+    /// Which groups to show (repeatable): overall, agent, queue, day, agent_day, queue_day.
+    /// Default: analytics.groups.
+    #[arg(long, value_parser = parse_group)]
+    pub group_by: Vec<crate::config::GroupDimension>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = crate::analytics::render::Format::Table)]
+    pub format: crate::analytics::render::Format,
+    /// Scale of raw scores in --input rows without a `scale` column (default:
+    /// genesys.sentiment_scale).
+    #[arg(long)]
+    pub scale: Option<ScoreScale>,
+}
+
+fn parse_group(s: &str) -> Result<crate::config::GroupDimension, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+        format!("unknown group {s:?}; expected overall, agent, queue, day, agent_day or queue_day")
+    })
+}
+
+/// Options of `evaluate`.
+#[derive(Debug, Clone, Args)]
+pub struct EvaluateArgs {
+    /// Number of seeds (orgs) to evaluate: 1..=N.
+    #[arg(long, default_value_t = 5)]
+    pub seeds: u64,
+    /// Agents per org.
+    #[arg(long, default_value_t = 400)]
+    pub agents: usize,
+    /// Conversations per weekday per org.
+    #[arg(long, default_value_t = 12_000.0)]
+    pub conversations_per_day: f64,
+    /// End of the evaluated history (fixed by default so results are reproducible).
+    #[arg(long, default_value = "2026-06-01T00:00:00Z")]
+    pub end: chrono::DateTime<chrono::Utc>,
+    /// Print a markdown section (for docs/benchmarks.md) instead of JSON.
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 /// Options of `emulate`.

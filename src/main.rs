@@ -19,7 +19,12 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return config_failure(&e),
     };
-    telemetry::init(&settings.log);
+    let mut log = settings.log.clone();
+    if matches!(cli.command, Command::Demo(_)) && std::env::var_os("RUST_LOG").is_none() {
+        // The demo prints its own narrative; keep routine logs out of it.
+        log.level = "warn".into();
+    }
+    telemetry::init(&log);
     match run(cli.command, settings) {
         Ok(code) => code,
         Err(e) => {
@@ -57,6 +62,31 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         Command::CoachingSink(args) => {
             runtime()?.block_on(commands::coaching_sink(args, shutdown_signal()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Analyze(args) => {
+            let Some(path) = args.input.clone() else {
+                anyhow::bail!(
+                    "analyze needs --input FILE (pulling from Genesys comes with the batch)"
+                );
+            };
+            match commands::analyze_file(&args, &settings, &path) {
+                Ok(out) => {
+                    print!("{out}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(e.exit_code()))
+                }
+            }
+        }
+        Command::Demo(args) => {
+            runtime()?.block_on(genesys_sentiment::demo::run(&args, &settings))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Evaluate(args) => {
+            println!("{}", commands::evaluate(&args, &settings));
             Ok(ExitCode::SUCCESS)
         }
     }

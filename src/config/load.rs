@@ -317,6 +317,13 @@ impl Settings {
                 "must be at least 3d with source = \"aggregates\" (variance comes from daily values)",
             ));
         }
+        if b.source == BatchSource::Aggregates && a.normalization != NormalizationKind::Linear {
+            return Err(ConfigError::invalid(
+                "batch.source",
+                "\"aggregates\" needs analytics.normalization = \"linear\" (a mean of a non-linear \
+                 mapping is not the mapping of a mean); use \"conversations\"",
+            ));
+        }
         positive("batch.history_limit", b.history_limit as f64)?;
         positive("batch.runs_limit", b.runs_limit as f64)?;
         Ok(())

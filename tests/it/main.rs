@@ -1,5 +1,7 @@
 //! Integration tests: one binary, shared helpers (zero-to-production layout).
 
+mod analytics;
+mod analyze;
 mod client;
 mod config;
 mod emulator;

@@ -1,0 +1,4 @@
+//! Background work: pulling from Genesys (and, later, the scheduled batch and the
+//! forwarder).
+
+pub mod pull;
