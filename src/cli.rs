@@ -46,6 +46,29 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Score the trend verdicts against the emulator's ground truth over several seeds.
     Evaluate(EvaluateArgs),
+    /// Check or act on the audit journal.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the whole hash chain; exit 1 naming the first bad seq on any edit, deletion,
+    /// reordering or truncation.
+    Verify {
+        /// Journal directory (default: journal.dir).
+        dir: Option<PathBuf>,
+    },
+    /// Put dead-lettered events back in the delivery queue (journaled as replay_requested;
+    /// the daemon delivers them at its next start). The daemon must be stopped.
+    Replay {
+        /// Replay every dead-lettered event.
+        #[arg(long, required = true)]
+        dead_letters: bool,
+        /// Journal directory (default: journal.dir).
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Options of `analyze`.

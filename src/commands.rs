@@ -188,3 +188,59 @@ pub fn evaluate(args: &crate::cli::EvaluateArgs, settings: &crate::config::Setti
         serde_json::to_string_pretty(&result).expect("serializable")
     }
 }
+
+/// `audit verify`: prints the result; returns whether the journal verified.
+pub fn audit_verify(dir: &std::path::Path) -> bool {
+    match crate::journal::verify(dir) {
+        Ok(outcome) => {
+            println!(
+                "journal OK: {} records in {} segment(s); last seq {}, hash {}",
+                outcome.records,
+                outcome.segments.len(),
+                outcome.last_seq,
+                outcome.last_hash
+            );
+            true
+        }
+        Err(e) => {
+            println!("journal verification FAILED in {}: {e}", dir.display());
+            false
+        }
+    }
+}
+
+/// `audit replay --dead-letters`: journals a `replay_requested` record for every dead
+/// letter; returns how many.
+///
+/// # Errors
+/// The journal is locked (daemon running), corrupt, or cannot be written.
+pub async fn audit_replay(
+    settings: &crate::config::Settings,
+    dir: &std::path::Path,
+) -> Result<usize, crate::journal::JournalError> {
+    use crate::journal::record::{Entry, ReplayRequest};
+    let mut journal_settings = settings.journal.clone();
+    journal_settings.dir = dir.to_string_lossy().into_owned();
+    let metrics = crate::telemetry::metrics::Metrics::new();
+    let (journal, state) = tokio::task::spawn_blocking(move || {
+        crate::journal::Journal::open(&journal_settings, metrics)
+    })
+    .await
+    .map_err(|e| crate::journal::JournalError::Io(e.to_string()))??;
+    let mut ids: Vec<&String> = state.dead_letters.keys().collect();
+    ids.sort();
+    for id in &ids {
+        journal
+            .record(
+                "cli",
+                "requested",
+                Entry::ReplayRequested(ReplayRequest {
+                    event_id: (*id).clone(),
+                }),
+            )
+            .await?;
+        println!("replay requested: {id}");
+    }
+    journal.close().await;
+    Ok(ids.len())
+}

@@ -22,6 +22,7 @@
 
 pub mod analytics;
 pub mod cli;
+pub mod coaching;
 pub mod commands;
 pub mod config;
 pub mod demo;
@@ -30,7 +31,9 @@ pub mod emulator;
 pub mod evaluation;
 pub mod genesys;
 pub mod http;
+pub mod intake;
 pub mod jobs;
+pub mod journal;
 pub mod signature;
 pub mod startup;
 pub mod telemetry;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use genesys_sentiment::cli::{Cli, Command};
+use genesys_sentiment::cli::{AuditCommand, Cli, Command};
 use genesys_sentiment::config::{ConfigError, Purpose, Settings};
 use genesys_sentiment::startup::{Application, shutdown_signal};
 use genesys_sentiment::{commands, telemetry};
@@ -83,6 +83,23 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => {
             runtime()?.block_on(genesys_sentiment::demo::run(&args, &settings))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Verify { dir }) => {
+            let dir = dir.unwrap_or_else(|| settings.journal.dir.clone().into());
+            Ok(if commands::audit_verify(&dir) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Audit(AuditCommand::Replay {
+            dead_letters: _,
+            dir,
+        }) => {
+            let dir = dir.unwrap_or_else(|| settings.journal.dir.clone().into());
+            let n = runtime()?.block_on(commands::audit_replay(&settings, &dir))?;
+            println!("{n} dead-lettered event(s) queued for delivery at the next start.");
             Ok(ExitCode::SUCCESS)
         }
         Command::Evaluate(args) => {

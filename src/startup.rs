@@ -14,8 +14,17 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::analytics::Normalizer;
+use crate::coaching::CoachingClient;
 use crate::config::Settings;
+use crate::genesys::GenesysClient;
+use crate::http::webhook::auth::WebhookAuth;
 use crate::http::{self, AppState, Phase, Services};
+use crate::intake::{Dedupe, Intake};
+use crate::jobs::enrich::Enricher;
+use crate::jobs::forwarder::{DeliveryQueue, Forwarder};
+use crate::journal::Journal;
+use crate::journal::record::{Entry, Recovered};
 use crate::telemetry::metrics::Metrics;
 
 /// Why the daemon could not start or stop cleanly.
@@ -35,6 +44,15 @@ pub enum StartupError {
     /// Draining took longer than `server.shutdown_deadline`.
     #[error("shutdown did not complete within {0:?}; exiting with work unfinished")]
     DrainDeadline(Duration),
+    /// The journal could not be opened or recovered.
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    /// The Genesys client could not be built.
+    #[error("cannot build the Genesys client: {0}")]
+    Genesys(#[from] crate::genesys::GenesysError),
+    /// The coaching client could not be built.
+    #[error("cannot build the coaching client: {0}")]
+    Coaching(String),
 }
 
 /// A daemon instance: bound, then started, then drained.
@@ -111,7 +129,81 @@ impl Application {
     /// Any [`StartupError`] from the components.
     pub async fn start(&mut self) -> Result<(), StartupError> {
         self.serve_http();
-        self.state.install(Services {});
+        let settings = self.state.settings.clone();
+        let metrics = self.state.metrics.clone();
+        let journal_settings = settings.journal.clone();
+        let journal_metrics = metrics.clone();
+        let (journal, mut recovered) =
+            tokio::task::spawn_blocking(move || Journal::open(&journal_settings, journal_metrics))
+                .await
+                .map_err(|e| StartupError::Serve(std::io::Error::other(e.to_string())))??;
+        if recovered.truncated_bytes > 0 {
+            let entry = Entry::JournalRecovered(Recovered {
+                truncated_bytes: recovered.truncated_bytes,
+                records: recovered.records,
+            });
+            journal
+                .record("daemon", "truncated_torn_tail", entry)
+                .await?;
+        }
+        recovered.prune_dedupe(chrono::Utc::now(), settings.journal.dedupe_window.get());
+        tracing::info!(state = ?recovered.summary(), "Journal state rebuilt.");
+        metrics
+            .dead_letters
+            .set(recovered.dead_letters.len() as i64);
+
+        let normalizer = Arc::new(Normalizer::from_settings(&settings.analytics));
+        let genesys = GenesysClient::new(&settings.genesys, metrics.clone())?;
+        let deliveries = DeliveryQueue::new(metrics.clone());
+        for pending in recovered.pending_in_order() {
+            deliveries.push(pending);
+        }
+        let (enrich_tx, enrich_rx) = tokio::sync::mpsc::unbounded_channel();
+        let dedupe = Dedupe::new(
+            std::mem::take(&mut recovered.dedupe),
+            settings.journal.dedupe_window.get(),
+        );
+        let intake = Intake::new(
+            journal.clone(),
+            dedupe,
+            normalizer.clone(),
+            deliveries.clone(),
+            enrich_tx,
+        );
+
+        match CoachingClient::new(&settings.coaching).map_err(StartupError::Coaching)? {
+            Some(client) => {
+                let forwarder = Forwarder {
+                    queue: deliveries.clone(),
+                    journal: journal.clone(),
+                    client,
+                    settings: settings.coaching.clone(),
+                    metrics: metrics.clone(),
+                };
+                self.tracker.spawn(forwarder.run(self.root.clone()));
+            }
+            None => tracing::warn!(
+                owed = deliveries.len(),
+                "coaching.url is empty: forwarding is off and accepted events stay owed in the journal."
+            ),
+        }
+        let enricher = Enricher {
+            client: genesys.clone(),
+            journal: journal.clone(),
+            normalizer: normalizer.clone(),
+            deliveries: deliveries.clone(),
+            settings: settings.webhook.clone(),
+        };
+        let backlog: Vec<_> = recovered.enrichment.drain().map(|(_, e)| e).collect();
+        self.tracker
+            .spawn(enricher.run(backlog, enrich_rx, self.root.clone()));
+
+        self.state.install(Services {
+            intake,
+            webhook_auth: WebhookAuth::from_settings(&settings.webhook),
+            journal,
+            deliveries,
+        });
         self.state.readiness.set(Phase::Ready);
         self.state.metrics.ready.set(1);
         tracing::info!("Ready.");

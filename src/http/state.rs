@@ -60,7 +60,16 @@ impl Readiness {
 
 /// Everything that exists only once start-up has completed.
 #[derive(Debug, Clone)]
-pub struct Services {}
+pub struct Services {
+    /// Webhook intake (dedupe + journal + hand-off).
+    pub intake: crate::intake::Intake,
+    /// Webhook authentication.
+    pub webhook_auth: super::webhook::auth::WebhookAuth,
+    /// The journal.
+    pub journal: crate::journal::Journal,
+    /// Owed deliveries.
+    pub deliveries: crate::jobs::forwarder::DeliveryQueue,
+}
 
 /// Axum state: settings, metrics, readiness and (once ready) the services.
 #[derive(Debug, Clone)]

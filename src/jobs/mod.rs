@@ -1,4 +1,6 @@
-//! Background work: pulling from Genesys (and, later, the scheduled batch and the
-//! forwarder).
+//! Background work: pulling from Genesys, the forwarder, the enricher (and the scheduled
+//! batch).
 
+pub mod enrich;
+pub mod forwarder;
 pub mod pull;

@@ -55,9 +55,34 @@ impl TestApp {
 
     /// Builds, serves and completes start-up.
     pub async fn started(configure: impl FnOnce(&mut Settings)) -> TestApp {
-        let mut t = TestApp::bound(configure).await;
-        t.app.as_mut().unwrap().start().await.expect("app starts");
-        t
+        let dir = tempfile::tempdir().unwrap();
+        TestApp::started_in(dir, configure).await
+    }
+
+    /// Builds, serves and completes start-up with its journal in `dir`.
+    pub async fn started_in(dir: TempDir, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = test_settings(&dir);
+        configure(&mut settings);
+        let mut app = Application::build(settings).await.expect("app builds");
+        app.start().await.expect("app starts");
+        let address = app.address();
+        TestApp {
+            app: Some(app),
+            address,
+            client: reqwest::Client::new(),
+            dir,
+        }
+    }
+
+    /// Drains the daemon and hands back its directory.
+    pub async fn stop(mut self) -> TempDir {
+        self.app
+            .take()
+            .unwrap()
+            .shutdown()
+            .await
+            .expect("clean drain");
+        self.dir
     }
 
     pub fn url(&self, path: &str) -> String {

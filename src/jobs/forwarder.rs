@@ -1,0 +1,285 @@
+//! The forwarder: delivers owed events to the coaching platform with bounded concurrency,
+//! retries with full-jitter backoff (honouring `Retry-After` on 429/503), and journals every
+//! outcome (`delivered`, `delivery_failed`, `dead_lettered`) so a restart resumes where it
+//! stopped. The `webhook-id` of every attempt is the event id, so the coaching side can drop
+//! the duplicates that at-least-once delivery implies.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::coaching::{Attempt, CoachingClient, payload};
+use crate::config::CoachingSettings;
+use crate::genesys::retry::RetryPolicy;
+use crate::journal::Journal;
+use crate::journal::record::{DeliveryOutcome, Entry};
+use crate::journal::state::Pending;
+use crate::telemetry::metrics::Metrics;
+
+#[derive(Default)]
+struct QueueState {
+    items: HashMap<String, Pending>,
+    ready: VecDeque<String>,
+    delayed: BinaryHeap<Reverse<(Instant, u64, String)>>,
+    tiebreak: u64,
+}
+
+/// The queue of owed deliveries, shared by the intake (new events), the batch (alerts),
+/// recovery (what the journal says is owed) and the forwarder workers.
+#[derive(Clone)]
+pub struct DeliveryQueue {
+    state: Arc<Mutex<QueueState>>,
+    notify: Arc<Notify>,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for DeliveryQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DeliveryQueue({} owed)", self.len())
+    }
+}
+
+fn instant_for(at: Option<DateTime<Utc>>) -> Instant {
+    let now = Instant::now();
+    match at {
+        Some(t) => now + (t - Utc::now()).to_std().unwrap_or(Duration::ZERO),
+        None => now,
+    }
+}
+
+impl DeliveryQueue {
+    /// An empty queue.
+    pub fn new(metrics: Metrics) -> DeliveryQueue {
+        DeliveryQueue {
+            state: Arc::default(),
+            notify: Arc::new(Notify::new()),
+            metrics,
+        }
+    }
+
+    /// Adds an owed event (due at its `next_attempt`, or now). An id already queued is kept
+    /// as it is.
+    pub fn push(&self, pending: Pending) {
+        let id = pending.event.event_id().to_owned();
+        let due = pending.next_attempt;
+        {
+            let mut s = self.state.lock().expect("queue lock");
+            if s.items.contains_key(&id) {
+                return;
+            }
+            s.items.insert(id.clone(), pending);
+            match due {
+                Some(_) => {
+                    s.tiebreak += 1;
+                    let t = s.tiebreak;
+                    s.delayed.push(Reverse((instant_for(due), t, id)));
+                }
+                None => s.ready.push_back(id),
+            }
+            self.metrics.pending_deliveries.set(s.items.len() as i64);
+        }
+        self.notify.notify_one();
+    }
+
+    /// Events owed.
+    pub fn len(&self) -> usize {
+        self.state.lock().expect("queue lock").items.len()
+    }
+
+    /// Whether nothing is owed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The next due event, or when the next one falls due.
+    fn take(&self) -> Result<Pending, Option<Instant>> {
+        let mut s = self.state.lock().expect("queue lock");
+        let now = Instant::now();
+        while let Some(Reverse((due, _, _))) = s.delayed.peek() {
+            if *due > now {
+                break;
+            }
+            let Reverse((_, _, id)) = s.delayed.pop().expect("peeked");
+            s.ready.push_back(id);
+        }
+        while let Some(id) = s.ready.pop_front() {
+            if let Some(p) = s.items.get(&id) {
+                return Ok(p.clone());
+            }
+        }
+        Err(s.delayed.peek().map(|Reverse((due, _, _))| *due))
+    }
+
+    fn retry_at(&self, id: &str, at: Instant, attempts: u32) {
+        let mut s = self.state.lock().expect("queue lock");
+        if let Some(p) = s.items.get_mut(id) {
+            p.attempts = attempts;
+            s.tiebreak += 1;
+            let t = s.tiebreak;
+            s.delayed.push(Reverse((at, t, id.to_owned())));
+        }
+    }
+
+    fn done(&self, id: &str) {
+        let mut s = self.state.lock().expect("queue lock");
+        s.items.remove(id);
+        self.metrics.pending_deliveries.set(s.items.len() as i64);
+    }
+}
+
+/// The forwarder.
+pub struct Forwarder {
+    /// Owed deliveries.
+    pub queue: DeliveryQueue,
+    /// Where outcomes are journaled.
+    pub journal: Journal,
+    /// The coaching platform.
+    pub client: CoachingClient,
+    /// Retry bounds.
+    pub settings: CoachingSettings,
+    /// Metrics.
+    pub metrics: Metrics,
+}
+
+impl Forwarder {
+    /// Runs `coaching.concurrency` workers until `cancel` fires. An attempt in flight at
+    /// cancellation is abandoned unjournaled: the event stays owed and is sent again (with
+    /// the same id) after restart.
+    pub async fn run(self, cancel: CancellationToken) {
+        let this = Arc::new(self);
+        let workers: Vec<_> = (0..this.settings.concurrency.max(1))
+            .map(|_| {
+                let this = this.clone();
+                let cancel = cancel.clone();
+                tokio::spawn(async move { this.work(cancel).await })
+            })
+            .collect();
+        for w in workers {
+            let _ = w.await;
+        }
+    }
+
+    async fn work(&self, cancel: CancellationToken) {
+        loop {
+            let notified = self.queue.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.queue.take() {
+                Ok(pending) => {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        () = self.attempt(pending) => {}
+                    }
+                }
+                Err(next) => {
+                    let sleep = tokio::time::sleep_until(
+                        next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+                    );
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        () = &mut notified => {}
+                        () = sleep => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.settings.max_attempts,
+            max_total: self.settings.max_age.get(),
+            base: self.settings.backoff_base.get(),
+            cap: self.settings.backoff_cap.get(),
+        }
+    }
+
+    async fn attempt(&self, pending: Pending) {
+        let id = pending.event.event_id().to_owned();
+        let attempt = pending.attempts + 1;
+        let body = serde_json::to_vec(&payload(&pending.event)).expect("payloads serialize");
+        let result = self.client.deliver(&id, &body).await;
+        let age = (Utc::now() - pending.since)
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        let outcome = |status, error| DeliveryOutcome {
+            event_id: id.clone(),
+            attempt,
+            status,
+            error,
+            retry_at: None,
+        };
+        let (entry, result_label, schedule) = match result {
+            Attempt::Delivered { status } => (
+                Entry::Delivered(outcome(Some(status), None)),
+                "delivered",
+                None,
+            ),
+            Attempt::Reject { status, error } => (
+                Entry::DeadLettered(outcome(Some(status), Some(error))),
+                "dead_lettered",
+                None,
+            ),
+            Attempt::Retry {
+                status,
+                error,
+                retry_after,
+            } => {
+                let policy = self.retry_policy();
+                let server = retry_after.map(|d| d.min(self.settings.retry_after_cap.get()));
+                match policy.next_wait(attempt, age, server) {
+                    None => {
+                        let why =
+                            format!("{error} (gave up after {attempt} attempts, age {age:?})");
+                        (
+                            Entry::DeadLettered(outcome(status, Some(why))),
+                            "dead_lettered",
+                            None,
+                        )
+                    }
+                    Some(wait) => {
+                        let mut o = outcome(status, Some(error));
+                        o.retry_at = Some(
+                            Utc::now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::zero()),
+                        );
+                        (Entry::DeliveryFailed(o), "failed", Some(wait))
+                    }
+                }
+            }
+        };
+        match self.journal.record("forwarder", result_label, entry).await {
+            Ok(_) => {
+                self.metrics.delivery(result_label);
+                match schedule {
+                    Some(wait) => {
+                        tracing::debug!(event_id = %id, attempt, wait = ?wait, "Delivery failed; retrying later.");
+                        self.queue.retry_at(&id, Instant::now() + wait, attempt);
+                    }
+                    None => {
+                        if result_label == "dead_lettered" {
+                            self.metrics.dead_letters.inc();
+                            tracing::warn!(event_id = %id, attempt, "Delivery dead-lettered.");
+                        }
+                        self.queue.done(&id);
+                    }
+                }
+            }
+            Err(e) => {
+                // The outcome is not recorded, so the event is still owed: try again later.
+                tracing::error!(event_id = %id, error = %e, "Cannot journal a delivery outcome; will retry.");
+                let wait = self.retry_policy().backoff(attempt.max(1));
+                self.queue.retry_at(
+                    &id,
+                    Instant::now() + wait.max(Duration::from_millis(100)),
+                    pending.attempts,
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! The append-only, hash-chained JSONL audit journal — also the outbox of the forwarder.
+//!
+//! Promises (see `../shared/architecture.md` and `docs/guarantees.md`):
+//! - [`Journal::append`] returns only once the record is on disk (fsync, shared by a group
+//!   commit); if it cannot be written the caller gets an error and nothing is acknowledged.
+//! - Every record carries `seq`, `prev_hash` and `hash`; [`verify`] names the first bad
+//!   `seq` after any edit, deletion, reordering or truncation (the `HEAD` anchor catches
+//!   records cut from the end).
+//! - [`Journal::open`] takes an exclusive lock, cuts a torn tail left by a crash, checks the
+//!   chain, and rebuilds the owed deliveries, dead letters and dedupe set.
+//!
+//! Layout: `record` (format and hashing), `writer` (group commit thread), `scan` (reading
+//! and verifying), `state` (what recovery rebuilds).
+
+pub mod record;
+pub mod scan;
+pub mod state;
+pub mod writer;
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::JournalSettings;
+use crate::telemetry::metrics::Metrics;
+
+pub use record::{Draft, Entry, Record};
+pub use scan::{Mode, ScanError, ScanOutcome};
+pub use state::JournalState;
+pub use writer::Appended;
+
+/// Name of the lock file inside the journal directory.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// Why the journal cannot do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalError {
+    /// Writing or syncing failed (disk full, I/O error); nothing was acknowledged.
+    #[error("journal write failed: {0}")]
+    Io(String),
+    /// An earlier failure could not be cleaned up; every append fails until restart.
+    #[error("journal is broken: {0}")]
+    Broken(String),
+    /// The journal was closed (shutdown).
+    #[error("journal is closed")]
+    Closed,
+    /// Another process holds the journal.
+    #[error("journal {0} is in use by another process (its LOCK is held); stop the daemon first")]
+    Locked(String),
+    /// The journal does not verify; the daemon will not append to a damaged chain.
+    #[error(
+        "journal in {dir} does not verify ({reason}); run `genesys-sentiment audit verify {dir}`"
+    )]
+    Corrupt {
+        /// Directory.
+        dir: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The directory or files could not be opened.
+    #[error("cannot open the journal in {dir}: {reason}")]
+    Open {
+        /// Directory.
+        dir: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// Handle to the journal. Cheap to clone.
+#[derive(Clone)]
+pub struct Journal {
+    tx: mpsc::Sender<writer::Msg>,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn open_error(dir: &Path, e: impl std::fmt::Display) -> JournalError {
+    JournalError::Open {
+        dir: dir.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// Takes the journal's exclusive lock.
+///
+/// # Errors
+/// [`JournalError::Locked`] when another process holds it.
+pub fn lock(dir: &Path) -> Result<std::fs::File, JournalError> {
+    std::fs::create_dir_all(dir).map_err(|e| open_error(dir, e))?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+        .map_err(|e| open_error(dir, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(JournalError::Locked(dir.display().to_string()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(open_error(dir, e)),
+    }
+}
+
+/// Recovers the journal in `dir` (holding `lock`): cuts a torn tail, checks the chain,
+/// rebuilds the state. Returns the scan and the state.
+///
+/// # Errors
+/// [`JournalError::Corrupt`] when the chain does not verify, I/O failures as `Open`.
+pub fn recover(dir: &Path) -> Result<(ScanOutcome, JournalState), JournalError> {
+    let mut state = JournalState::default();
+    let outcome = scan::scan(dir, Mode::Recover, |r| state.apply(r)).map_err(|e| match e {
+        ScanError::Io(io) => open_error(dir, io),
+        bad => JournalError::Corrupt {
+            dir: dir.display().to_string(),
+            reason: bad.to_string(),
+        },
+    })?;
+    if let Some(torn) = &outcome.torn_tail {
+        tracing::warn!(
+            path = %torn.path.display(),
+            bytes = torn.bytes,
+            "Cutting a torn journal tail left by a crash (never acknowledged)."
+        );
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&torn.path)
+            .map_err(|e| open_error(dir, e))?;
+        f.set_len(torn.offset).map_err(|e| open_error(dir, e))?;
+        f.sync_all().map_err(|e| open_error(dir, e))?;
+        state.truncated_bytes = torn.bytes;
+    }
+    Ok((outcome, state))
+}
+
+impl Journal {
+    /// Opens the journal: lock, recover, start the writer thread.
+    ///
+    /// # Errors
+    /// [`JournalError::Locked`], [`JournalError::Corrupt`] or [`JournalError::Open`].
+    pub fn open(
+        settings: &JournalSettings,
+        metrics: Metrics,
+    ) -> Result<(Journal, JournalState), JournalError> {
+        let dir = PathBuf::from(&settings.dir);
+        let lock_file = lock(&dir)?;
+        let started = Instant::now();
+        let (outcome, state) = recover(&dir)?;
+        let segment = outcome.segments.last().map_or(1, |s| s.number);
+        let file = writer::open_segment(&dir, segment).map_err(|e| open_error(&dir, e))?;
+        let size = if outcome.segments.is_empty() {
+            0
+        } else {
+            outcome.last_segment_len
+        };
+        tracing::info!(
+            records = outcome.records,
+            segments = outcome.segments.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            pending = state.pending.len(),
+            dead_letters = state.dead_letters.len(),
+            "Journal recovered."
+        );
+        let (tx, rx) = mpsc::channel(65_536);
+        let writer = writer::Writer {
+            dir: dir.clone(),
+            file,
+            segment,
+            size,
+            seq: outcome.last_seq,
+            prev_hash: outcome.last_hash.clone(),
+            max_segment_bytes: settings.segment_max_bytes,
+            max_batch: settings.group_commit_max.max(1),
+            broken: None,
+            metrics,
+            _lock: lock_file,
+        };
+        std::thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| open_error(&dir, e))?;
+        Ok((Journal { tx, dir }, state))
+    }
+
+    /// The journal directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends one record and waits until it is durable.
+    ///
+    /// # Errors
+    /// [`JournalError`] when it could not be written: nothing was acknowledged.
+    ///
+    /// # Cancel safety
+    /// Not cancel-safe in effect: a cancelled caller's record may still be written.
+    pub async fn append(&self, draft: Draft) -> Result<Appended, JournalError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(writer::Msg::Append {
+                draft: Box::new(draft),
+                reply,
+                submitted: Instant::now(),
+            })
+            .await
+            .map_err(|_| JournalError::Closed)?;
+        rx.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// Convenience: appends `entry` with `source` and `outcome`.
+    ///
+    /// # Errors
+    /// See [`Journal::append`].
+    pub async fn record(
+        &self,
+        source: impl Into<String>,
+        outcome: impl Into<String>,
+        entry: Entry,
+    ) -> Result<Appended, JournalError> {
+        self.append(Draft {
+            source: source.into(),
+            outcome: outcome.into(),
+            entry,
+        })
+        .await
+    }
+
+    /// Stops the writer after everything queued before this call; later appends fail.
+    pub async fn close(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(writer::Msg::Close { reply }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// `audit verify`: checks the whole chain in `dir`.
+///
+/// # Errors
+/// [`ScanError::Bad`] naming the first bad `seq`, or I/O errors.
+pub fn verify(dir: &Path) -> Result<ScanOutcome, ScanError> {
+    scan::scan(dir, Mode::Verify, |_| {})
+}

@@ -1,0 +1,249 @@
+//! What start-up recovery rebuilds from the journal: deliveries still owed, dead letters,
+//! conversation-end events still waiting for a score, the dedupe set, and which coaching
+//! recommendations were already issued. The journal is the outbox: nothing here exists
+//! anywhere else after a restart.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::record::{
+    BatchRun, ConversationEnded, DeliveryOutcome, Entry, Recommendation, Record, SentimentEvent,
+};
+
+/// An event owed to the coaching platform.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Deliverable {
+    /// A sentiment insight.
+    Sentiment(SentimentEvent),
+    /// A coaching recommendation.
+    Recommendation(Recommendation),
+}
+
+impl Deliverable {
+    /// The stable event id (the delivery's `webhook-id`).
+    pub fn event_id(&self) -> &str {
+        match self {
+            Deliverable::Sentiment(e) => &e.event_id,
+            Deliverable::Recommendation(r) => &r.event_id,
+        }
+    }
+}
+
+/// A delivery still owed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    /// What to deliver.
+    pub event: Deliverable,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// When it was accepted (or replayed): the age bound counts from here.
+    pub since: DateTime<Utc>,
+    /// When the next attempt is due, if a failure scheduled one.
+    pub next_attempt: Option<DateTime<Utc>>,
+    /// Sequence number of the record that made it owed (delivery order).
+    pub seq: u64,
+}
+
+/// A dead-lettered event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// What could not be delivered.
+    pub event: Deliverable,
+    /// The last attempt's outcome.
+    pub outcome: DeliveryOutcome,
+}
+
+/// A 128-bit digest of a dedupe key (collision-safe at this size, and small in memory).
+pub fn key_digest(key: &str) -> u128 {
+    let d = Sha256::digest(key.as_bytes());
+    u128::from_be_bytes(d[..16].try_into().expect("16 bytes"))
+}
+
+/// An accepted event in the dedupe set (32 bytes: ids are kept as their 96 bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// Its event id, compacted (see [`compact_id`]).
+    pub event: u128,
+    /// When it was accepted.
+    pub at: DateTime<Utc>,
+}
+
+impl Seen {
+    /// The event id as text.
+    pub fn event_id(&self) -> String {
+        expand_id(self.event)
+    }
+}
+
+/// `evt_<24 hex>` → its bits (ids from [`super::record::event_id`] always have this form;
+/// anything else maps to 0).
+pub fn compact_id(id: &str) -> u128 {
+    id.strip_prefix("evt_")
+        .and_then(|h| u128::from_str_radix(h, 16).ok())
+        .unwrap_or(0)
+}
+
+/// The inverse of [`compact_id`].
+pub fn expand_id(bits: u128) -> String {
+    format!("evt_{bits:024x}")
+}
+
+/// The rebuilt state.
+#[derive(Debug, Default)]
+pub struct JournalState {
+    /// Records read.
+    pub records: u64,
+    /// Deliveries owed, by event id.
+    pub pending: HashMap<String, Pending>,
+    /// Dead letters, by event id.
+    pub dead_letters: HashMap<String, DeadLetter>,
+    /// Conversation-end events waiting for their score, by event id.
+    pub enrichment: HashMap<String, ConversationEnded>,
+    /// Accepted events by dedupe-key digest.
+    pub dedupe: HashMap<u128, Seen>,
+    /// Coaching recommendation ids already issued.
+    pub recommendations: HashMap<String, DateTime<Utc>>,
+    /// The latest recommendation time per agent (cool-down).
+    pub last_recommendation: HashMap<String, DateTime<Utc>>,
+    /// Recent batch runs (newest last).
+    pub batch_runs: Vec<(DateTime<Utc>, String, BatchRun)>,
+    /// Deliveries completed.
+    pub delivered: u64,
+    /// Bytes cut from a torn tail at start-up.
+    pub truncated_bytes: u64,
+}
+
+/// A summary for logs and `/readyz`-style diagnostics.
+#[derive(Debug, Clone, Serialize)]
+pub struct StateSummary {
+    /// Records read.
+    pub records: u64,
+    /// Deliveries owed.
+    pub pending: usize,
+    /// Dead letters.
+    pub dead_letters: usize,
+    /// Conversation-end events waiting for a score.
+    pub enrichment: usize,
+    /// Dedupe entries kept.
+    pub dedupe: usize,
+}
+
+impl JournalState {
+    /// Applies one record.
+    pub fn apply(&mut self, r: &Record) {
+        self.records += 1;
+        match &r.entry {
+            Entry::WebhookReceived(e) | Entry::SentimentFetched(e) => {
+                if let Some(cause) = &e.cause_event_id {
+                    self.enrichment.remove(cause);
+                }
+                self.remember(&e.dedupe_keys, &e.event_id, r.time);
+                self.owe(Deliverable::Sentiment(e.clone()), r);
+            }
+            Entry::ConversationEndReceived(e) => {
+                self.remember(&e.dedupe_keys, &e.event_id, r.time);
+                self.enrichment.insert(e.event_id.clone(), e.clone());
+            }
+            Entry::EnrichmentFailed(f) => {
+                self.enrichment.remove(&f.event_id);
+            }
+            Entry::CoachingRecommendation(rec) => {
+                self.recommendations.insert(rec.event_id.clone(), r.time);
+                let last = self
+                    .last_recommendation
+                    .entry(rec.agent_id.clone())
+                    .or_insert(r.time);
+                *last = (*last).max(r.time);
+                self.owe(Deliverable::Recommendation(rec.clone()), r);
+            }
+            Entry::Delivered(o) => {
+                self.pending.remove(&o.event_id);
+                self.dead_letters.remove(&o.event_id);
+                self.delivered += 1;
+            }
+            Entry::DeliveryFailed(o) => {
+                if let Some(p) = self.pending.get_mut(&o.event_id) {
+                    p.attempts = p.attempts.max(o.attempt);
+                    p.next_attempt = o.retry_at;
+                }
+            }
+            Entry::DeadLettered(o) => {
+                if let Some(p) = self.pending.remove(&o.event_id) {
+                    self.dead_letters.insert(
+                        o.event_id.clone(),
+                        DeadLetter {
+                            event: p.event,
+                            outcome: o.clone(),
+                        },
+                    );
+                }
+            }
+            Entry::ReplayRequested(req) => {
+                if let Some(d) = self.dead_letters.remove(&req.event_id) {
+                    self.owe(d.event, r);
+                }
+            }
+            Entry::BatchRun(run) => {
+                self.batch_runs
+                    .push((r.time, r.outcome.clone(), run.clone()));
+                if self.batch_runs.len() > 1000 {
+                    self.batch_runs.drain(..500);
+                }
+            }
+            Entry::JournalRecovered(_) => {}
+        }
+    }
+
+    fn owe(&mut self, event: Deliverable, r: &Record) {
+        let id = event.event_id().to_owned();
+        self.pending.insert(
+            id,
+            Pending {
+                event,
+                attempts: 0,
+                since: r.time,
+                next_attempt: None,
+                seq: r.seq,
+            },
+        );
+    }
+
+    fn remember(&mut self, keys: &[String], event_id: &str, at: DateTime<Utc>) {
+        for k in keys {
+            self.dedupe.insert(
+                key_digest(k),
+                Seen {
+                    event: compact_id(event_id),
+                    at,
+                },
+            );
+        }
+    }
+
+    /// Drops dedupe entries older than `window` before `now`.
+    pub fn prune_dedupe(&mut self, now: DateTime<Utc>, window: std::time::Duration) {
+        let window = TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
+        self.dedupe.retain(|_, s| now - s.at <= window);
+    }
+
+    /// Deliveries owed, oldest first.
+    pub fn pending_in_order(&self) -> Vec<Pending> {
+        let mut v: Vec<Pending> = self.pending.values().cloned().collect();
+        v.sort_by_key(|p| p.seq);
+        v
+    }
+
+    /// Counts for logs.
+    pub fn summary(&self) -> StateSummary {
+        StateSummary {
+            records: self.records,
+            pending: self.pending.len(),
+            dead_letters: self.dead_letters.len(),
+            enrichment: self.enrichment.len(),
+            dedupe: self.dedupe.len(),
+        }
+    }
+}

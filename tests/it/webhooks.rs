@@ -1,0 +1,640 @@
+//! Issue 6: webhook intake answers, authentication, forwarding through outages, write
+//! failures, and conversation-end enrichment.
+
+use std::time::Duration;
+
+use genesys_sentiment::config::Secret;
+use genesys_sentiment::emulator::sink::{Sink, SinkConfig, SinkFault, SinkMode};
+use genesys_sentiment::signature::{SigningKey, hub_signature};
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+
+const KEY_OLD: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const KEY_NEW: &str = "whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u";
+
+pub async fn spawn_sink(secret: Option<&str>) -> (Sink, String) {
+    let sink = Sink::new(SinkConfig {
+        secret: secret.map(str::to_owned),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/coaching", listener.local_addr().unwrap());
+    let router = sink.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (sink, url)
+}
+
+fn seed(id: &str, score: f64) -> Value {
+    json!({"interactionId": id, "sentiment": {"score": score, "polarity": if score < -0.2 { "negative" } else { "neutral" }}})
+}
+
+async fn post(t: &TestApp, body: &Value) -> (u16, Value) {
+    post_raw(
+        t,
+        "/webhooks/genesys",
+        body.to_string(),
+        &[("content-type", "application/json")],
+    )
+    .await
+}
+
+async fn post_raw(t: &TestApp, path: &str, body: String, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut req = t.client.post(t.url(path)).body(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let v = r.json().await.unwrap_or(Value::Null);
+    (status, v)
+}
+
+fn journal_lines(t: &TestApp) -> Vec<Value> {
+    let dir = t.dir.path().join("journal");
+    let mut out = Vec::new();
+    for seg in genesys_sentiment::journal::scan::list_segments(&dir).unwrap() {
+        for line in std::fs::read_to_string(seg.path).unwrap().lines() {
+            out.push(serde_json::from_str(line).unwrap());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_answer_code_of_the_intake() {
+    let t = TestApp::started(|s| s.server.body_limit_bytes = 2048).await;
+
+    let (status, body) = post(&t, &seed("conv-1", -0.5)).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("evt_"));
+
+    // The same conversation and kind again: a duplicate, nothing written.
+    let before = journal_lines(&t).len();
+    let (status, body) = post(&t, &seed("conv-1", 0.9)).await;
+    assert_eq!(
+        (status, body["duplicate"].as_bool(), body["id"].as_str()),
+        (200, Some(true), Some(id.as_str()))
+    );
+    // The same webhook-id for another conversation: also a duplicate.
+    let (status, _) = post_raw(
+        &t,
+        "/webhooks/genesys",
+        seed("conv-2", 0.1).to_string(),
+        &[
+            ("content-type", "application/json"),
+            ("webhook-id", "msg-1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 202);
+    let (status, body) = post_raw(
+        &t,
+        "/webhooks/genesys",
+        seed("conv-3", 0.1).to_string(),
+        &[
+            ("content-type", "application/json"),
+            ("webhook-id", "msg-1"),
+        ],
+    )
+    .await;
+    assert_eq!((status, body["duplicate"].as_bool()), (200, Some(true)));
+    assert_eq!(
+        journal_lines(&t).len(),
+        before + 1,
+        "duplicates write nothing"
+    );
+
+    let (status, body) = post_raw(
+        &t,
+        "/webhooks/genesys",
+        "{not json".into(),
+        &[("content-type", "application/json")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("malformed_json"))
+    );
+    let (status, body) = post_raw(
+        &t,
+        "/webhooks/genesys",
+        seed("x", 0.1).to_string(),
+        &[("content-type", "text/plain")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    let big = json!({"interactionId": "big", "sentiment": {"score": 0.1}, "pad": "x".repeat(4096)});
+    let (status, body) = post(&t, &big).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("payload_too_large"))
+    );
+    let r = t
+        .client
+        .get(t.url("/webhooks/genesys"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "method_not_allowed"
+    );
+
+    for (body, needle) in [
+        (
+            json!({"sentiment": {"score": 0.1}}),
+            "interactionId is required",
+        ),
+        (
+            json!({"interactionId": "c", "sentiment": {"score": 1.01}}),
+            "outside the unit scale",
+        ),
+        (
+            json!({"interactionId": "c", "sentiment": {"score": "NaN"}}),
+            "must be a number",
+        ),
+        (
+            json!({"interactionId": "c", "sentiment": {"score": 0.2, "polarity": "meh"}}),
+            "unknown polarity",
+        ),
+        (
+            json!({"topicName": "v2.speechandtextanalytics.conversation.c.sentiment", "eventBody": {"conversationId": "c", "sentimentOverallScore": 3.0}}),
+            "outside the unit scale",
+        ),
+    ] {
+        let (status, answer) = post(&t, &body).await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(answer["error"], "invalid_event");
+        assert!(
+            answer["message"].as_str().unwrap().contains(needle),
+            "{answer}"
+        );
+    }
+
+    // The original design's path is an alias.
+    let (status, _) = post_raw(
+        &t,
+        "/webhook/coaching",
+        seed("conv-alias", 0.3).to_string(),
+        &[("content-type", "application/json")],
+    )
+    .await;
+    assert_eq!(status, 202);
+}
+
+#[tokio::test]
+async fn nothing_is_accepted_before_start_up_completes() {
+    let t = TestApp::bound(|_| {}).await;
+    let (status, body) = post(&t, &seed("early", 0.1)).await;
+    assert_eq!((status, body["error"].as_str()), (503, Some("not_ready")));
+}
+
+#[tokio::test]
+async fn authentication_methods_and_rotation() {
+    let t = TestApp::started(|s| {
+        s.webhook.allow_unauthenticated = false;
+        s.webhook.bearer_token = Secret::new("data-action-token");
+        s.webhook.basic_username = "genesys".into();
+        s.webhook.basic_password = Secret::new("basic-pw");
+        s.webhook.hub_signature_secret = Secret::new("hub-secret");
+        s.webhook.standard_webhooks_secrets = vec![Secret::new(KEY_OLD), Secret::new(KEY_NEW)];
+    })
+    .await;
+    let json_ct = ("content-type", "application/json");
+    let body = seed("auth-1", 0.2).to_string();
+    let (status, answer) = post_raw(&t, "/webhooks/genesys", body.clone(), &[json_ct]).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("unauthorized"))
+    );
+
+    let (s, _) = post_raw(
+        &t,
+        "/webhooks/genesys",
+        body.clone(),
+        &[json_ct, ("authorization", "Bearer data-action-token")],
+    )
+    .await;
+    assert_eq!(s, 202);
+    let (s, _) = post_raw(
+        &t,
+        "/webhooks/genesys",
+        seed("auth-2", 0.2).to_string(),
+        &[json_ct, ("authorization", "Bearer wrong")],
+    )
+    .await;
+    assert_eq!(s, 401);
+    let basic = format!("Basic {}", base64_encode("genesys:basic-pw"));
+    let (s, _) = post_raw(
+        &t,
+        "/webhooks/genesys",
+        seed("auth-3", 0.2).to_string(),
+        &[json_ct, ("authorization", &basic)],
+    )
+    .await;
+    assert_eq!(s, 202);
+    let body4 = seed("auth-4", 0.2).to_string();
+    let hub = hub_signature("hub-secret", body4.as_bytes());
+    let (s, _) = post_raw(
+        &t,
+        "/webhooks/genesys",
+        body4.clone(),
+        &[json_ct, ("x-hub-signature-256", &hub)],
+    )
+    .await;
+    assert_eq!(s, 202);
+    let mut tampered = body4.clone().into_bytes();
+    tampered[10] ^= 1;
+    let (s, _) = post_raw(
+        &t,
+        "/webhooks/genesys",
+        String::from_utf8(tampered).unwrap(),
+        &[json_ct, ("x-hub-signature-256", &hub)],
+    )
+    .await;
+    assert_eq!(s, 401, "one flipped byte fails the HMAC");
+
+    // Standard Webhooks with either key during a rotation.
+    let now = chrono::Utc::now().timestamp();
+    for (n, key) in [(5, KEY_OLD), (6, KEY_NEW)] {
+        let body = seed(&format!("auth-{n}"), 0.2).to_string();
+        let id = format!("msg-auth-{n}");
+        let sig = SigningKey::from_text(key)
+            .unwrap()
+            .sign(&id, now, body.as_bytes());
+        let ts = now.to_string();
+        let (s, _) = post_raw(
+            &t,
+            "/webhooks/genesys",
+            body,
+            &[
+                json_ct,
+                ("webhook-id", &id),
+                ("webhook-timestamp", &ts),
+                ("webhook-signature", &sig),
+            ],
+        )
+        .await;
+        assert_eq!(s, 202, "signed with {key}");
+    }
+    // A stale timestamp is refused even with a valid signature.
+    let body = seed("auth-7", 0.2).to_string();
+    let old = now - 600;
+    let sig = SigningKey::from_text(KEY_NEW)
+        .unwrap()
+        .sign("msg-auth-7", old, body.as_bytes());
+    let ts = old.to_string();
+    let (s, answer) = post_raw(
+        &t,
+        "/webhooks/genesys",
+        body,
+        &[
+            json_ct,
+            ("webhook-id", "msg-auth-7"),
+            ("webhook-timestamp", &ts),
+            ("webhook-signature", &sig),
+        ],
+    )
+    .await;
+    assert_eq!(s, 401);
+    assert!(
+        answer["message"].as_str().unwrap().contains("tolerance"),
+        "{answer}"
+    );
+    // An unknown key is refused.
+    let body = seed("auth-8", 0.2).to_string();
+    let sig = SigningKey::from_text("whsec_dW5rbm93bi1rZXktdGhhdC1pcy1sb25n")
+        .unwrap()
+        .sign("m8", now, body.as_bytes());
+    let ts = now.to_string();
+    let (s, _) = post_raw(
+        &t,
+        "/webhooks/genesys",
+        body,
+        &[
+            json_ct,
+            ("webhook-id", "m8"),
+            ("webhook-timestamp", &ts),
+            ("webhook-signature", &sig),
+        ],
+    )
+    .await;
+    assert_eq!(s, 401);
+}
+
+fn base64_encode(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[tokio::test]
+async fn deliveries_ride_out_a_sink_outage_and_nothing_is_dead_lettered() {
+    let (sink, url) = spawn_sink(Some(KEY_NEW)).await;
+    sink.set_fault(SinkFault {
+        mode: SinkMode::Fail,
+        seconds: 0,
+        retry_after: 1,
+    });
+    let t = TestApp::started(|s| {
+        s.coaching.url = url.clone();
+        s.coaching.secret = Secret::new(KEY_NEW);
+        s.coaching.backoff_base = Duration::from_millis(50).into();
+        s.coaching.backoff_cap = Duration::from_millis(400).into();
+    })
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let (status, body) = post(&t, &seed(&format!("out-{i}"), -0.4)).await;
+        assert_eq!(status, 202);
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    // 500s until every event has failed at least once, then 429s with Retry-After until
+    // a second round has been throttled, then the platform is back.
+    assert!(
+        eventually(|| sink.report().failed_on_purpose >= 30).await,
+        "{:?}",
+        sink.report()
+    );
+    sink.set_fault(SinkFault {
+        mode: SinkMode::Throttle,
+        seconds: 0,
+        retry_after: 1,
+    });
+    assert!(
+        eventually(|| sink.report().failed_on_purpose >= 60).await,
+        "{:?}",
+        sink.report()
+    );
+    sink.set_fault(SinkFault {
+        mode: SinkMode::Accept,
+        seconds: 0,
+        retry_after: 1,
+    });
+    assert!(
+        sink.wait_for_unique(30, Duration::from_secs(30)).await,
+        "{:?}",
+        sink.report()
+    );
+    let report = sink.report();
+    assert!(
+        report.failed_on_purpose > 0,
+        "the outage was really met: {report:?}"
+    );
+    assert_eq!(
+        report.refused_signature, 0,
+        "every attempt was signed correctly"
+    );
+    let received: std::collections::BTreeSet<String> =
+        sink.events().into_iter().map(|d| d.webhook_id).collect();
+    assert_eq!(
+        received,
+        ids.iter().cloned().collect(),
+        "every accepted event, under its own id"
+    );
+    let delivered = sink.events();
+    let first = delivered.iter().find(|d| d.webhook_id == ids[0]).unwrap();
+    for field in [
+        "agent_interaction",
+        "quality_score",
+        "polarity",
+        "action_required",
+        "timestamp",
+        "event_id",
+        "conversation_id",
+        "raw_score",
+        "normalization_version",
+    ] {
+        assert!(
+            first.body.get(field).is_some(),
+            "payload has {field}: {}",
+            first.body
+        );
+    }
+    assert_eq!(first.body["quality_score"], 30.0);
+    assert_eq!(first.body["action_required"], true);
+    // Outcomes are journaled: failures, then deliveries; nothing dead-lettered.
+    let journal = wait_for_journal(&t, |lines| {
+        lines.iter().filter(|l| l["type"] == "delivered").count() == 30
+    })
+    .await;
+    assert!(journal.iter().any(|l| l["type"] == "delivery_failed"));
+    assert!(!journal.iter().any(|l| l["type"] == "dead_lettered"));
+}
+
+/// Polls `cond` until it holds or 20 s pass.
+async fn eventually(cond: impl Fn() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tokio::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond()
+}
+
+async fn wait_for_journal(t: &TestApp, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let lines = journal_lines(t);
+        if done(&lines) || tokio::time::Instant::now() > deadline {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_4xx_from_the_coaching_platform_dead_letters_at_once_and_replay_requeues_it() {
+    // A sink with a secret the daemon does not have: every delivery gets 401.
+    let (sink, url) = spawn_sink(Some(KEY_OLD)).await;
+    let t = TestApp::started(|s| s.coaching.url = url.clone()).await;
+    let (status, body) = post(&t, &seed("dl-1", 0.1)).await;
+    assert_eq!(status, 202);
+    let id = body["id"].as_str().unwrap().to_owned();
+    let lines = wait_for_journal(&t, |l| l.iter().any(|x| x["type"] == "dead_lettered")).await;
+    let dl = lines
+        .iter()
+        .find(|l| l["type"] == "dead_lettered")
+        .expect("dead-lettered");
+    assert_eq!(
+        (
+            dl["event_id"].as_str(),
+            dl["attempt"].as_u64(),
+            dl["status"].as_u64()
+        ),
+        (Some(id.as_str()), Some(1), Some(401))
+    );
+    assert_eq!(sink.report().refused_signature, 1);
+    let metrics = t.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("genesys_sentiment_dead_letters 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("genesys_sentiment_deliveries_total{outcome=\"dead_lettered\"} 1"),
+        "{metrics}"
+    );
+
+    // While the daemon runs, the journal is locked: replay refuses.
+    let journal_dir = t.dir.path().join("journal");
+    let out = std::process::Command::new(crate::helpers::BIN)
+        .args([
+            "audit",
+            "replay",
+            "--dead-letters",
+            journal_dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another process"));
+
+    // Stopped, the replay is journaled; after a restart with the right secret it is delivered.
+    let dir = t.stop().await;
+    let out = std::process::Command::new(crate::helpers::BIN)
+        .args([
+            "audit",
+            "replay",
+            "--dead-letters",
+            journal_dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
+    let t = TestApp::started_in(dir, |s| {
+        s.coaching.url = url.clone();
+        s.coaching.secret = Secret::new(KEY_OLD);
+    })
+    .await;
+    assert!(sink.wait_for_unique(1, Duration::from_secs(20)).await);
+    assert_eq!(
+        sink.events()[0].webhook_id,
+        id,
+        "the replay carries the same id"
+    );
+    let lines = wait_for_journal(&t, |l| l.iter().any(|x| x["type"] == "delivered")).await;
+    let kinds: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "webhook_received",
+            "dead_lettered",
+            "replay_requested",
+            "delivered"
+        ]
+    );
+    assert_eq!(lines[2]["source"], "cli");
+}
+
+#[tokio::test]
+async fn a_write_failure_answers_503_and_acknowledges_nothing() {
+    if !std::path::Path::new("/dev/full").exists() {
+        panic!("this test simulates a full disk with /dev/full");
+    }
+    let t = TestApp::started(|s| s.journal.segment_max_bytes = 4096).await;
+    let journal_dir = t.dir.path().join("journal");
+    // The next segment "is on a full disk": writes to it fail with ENOSPC.
+    std::os::unix::fs::symlink("/dev/full", journal_dir.join("segment-00000002.jsonl")).unwrap();
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for i in 0..60 {
+        let (status, body) = post(&t, &seed(&format!("full-{i}"), 0.1)).await;
+        match status {
+            202 => accepted.push(body["id"].as_str().unwrap().to_owned()),
+            503 => {
+                assert_eq!(body["error"], "journal_unavailable");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(
+        refused > 0 && !accepted.is_empty(),
+        "accepted {} then refused {refused}",
+        accepted.len()
+    );
+    let metrics = t.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("genesys_sentiment_webhooks_total{outcome=\"unavailable\"}"),
+        "{metrics}"
+    );
+    // Every 202 is in the first segment; the chain there verifies.
+    std::fs::remove_file(journal_dir.join("segment-00000002.jsonl")).unwrap();
+    let outcome = genesys_sentiment::journal::verify(&journal_dir).unwrap();
+    assert!(outcome.records >= accepted.len() as u64);
+    let text = std::fs::read_to_string(journal_dir.join("segment-00000001.jsonl")).unwrap();
+    for id in &accepted {
+        assert_eq!(
+            text.matches(&format!(
+                "\"type\":\"webhook_received\",\"event_id\":\"{id}\""
+            ))
+            .count(),
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_conversation_end_event_gets_its_score_from_sta_and_is_forwarded() {
+    let emu = crate::emulator::start(crate::emulator::small_config(31)).await;
+    let (sink, url) = spawn_sink(None).await;
+    let analysed = emu
+        .state
+        .org
+        .conversations
+        .iter()
+        .find(|c| c.analysed)
+        .unwrap()
+        .id_string();
+    let unanalysed = emu
+        .state
+        .org
+        .conversations
+        .iter()
+        .find(|c| !c.analysed)
+        .unwrap()
+        .id_string();
+    let t = TestApp::started(|s| {
+        s.coaching.url = url.clone();
+        s.genesys.base_url = emu.url();
+        s.genesys.client_id = genesys_sentiment::emulator::DEFAULT_CLIENT_ID.into();
+        s.genesys.client_secret = Secret::new(genesys_sentiment::emulator::DEFAULT_CLIENT_SECRET);
+        s.webhook.sta_retry_delay = Duration::from_millis(20).into();
+        s.webhook.sta_max_wait = Duration::from_millis(300).into();
+    })
+    .await;
+    for (conv, topic) in [(&analysed, "acw"), (&unanalysed, "customer.end")] {
+        let event = json!({"topicName": format!("v2.detail.events.conversation.{conv}.{topic}"),
+            "eventBody": {"conversationId": conv, "userId": "agent-x", "queueId": "queue-x", "eventTime": chrono::Utc::now().timestamp_millis()}});
+        let (status, body) = post(&t, &event).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    assert!(sink.wait_for_unique(1, Duration::from_secs(20)).await);
+    let delivered = sink.events();
+    assert_eq!(delivered[0].body["conversation_id"], analysed.as_str());
+    assert_eq!(delivered[0].body["agent_id"], "agent-x");
+    let lines = wait_for_journal(&t, |l| l.iter().any(|x| x["type"] == "enrichment_failed")).await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["type"] == "sentiment_fetched" && l["conversation_id"] == analysed.as_str())
+    );
+    let failed = lines
+        .iter()
+        .find(|l| l["type"] == "enrichment_failed")
+        .unwrap();
+    assert_eq!(failed["conversation_id"], unanalysed.as_str());
+    assert!(failed["reason"].as_str().unwrap().contains("not analysed"));
+}
