@@ -200,6 +200,9 @@ pub struct EmulateArgs {
     /// Fault: analytics jobs end FAILED.
     #[arg(long)]
     pub fail_jobs: bool,
+    /// Fault: every API request is answered 403 (a role without the permission).
+    #[arg(long)]
+    pub forbid: bool,
     /// Standard Webhooks secret the coaching sink (under /sink) verifies with.
     #[arg(long)]
     pub sink_secret: Option<String>,
@@ -244,6 +247,7 @@ impl EmulateArgs {
             storm_seconds: self.storm_seconds,
             revoke_tokens: false,
             fail_jobs: self.fail_jobs,
+            forbidden: self.forbid,
         };
         c.sink = crate::emulator::sink::SinkConfig {
             secret: self.sink_secret.clone(),

@@ -244,3 +244,85 @@ pub async fn audit_replay(
     journal.close().await;
     Ok(ids.len())
 }
+
+/// A next step for a Genesys failure, in words a newcomer can act on.
+pub fn hint(e: &crate::genesys::GenesysError) -> &'static str {
+    match e.kind() {
+        "auth" => {
+            "check genesys.client_id and genesys.client_secret (or GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET), \
+             and that genesys.region is the region of your Genesys Cloud org"
+        }
+        "unauthorized" => {
+            "the token was refused: check the OAuth client still exists and genesys.region / genesys.base_url"
+        }
+        "forbidden" => {
+            "add the missing permission to the OAuth client's role (Genesys Cloud Admin > Roles / Permissions); \
+             docs/operations.md lists what each feature needs"
+        }
+        "rate_limited" => {
+            "Genesys is rate limiting this OAuth client: wait and retry, or lower genesys.requests_per_minute \
+             if other tools share the client"
+        }
+        "invalid_query" => "fix the dates (or genesys.retention if your org keeps data longer)",
+        "transport" => {
+            "check genesys.region / genesys.base_url and that this machine can reach Genesys Cloud"
+        }
+        _ => "see the message above; run with RUST_LOG=genesys_sentiment=debug for every request",
+    }
+}
+
+/// `analyze` without `--input`: pull from the configured Genesys org, or from an embedded
+/// emulator with `--emulator` (its history ends at `--to`, so the output is reproducible).
+///
+/// # Errors
+/// [`CommandError::Genesys`] with the failure, [`CommandError::Usage`] for bad windows.
+pub async fn analyze_pull(
+    args: &crate::cli::AnalyzeArgs,
+    settings: &crate::config::Settings,
+) -> Result<String, CommandError> {
+    use crate::analytics::render;
+    let default_days = (settings.batch.window.get().as_secs() / 86_400) as u32;
+    let to = args.to.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let windows = analyze_windows(args.from, to, default_days)?;
+    let mut settings = settings.clone();
+    if !args.group_by.is_empty() {
+        settings.analytics.groups = args.group_by.clone();
+    }
+    let mut labels = std::collections::HashMap::new();
+    let _emulator = if args.emulator {
+        let mut config = emulator::EmulatorConfig::new(args.seed);
+        config.org.end = windows.current.end;
+        config.org.days = ((windows.current.end - windows.previous.start).num_days()) as u32;
+        config.rate_limit_per_minute = crate::demo::DEMO_RATE_LIMIT;
+        let emu = emulator::spawn(config, "127.0.0.1:0".parse().expect("loopback")).await?;
+        settings.genesys.base_url = emu.url();
+        settings.genesys.login_url = String::new();
+        settings.genesys.client_id = emulator::DEFAULT_CLIENT_ID.into();
+        settings.genesys.client_secret =
+            crate::config::Secret::new(emulator::DEFAULT_CLIENT_SECRET);
+        settings.genesys.requests_per_minute = crate::demo::DEMO_RATE_LIMIT as u32;
+        settings.genesys.retention = std::time::Duration::from_secs(3650 * 86_400).into();
+        labels.extend(
+            emu.state
+                .org
+                .agents
+                .iter()
+                .map(|a| (a.id.clone(), a.name.clone())),
+        );
+        labels.extend(
+            emu.state
+                .org
+                .queues
+                .iter()
+                .map(|q| (q.id.clone(), q.name.clone())),
+        );
+        Some(emu)
+    } else {
+        None
+    };
+    let analyzer = crate::analyzer::Analyzer::new(&settings)?;
+    let analysis = analyzer.analyze(windows, analyzer.filter(), None).await?;
+    let mut report = analysis.report;
+    report.set_labels(&labels);
+    Ok(render::render(&report, args.format))
+}

@@ -21,6 +21,7 @@
 //! - [`cli`]: the command line.
 
 pub mod analytics;
+pub mod analyzer;
 pub mod cli;
 pub mod coaching;
 pub mod commands;
@@ -34,6 +35,7 @@ pub mod http;
 pub mod intake;
 pub mod jobs;
 pub mod journal;
+pub mod reports;
 pub mod signature;
 pub mod startup;
 pub mod telemetry;

@@ -11,8 +11,9 @@ use genesys_sentiment::{commands, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let purpose = match cli.command {
+    let purpose = match &cli.command {
         Command::Serve => Purpose::Serve,
+        Command::Analyze(a) if a.input.is_none() && !a.emulator => Purpose::Pull,
         _ => Purpose::Inspect,
     };
     let settings = match Settings::load(cli.config.as_deref(), std::env::vars(), purpose) {
@@ -65,18 +66,20 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Analyze(args) => {
-            let Some(path) = args.input.clone() else {
-                anyhow::bail!(
-                    "analyze needs --input FILE (pulling from Genesys comes with the batch)"
-                );
+            let result = match args.input.clone() {
+                Some(path) => commands::analyze_file(&args, &settings, &path),
+                None => runtime()?.block_on(commands::analyze_pull(&args, &settings)),
             };
-            match commands::analyze_file(&args, &settings, &path) {
+            match result {
                 Ok(out) => {
                     print!("{out}");
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
                     eprintln!("error: {e}");
+                    if let commands::CommandError::Genesys(g) = &e {
+                        eprintln!("hint: {}", commands::hint(g));
+                    }
                     Ok(ExitCode::from(e.exit_code()))
                 }
             }

@@ -15,16 +15,20 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::analytics::Normalizer;
+use crate::analyzer::Analyzer;
 use crate::coaching::CoachingClient;
 use crate::config::Settings;
 use crate::genesys::GenesysClient;
 use crate::http::webhook::auth::WebhookAuth;
 use crate::http::{self, AppState, Phase, Services};
 use crate::intake::{Dedupe, Intake};
+use crate::jobs::batch::{AlertState, Batch};
 use crate::jobs::enrich::Enricher;
-use crate::jobs::forwarder::{DeliveryQueue, Forwarder};
+use crate::jobs::forwarder::{DeliveryLog, DeliveryQueue, Forwarder};
+use crate::jobs::scheduler;
 use crate::journal::Journal;
 use crate::journal::record::{Entry, Recovered};
+use crate::reports::{ReportStore, RunInfo};
 use crate::telemetry::metrics::Metrics;
 
 /// Why the daemon could not start or stop cleanly.
@@ -58,6 +62,7 @@ pub enum StartupError {
 /// A daemon instance: bound, then started, then drained.
 pub struct Application {
     state: AppState,
+    labels: crate::analyzer::Labels,
     address: SocketAddr,
     listener: Option<TcpListener>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -83,6 +88,7 @@ impl Application {
         let state = AppState::new(Arc::new(settings), Metrics::new());
         Ok(Application {
             state,
+            labels: Default::default(),
             address,
             listener: Some(listener),
             server: None,
@@ -100,6 +106,12 @@ impl Application {
     /// The shared state (settings, metrics, readiness, services).
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Display names for agents and queues in reports (ids otherwise). Call before
+    /// [`Application::start`].
+    pub fn set_labels(&mut self, labels: crate::analyzer::Labels) {
+        self.labels = labels;
     }
 
     /// The root cancellation token every background task watches.
@@ -171,9 +183,11 @@ impl Application {
             enrich_tx,
         );
 
+        let delivery_log = DeliveryLog::default();
         match CoachingClient::new(&settings.coaching).map_err(StartupError::Coaching)? {
             Some(client) => {
                 let forwarder = Forwarder {
+                    log: delivery_log.clone(),
                     queue: deliveries.clone(),
                     journal: journal.clone(),
                     client,
@@ -198,11 +212,48 @@ impl Application {
         self.tracker
             .spawn(enricher.run(backlog, enrich_rx, self.root.clone()));
 
+        let reports = ReportStore::new(settings.batch.history_limit, settings.batch.runs_limit);
+        reports.seed_runs(
+            recovered
+                .batch_runs
+                .iter()
+                .map(|(time, outcome, run)| run_info(*time, outcome, run)),
+        );
+        let alerts = AlertState {
+            issued: recovered.recommendations.keys().cloned().collect(),
+            last: recovered.last_recommendation.clone(),
+        };
+        let batch = Batch {
+            analyzer: Analyzer::with_client(genesys.clone(), &settings),
+            journal: journal.clone(),
+            reports: reports.clone(),
+            deliveries: deliveries.clone(),
+            metrics: metrics.clone(),
+            settings: settings.clone(),
+            alerts: Arc::new(std::sync::Mutex::new(alerts)),
+            labels: Arc::new(std::sync::RwLock::new(std::mem::take(&mut self.labels))),
+        };
+        if settings.batch.enabled {
+            let job = batch.clone();
+            self.tracker.spawn(scheduler::run_every(
+                settings.batch.interval.get(),
+                settings.batch.run_at_startup,
+                self.root.clone(),
+                move |run| {
+                    let job = job.clone();
+                    async move { job.run_once(run).await.map(|_| ()) }
+                },
+            ));
+        }
+
         self.state.install(Services {
             intake,
             webhook_auth: WebhookAuth::from_settings(&settings.webhook),
             journal,
             deliveries,
+            delivery_log,
+            reports,
+            batch,
         });
         self.state.readiness.set(Phase::Ready);
         self.state.metrics.ready.set(1);
@@ -255,6 +306,30 @@ impl Application {
         self.start().await?;
         stop.await;
         self.shutdown().await
+    }
+}
+
+fn run_info(
+    time: chrono::DateTime<chrono::Utc>,
+    outcome: &str,
+    run: &crate::journal::record::BatchRun,
+) -> RunInfo {
+    RunInfo {
+        run: run.run,
+        started_at: time - chrono::TimeDelta::milliseconds(run.duration_ms as i64),
+        finished_at: time,
+        window_start: run.window_start,
+        window_end: run.window_end,
+        source: run.data_source.clone(),
+        outcome: outcome.to_owned(),
+        records: run.records,
+        requests: run.requests,
+        rate_limited: run.rate_limited,
+        duration_ms: run.duration_ms,
+        declining: run.declining,
+        improving: run.improving,
+        provisional_after: None,
+        error: run.error.clone(),
     }
 }
 

@@ -67,6 +67,40 @@ pub struct Faults {
     pub revoke_tokens: bool,
     /// Jobs end in FAILED instead of FULFILLED.
     pub fail_jobs: bool,
+    /// Answer every API request 403, as if the OAuth client's role lacked the permission.
+    pub forbidden: bool,
+}
+
+/// The permission an emulated endpoint requires (genesys-api.md §2, §4.1, §4.3).
+fn permission_for(path: &str) -> &'static str {
+    if path.contains("/speechandtextanalytics/") {
+        "speechAndTextAnalytics:data:view"
+    } else if path.contains("/transcripts/aggregates") {
+        "analytics:speechAndTextAnalyticsAggregates:view"
+    } else {
+        "analytics:conversationDetail:view"
+    }
+}
+
+fn forbidden(path: &str) -> Response {
+    let permission = permission_for(path);
+    let correlation = uuid::Uuid::new_v4().to_string();
+    let body = json!({
+        "message": format!("You are missing the following permission(s): {permission}"),
+        "code": "missing.any.permissions",
+        "status": 403,
+        "messageWithParams": "You are missing the following permission(s): {permissions}",
+        "messageParams": {"permissions": permission},
+        "contextId": correlation,
+        "details": [],
+        "errors": [],
+    });
+    let mut response = (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+    response.headers_mut().insert(
+        "inin-correlation-id",
+        HeaderValue::from_str(&correlation).expect("uuid is a valid header"),
+    );
+    response
 }
 
 /// Per-token state.
@@ -92,7 +126,7 @@ pub async fn api_gate(
         .stats
         .api_requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let (latency, storm_left, fail) = {
+    let (latency, storm_left, fail, forbid) = {
         let faults = state.faults.lock().expect("faults lock");
         let storm_left = faults
             .storm_until
@@ -100,7 +134,12 @@ pub async fn api_gate(
         let mut rng = state.rng.lock().expect("rng lock");
         let fail =
             faults.current.error_rate > 0.0 && rng.random_bool(faults.current.error_rate.min(1.0));
-        (faults.current.latency_ms, storm_left, fail)
+        (
+            faults.current.latency_ms,
+            storm_left,
+            fail,
+            faults.current.forbidden,
+        )
     };
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
@@ -144,7 +183,9 @@ pub async fn api_gate(
     };
     let limit = state.config.rate_limit_per_minute;
     let reset_secs = reset.as_secs_f64().ceil().max(1.0) as u64;
-    let mut response = if let Some(left) = storm_left {
+    let mut response = if forbid {
+        forbidden(request.uri().path())
+    } else if let Some(left) = storm_left {
         state
             .stats
             .rate_limited

@@ -16,6 +16,7 @@ pub mod api;
 pub mod gate;
 pub mod org;
 pub mod sink;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

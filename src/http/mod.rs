@@ -3,6 +3,8 @@
 //! Handlers only hand work to the journal or read the analytics results; they never call
 //! Genesys or the coaching platform inline.
 
+pub mod api;
+pub mod dashboard;
 pub mod error;
 pub mod health;
 pub mod state;
@@ -23,11 +25,16 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.server.body_limit_bytes;
     let timeout = state.settings.server.request_timeout.get();
     Router::new()
+        .route("/", get(dashboard::page))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/webhooks/genesys", post(webhook::receive))
         .route("/webhook/coaching", post(webhook::receive))
+        .route("/v1/trends", get(api::trends))
+        .route("/v1/trends/history", get(api::history))
+        .route("/v1/runs", get(api::runs))
+        .route("/v1/deliveries", get(api::deliveries))
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(body_limit))

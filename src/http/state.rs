@@ -69,6 +69,12 @@ pub struct Services {
     pub journal: crate::journal::Journal,
     /// Owed deliveries.
     pub deliveries: crate::jobs::forwarder::DeliveryQueue,
+    /// Recent delivery outcomes.
+    pub delivery_log: crate::jobs::forwarder::DeliveryLog,
+    /// Reports and runs.
+    pub reports: crate::reports::ReportStore,
+    /// The batch job (for on-demand runs and its labels).
+    pub batch: crate::jobs::batch::Batch,
 }
 
 /// Axum state: settings, metrics, readiness and (once ready) the services.

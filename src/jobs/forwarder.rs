@@ -133,8 +133,46 @@ impl DeliveryQueue {
     }
 }
 
+/// One recent delivery outcome, for the dashboard.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeliveryEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Event id.
+    pub event_id: String,
+    /// `sentiment` or `coaching_recommendation`.
+    pub event_type: &'static str,
+    /// `delivered`, `failed` or `dead_lettered`.
+    pub outcome: &'static str,
+    /// Attempt number.
+    pub attempt: u32,
+    /// HTTP status, if any.
+    pub status: Option<u16>,
+}
+
+/// The last deliveries (bounded).
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryLog(Arc<Mutex<VecDeque<DeliveryEntry>>>);
+
+impl DeliveryLog {
+    const KEEP: usize = 50;
+
+    fn push(&self, entry: DeliveryEntry) {
+        let mut log = self.0.lock().expect("log lock");
+        log.push_front(entry);
+        log.truncate(Self::KEEP);
+    }
+
+    /// Newest first.
+    pub fn recent(&self) -> Vec<DeliveryEntry> {
+        self.0.lock().expect("log lock").iter().cloned().collect()
+    }
+}
+
 /// The forwarder.
 pub struct Forwarder {
+    /// Recent outcomes.
+    pub log: DeliveryLog,
     /// Owed deliveries.
     pub queue: DeliveryQueue,
     /// Where outcomes are journaled.
@@ -215,6 +253,11 @@ impl Forwarder {
             error,
             retry_at: None,
         };
+        let status_of = |r: &Attempt| match r {
+            Attempt::Delivered { status } | Attempt::Reject { status, .. } => Some(*status),
+            Attempt::Retry { status, .. } => *status,
+        };
+        let status = status_of(&result);
         let (entry, result_label, schedule) = match result {
             Attempt::Delivered { status } => (
                 Entry::Delivered(outcome(Some(status), None)),
@@ -256,6 +299,19 @@ impl Forwarder {
         match self.journal.record("forwarder", result_label, entry).await {
             Ok(_) => {
                 self.metrics.delivery(result_label);
+                self.log.push(DeliveryEntry {
+                    at: Utc::now(),
+                    event_id: id.clone(),
+                    event_type: match pending.event {
+                        crate::journal::state::Deliverable::Sentiment(_) => "sentiment",
+                        crate::journal::state::Deliverable::Recommendation(_) => {
+                            "coaching_recommendation"
+                        }
+                    },
+                    outcome: result_label,
+                    attempt,
+                    status,
+                });
                 match schedule {
                     Some(wait) => {
                         tracing::debug!(event_id = %id, attempt, wait = ?wait, "Delivery failed; retrying later.");

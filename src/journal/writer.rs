@@ -87,11 +87,13 @@ impl Writer {
                 drafts.clear();
             }
             if let Some(reply) = close {
-                // Answer anything still queued, then stop.
+                // Answer anything still queued, release the file and the lock, then confirm:
+                // whoever awaited the close can reopen the journal at once.
                 rx.close();
                 while let Ok(Msg::Append { reply, .. }) = rx.try_recv() {
                     let _ = reply.send(Err(JournalError::Closed));
                 }
+                drop(self);
                 let _ = reply.send(());
                 return;
             }

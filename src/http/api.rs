@@ -1,0 +1,121 @@
+//! The read API: `/v1/trends`, `/v1/trends/history`, `/v1/runs`, `/v1/deliveries`.
+//! Field names are stable and documented in the README.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, AppState};
+use crate::analytics::report::{Direction, TrendReport};
+
+/// Query of `/v1/trends`.
+#[derive(Debug, Deserialize)]
+pub struct TrendsQuery {
+    /// `agent`, `queue`, `overall` (groups) or `day` (the daily series).
+    pub group_by: Option<String>,
+    /// Only groups with this verdict.
+    pub verdict: Option<String>,
+}
+
+fn filtered(report: &TrendReport, q: &TrendsQuery) -> Result<TrendReport, ApiError> {
+    let mut r = report.clone();
+    if let Some(v) = q.verdict.as_deref() {
+        let d = Direction::parse(v).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_query",
+                format!(
+                    "verdict {v:?}: expected improving, declining, stable or insufficient_data"
+                ),
+            )
+        })?;
+        r.groups.retain(|g| g.verdict.direction == d);
+    }
+    match q.group_by.as_deref() {
+        None => {}
+        Some(dim @ ("agent" | "queue" | "overall")) => {
+            r.groups.retain(|g| g.dimension == dim);
+            r.daily.retain(|p| p.dimension == dim);
+        }
+        Some("day") => {
+            r.groups.clear();
+            r.daily.retain(|p| p.dimension == "overall");
+        }
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_query",
+                format!("group_by {other:?}: expected agent, queue, overall or day"),
+            ));
+        }
+    }
+    Ok(r)
+}
+
+fn no_report() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_report",
+        "no batch run has completed yet",
+    )
+}
+
+/// `GET /v1/trends`: the latest report, optionally filtered.
+pub async fn trends(State(state): State<AppState>, Query(q): Query<TrendsQuery>) -> Response {
+    let Some(services) = state.services() else {
+        return ApiError::not_ready().into_response();
+    };
+    let Some(latest) = services.reports.latest() else {
+        return no_report().into_response();
+    };
+    match filtered(&latest, &q) {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Query of `/v1/trends/history`.
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    /// Most reports to return (newest first).
+    pub limit: Option<usize>,
+}
+
+/// `GET /v1/trends/history`: the reports kept, newest first.
+pub async fn history(State(state): State<AppState>, Query(q): Query<HistoryQuery>) -> Response {
+    let Some(services) = state.services() else {
+        return ApiError::not_ready().into_response();
+    };
+    let history = services.reports.history();
+    let reports: Vec<&TrendReport> = history
+        .iter()
+        .map(AsRef::as_ref)
+        .take(q.limit.unwrap_or(usize::MAX))
+        .collect();
+    Json(json!({ "reports": reports })).into_response()
+}
+
+/// `GET /v1/runs`: recent batch runs, newest first.
+pub async fn runs(State(state): State<AppState>) -> Response {
+    let Some(services) = state.services() else {
+        return ApiError::not_ready().into_response();
+    };
+    Json(json!({ "runs": services.reports.runs() })).into_response()
+}
+
+/// `GET /v1/deliveries`: owed and dead-lettered counts and the latest outcomes.
+pub async fn deliveries(State(state): State<AppState>) -> Response {
+    let Some(services) = state.services() else {
+        return ApiError::not_ready().into_response();
+    };
+    let dead_letters = state.metrics.dead_letters.get();
+    Json(json!({
+        "pending": services.deliveries.len(),
+        "dead_letters": dead_letters,
+        "recent": services.delivery_log.recent(),
+    }))
+    .into_response()
+}
