@@ -291,6 +291,15 @@ impl Application {
         {
             return Err(StartupError::DrainDeadline(deadline_len));
         }
+        if let Some(services) = self.state.services() {
+            // Last: everything queued before this point is made durable, then the lock goes.
+            if tokio::time::timeout_at(deadline, services.journal.close())
+                .await
+                .is_err()
+            {
+                return Err(StartupError::DrainDeadline(deadline_len));
+            }
+        }
         tracing::info!("Stopped.");
         Ok(())
     }

@@ -4,8 +4,9 @@
 //! agent × day and queue × day. Every group a report shows (overall, agent, queue, day,
 //! agent × day, queue × day, and any window) is a merge of cells, so memory grows with
 //! agents × days, never with records. A summary is counts, sums and a fixed 0.5-point
-//! histogram over 0–100: merging two summaries equals summarizing the concatenation (exactly
-//! for counts, extremes and the histogram; to rounding for the sums).
+//! histogram over 0–100. Sums are kept in fixed point (nano-points, in `i128`), so merging
+//! two summaries equals summarizing the concatenation exactly, whatever the order: a report
+//! is bit-identical however its records arrived.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,14 @@ use crate::domain::{Polarity, QualityReading, SentimentRecord};
 /// Histogram bins: 0.5 quality points wide, the last bin holding exactly 100.
 pub const BINS: usize = 201;
 
+/// Fixed-point scale of the sums: one unit is 10⁻⁹ quality points.
+const NANO: f64 = 1e9;
+
+#[inline]
+fn to_nano(q: f64) -> i128 {
+    i128::from((q * NANO).round() as i64)
+}
+
 /// The mergeable statistics of a set of quality scores.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
@@ -27,10 +36,10 @@ pub struct Summary {
     /// Values pushed one by one (with squares and histogram); less than `n` when some came
     /// from pre-aggregated cells (transcript aggregates).
     pub detailed: u64,
-    /// Sum of quality scores.
-    pub sum: f64,
-    /// Sum of squared quality scores (detailed values only).
-    pub sum_sq: f64,
+    /// Sum of quality scores, in nano-points.
+    pub sum_nano: i128,
+    /// Sum of squared quality scores in nano-points² (detailed values only).
+    pub sum_sq_nano: i128,
     /// Smallest score.
     pub min: f64,
     /// Largest score.
@@ -47,8 +56,8 @@ impl Default for Summary {
         Summary {
             n: 0,
             detailed: 0,
-            sum: 0.0,
-            sum_sq: 0.0,
+            sum_nano: 0,
+            sum_sq_nano: 0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
             polarity: [0; 3],
@@ -92,8 +101,9 @@ impl Summary {
         let q = reading.quality_score;
         self.n += 1;
         self.detailed += 1;
-        self.sum += q;
-        self.sum_sq += q * q;
+        let nano = to_nano(q);
+        self.sum_nano += nano;
+        self.sum_sq_nano += nano * nano;
         self.min = self.min.min(q);
         self.max = self.max.max(q);
         self.polarity[polarity_index(reading.polarity)] += 1;
@@ -108,7 +118,7 @@ impl Summary {
             return;
         }
         self.n += cell.count;
-        self.sum += cell.sum_quality;
+        self.sum_nano += to_nano(cell.sum_quality);
         self.min = self.min.min(cell.min_quality);
         self.max = self.max.max(cell.max_quality);
         let neutral = cell.count.saturating_sub(cell.positive + cell.negative);
@@ -122,8 +132,8 @@ impl Summary {
     pub fn merge(&mut self, other: &Summary) {
         self.n += other.n;
         self.detailed += other.detailed;
-        self.sum += other.sum;
-        self.sum_sq += other.sum_sq;
+        self.sum_nano += other.sum_nano;
+        self.sum_sq_nano += other.sum_sq_nano;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
         for i in 0..3 {
@@ -143,9 +153,14 @@ impl Summary {
         self.detailed == self.n
     }
 
+    /// Sum of quality scores.
+    pub fn sum(&self) -> f64 {
+        self.sum_nano as f64 / NANO
+    }
+
     /// Mean quality score.
     pub fn mean(&self) -> Option<f64> {
-        (self.n > 0).then(|| self.sum / self.n as f64)
+        (self.n > 0).then(|| self.sum_nano as f64 / NANO / self.n as f64)
     }
 
     /// Sample variance (n − 1), when fully detailed with at least two values.
@@ -153,8 +168,22 @@ impl Summary {
         if !self.fully_detailed() || self.n < 2 {
             return None;
         }
-        let n = self.n as f64;
-        Some(((self.sum_sq - self.sum * self.sum / n) / (n - 1.0)).max(0.0))
+        // n·Σq² − (Σq)² exactly while it fits, then in floating point (deterministic either way).
+        let n = self.n as i128;
+        let spread = n
+            .checked_mul(self.sum_sq_nano)
+            .and_then(|a| {
+                self.sum_nano
+                    .checked_mul(self.sum_nano)
+                    .and_then(|b| a.checked_sub(b))
+            })
+            .map(|d| d as f64)
+            .unwrap_or_else(|| {
+                let (nf, s, ss) = (self.n as f64, self.sum_nano as f64, self.sum_sq_nano as f64);
+                nf * ss - s * s
+            });
+        let nf = self.n as f64;
+        Some((spread / (nf * (nf - 1.0)) / (NANO * NANO)).max(0.0))
     }
 
     /// Sample standard deviation.

@@ -5,11 +5,11 @@
 //! A conversation's quality is drawn from a Beta distribution around the agent's mean at
 //! that moment, so scores use most of their range: within one agent and window the standard
 //! deviation is at least 15 points. Volumes are uneven (log-normal, plus a tenth of agents
-//! with only a handful of conversations), lower at weekends, inside business hours.
+//! with only a handful of conversations), halved two days in seven, inside business hours.
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, TimeDelta, Utc, Weekday};
+use chrono::{DateTime, TimeDelta, Utc};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Distribution, LogNormal, Poisson};
@@ -278,10 +278,16 @@ fn uuid_from(rng: &mut ChaCha8Rng) -> u128 {
         .as_u128()
 }
 
-fn weekday_factor(t: DateTime<Utc>) -> f64 {
-    match t.weekday() {
-        Weekday::Sat | Weekday::Sun => 0.5,
-        _ => 1.0,
+/// Volume factor of the day starting at `day`: the two days before each 7-day boundary
+/// counted back from `end` are "weekend" days at half volume. Relative to `end` (not the
+/// calendar) so an org generated for any end date is the same org, shifted in time: a seed
+/// gives the same verdicts whatever day the tests run.
+fn weekday_factor(day: DateTime<Utc>, end: DateTime<Utc>) -> f64 {
+    let days_before_end = (end - day).num_days();
+    if matches!(days_before_end.rem_euclid(7), 1 | 2) {
+        0.5
+    } else {
+        1.0
     }
 }
 
@@ -421,7 +427,7 @@ impl Org {
         for (ai, agent) in agents.iter().enumerate() {
             for d in 0..spec.days {
                 let day = start + TimeDelta::days(i64::from(d));
-                let lambda = agent.daily_rate * weekday_factor(day);
+                let lambda = agent.daily_rate * weekday_factor(day, spec.end);
                 let count = if lambda > 0.0 {
                     Poisson::new(lambda)
                         .map(|p| p.sample(rng) as u32)
@@ -508,8 +514,8 @@ impl Org {
             .iter()
             .zip(counts)
             .map(|(a, [n_prev, n_cur])| {
-                let mean_previous = expected_mean(a, previous.0, previous.1);
-                let mean_current = expected_mean(a, current.0, current.1);
+                let mean_previous = expected_mean(a, previous.0, previous.1, self.spec.end);
+                let mean_current = expected_mean(a, current.0, current.1, self.spec.end);
                 let effect = mean_current - mean_previous;
                 let trend = if effect.abs() < 1e-9 {
                     "stable"
@@ -555,11 +561,11 @@ fn round3(x: f64) -> f64 {
 }
 
 /// The conversation-weighted expected mean over a window: business hours, weekends at half.
-fn expected_mean(agent: &Agent, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+fn expected_mean(agent: &Agent, from: DateTime<Utc>, to: DateTime<Utc>, end: DateTime<Utc>) -> f64 {
     let (mut sum, mut weight) = (0.0, 0.0);
     let mut day = from;
     while day < to {
-        let w = weekday_factor(day);
+        let w = weekday_factor(day, end);
         let mut minute = OPEN_HOUR * 60;
         while minute < CLOSE_HOUR * 60 {
             let t = day + TimeDelta::minutes(minute);
@@ -636,6 +642,7 @@ mod tests {
     #[test]
     fn the_org_has_the_promised_shape() {
         let mut spec = OrgSpec::new(7);
+        spec.end = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 6, 1, 0, 0, 0).unwrap();
         spec.agents = 60;
         spec.conversations_per_day = 2400.0;
         let org = Org::generate(spec);
@@ -676,10 +683,44 @@ mod tests {
                 "true sd {}",
                 truth.agents[i].sd_points
             );
+            // Within 4.5 standard errors of the true mean.
+            let se = truth.agents[i].sd_points / (scores.len() as f64).sqrt();
             assert!(
-                (mean - truth.agents[i].mean_current).abs() < 4.0,
-                "{mean} vs {}",
-                truth.agents[i].mean_current
+                (mean - truth.agents[i].mean_current).abs() < 4.5 * se,
+                "{mean} vs {} ({:?}, n {})",
+                truth.agents[i].mean_current,
+                a.process,
+                scores.len()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod shift_tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_is_the_same_org_whatever_the_end_date() {
+        let at = |end: DateTime<Utc>| {
+            let mut spec = OrgSpec::new(3);
+            spec.end = end;
+            spec.agents = 10;
+            Org::generate(spec)
+        };
+        let a = at(chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 6, 1, 0, 0, 0).unwrap());
+        let b = at(chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 9, 17, 0, 0, 0).unwrap());
+        let shift = (b.spec.end - a.spec.end).num_milliseconds();
+        assert_eq!(a.conversations.len(), b.conversations.len());
+        for (x, y) in a.conversations.iter().zip(&b.conversations) {
+            assert_eq!((x.id, x.score, x.agent), (y.id, y.score, y.agent));
+            assert_eq!(x.start_ms + shift, y.start_ms);
+        }
+        let (ta, tb) = (a.ground_truth(7, a.spec.end), b.ground_truth(7, b.spec.end));
+        for (x, y) in ta.agents.iter().zip(&tb.agents) {
+            assert_eq!(
+                (x.trend, x.effect_points, x.n_current),
+                (y.trend, y.effect_points, y.n_current)
             );
         }
     }

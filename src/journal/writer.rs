@@ -94,6 +94,7 @@ impl Writer {
                     let _ = reply.send(Err(JournalError::Closed));
                 }
                 drop(self);
+                tracing::debug!("Journal closed.");
                 let _ = reply.send(());
                 return;
             }

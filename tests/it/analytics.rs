@@ -105,8 +105,11 @@ fn assert_same(a: &Aggregator, b: &Aggregator) -> Result<(), TestCaseError> {
         );
         prop_assert_eq!((x.min, x.max), (y.min, y.max));
         prop_assert_eq!(x.histogram(), y.histogram());
-        prop_assert!((x.sum - y.sum).abs() <= 1e-9 * (1.0 + x.sum.abs()));
-        prop_assert!((x.sum_sq - y.sum_sq).abs() <= 1e-9 * (1.0 + x.sum_sq.abs()));
+        prop_assert_eq!(
+            (x.sum_nano, x.sum_sq_nano),
+            (y.sum_nano, y.sum_sq_nano),
+            "sums merge exactly"
+        );
     }
     Ok(())
 }

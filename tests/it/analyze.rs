@@ -171,3 +171,116 @@ fn the_demo_prints_the_table_and_exits_zero_within_a_minute() {
     assert!(flagged >= 1, "{line}");
     assert_eq!(others, 0, "{line}");
 }
+
+fn analyze_emulator_json() -> serde_json::Value {
+    let out = Command::new(BIN)
+        .args([
+            "analyze",
+            "--emulator",
+            "--seed",
+            "3",
+            "--from",
+            "2026-05-25",
+            "--to",
+            "2026-06-01",
+            "--group-by",
+            "overall",
+            "--group-by",
+            "queue",
+            "--group-by",
+            "agent",
+            "--format",
+            "json",
+        ])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn analyze_json_output_is_stable() {
+    let report = analyze_emulator_json();
+    assert_eq!(report["source"], "conversations");
+    insta::assert_json_snapshot!("analyze_emulator_seed3", report, { ".generated_at" => "[generated_at]" });
+}
+
+async fn failing_analyze(
+    configure: impl FnOnce(&mut genesys_sentiment::emulator::EmulatorConfig),
+    secret: &str,
+) -> (i32, String) {
+    let mut config = crate::emulator::small_config(41);
+    config.org.end = chrono::Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    configure(&mut config);
+    let emu = crate::emulator::start(config).await;
+    let url = emu.url();
+    let secret = secret.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["analyze", "--from", "2026-01-05", "--to", "2026-01-12"])
+            .env("GENESYS_SENTIMENT__GENESYS__BASE_URL", &url)
+            .env(
+                "GENESYS_SENTIMENT__GENESYS__CLIENT_ID",
+                genesys_sentiment::emulator::DEFAULT_CLIENT_ID,
+            )
+            .env("GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET", &secret)
+            .env("GENESYS_SENTIMENT__GENESYS__RETENTION", "3650d")
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyze_against_a_failing_org_exits_non_zero_with_a_clear_message() {
+    let ok_secret = genesys_sentiment::emulator::DEFAULT_CLIENT_SECRET;
+    let (code, err) = failing_analyze(|_| {}, "not-the-secret").await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("refused the client credentials"), "{err}");
+    assert!(
+        err.contains("hint: check genesys.client_id and genesys.client_secret"),
+        "{err}"
+    );
+
+    let (code, err) = failing_analyze(|c| c.faults.forbidden = true, ok_secret).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("missing permission analytics:conversationDetail:view"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: add the missing permission to the OAuth client's role"),
+        "{err}"
+    );
+
+    let (code, err) = failing_analyze(|c| c.faults.storm_seconds = 900, ok_secret).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("rate limited") && err.contains("genesys.retry_after_cap"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: Genesys is rate limiting this OAuth client"),
+        "{err}"
+    );
+
+    // And with a working org the same command succeeds.
+    let (code, err) = failing_analyze(|_| {}, ok_secret).await;
+    assert_eq!(code, 0, "{err}");
+}

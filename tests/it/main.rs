@@ -2,9 +2,11 @@
 
 mod analytics;
 mod analyze;
+mod batch;
 mod client;
 mod config;
 mod crash;
+mod dashboard;
 mod emulator;
 mod fake_genesys;
 mod foundation;

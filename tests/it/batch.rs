@@ -1,0 +1,272 @@
+//! Issue 7: the scheduled batch end to end against the emulator, the trends API, and
+//! coaching recommendations that are never sent twice.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use genesys_sentiment::config::{Secret, Settings};
+use genesys_sentiment::emulator::org::{EffectSizes, today_midnight};
+use genesys_sentiment::emulator::{self, EmulatorConfig, Faults, RunningEmulator};
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+use crate::webhooks::spawn_sink;
+
+/// An org whose history ends at today's UTC midnight, where the batch's windows end.
+pub fn batch_org(seed: u64) -> EmulatorConfig {
+    let mut c = EmulatorConfig::new(seed);
+    c.org.agents = 24;
+    c.org.queues = 4;
+    c.org.days = 14;
+    c.org.conversations_per_day = 600.0;
+    c.org.effects = EffectSizes::Large;
+    c.org.end = today_midnight();
+    c.rate_limit_per_minute = 60_000;
+    c
+}
+
+/// Points the daemon at the emulator, with the batch on and running at start-up.
+pub fn use_emulator(s: &mut Settings, emu: &RunningEmulator) {
+    s.genesys.base_url = emu.url();
+    s.genesys.client_id = emulator::DEFAULT_CLIENT_ID.into();
+    s.genesys.client_secret = Secret::new(emulator::DEFAULT_CLIENT_SECRET);
+    s.genesys.requests_per_minute = 60_000;
+    s.genesys.sta_concurrency = 32;
+    s.batch.enabled = true;
+    s.batch.run_at_startup = true;
+}
+
+fn expected_declining(emu: &RunningEmulator, min_samples: u64) -> BTreeSet<String> {
+    let org = &emu.state.org;
+    org.ground_truth(org.spec.window_days, org.spec.end)
+        .agents
+        .into_iter()
+        .filter(|t| {
+            t.trend == "declining" && t.n_current >= min_samples && t.n_previous >= min_samples
+        })
+        .map(|t| t.agent_id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_flags_the_agents_the_emulator_made_decline_and_alerts_once() {
+    let emu = crate::emulator::start(batch_org(1)).await;
+    let (sink, url) = spawn_sink(None).await;
+    let t = TestApp::started(|s| {
+        use_emulator(s, &emu);
+        s.coaching.url = url.clone();
+    })
+    .await;
+    let services = t.app.as_ref().unwrap().state().services().unwrap().clone();
+    services.reports.wait_for_runs(1).await;
+
+    let runs: Value = t.get("/v1/runs").await.json().await.unwrap();
+    assert_eq!(runs["runs"][0]["outcome"], "succeeded", "{runs}");
+    assert!(
+        runs["runs"][0]["requests"].as_u64().unwrap() > 1000,
+        "one STA request per conversation"
+    );
+    assert_eq!(runs["runs"][0]["rate_limited"], 0);
+    assert!(
+        runs["runs"][0]["provisional_after"].is_string(),
+        "the availability date marks provisional data"
+    );
+
+    let declining: Value = t
+        .get("/v1/trends?verdict=declining&group_by=agent")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let flagged: BTreeSet<String> = declining["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            assert_eq!(g["verdict"]["direction"], "declining");
+            assert!(g["verdict"]["q_value"].as_f64().unwrap() < 0.05);
+            assert!(g["verdict"]["effect_points"].as_f64().unwrap() < 0.0);
+            g["key"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let expected = expected_declining(&emu, 30);
+    assert!(!expected.is_empty());
+    assert_eq!(
+        flagged, expected,
+        "the declining agents are exactly the emulator's (with enough data)"
+    );
+
+    let all: Value = t.get("/v1/trends").await.json().await.unwrap();
+    for field in [
+        "generated_at",
+        "normalization_version",
+        "algorithm_version",
+        "windows",
+        "settings",
+        "records",
+        "groups",
+        "daily",
+    ] {
+        assert!(all.get(field).is_some(), "/v1/trends has {field}");
+    }
+    let queues: Value = t
+        .get("/v1/trends?group_by=queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        queues["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["dimension"] == "queue")
+    );
+    assert_eq!(queues["groups"].as_array().unwrap().len(), 4);
+    let days: Value = t.get("/v1/trends?group_by=day").await.json().await.unwrap();
+    assert_eq!(
+        days["daily"].as_array().unwrap().len(),
+        14,
+        "one point per day of both windows"
+    );
+    let bad = t.get("/v1/trends?verdict=sideways").await;
+    assert_eq!(bad.status(), 400);
+
+    // One recommendation per declining agent reaches the sink.
+    assert!(
+        sink.wait_for_unique(expected.len() as u64, Duration::from_secs(20))
+            .await
+    );
+    let per_agent = |sink: &genesys_sentiment::emulator::sink::Sink| -> HashMap<String, u64> {
+        let mut m = HashMap::new();
+        for d in sink
+            .events()
+            .iter()
+            .filter(|d| d.body["event_type"] == "coaching_recommendation")
+        {
+            *m.entry(d.body["agent_id"].as_str().unwrap().to_owned())
+                .or_insert(0) += sink.counts()[&d.webhook_id];
+        }
+        m
+    };
+    let first = per_agent(&sink);
+    assert_eq!(first.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    assert!(first.values().all(|n| *n == 1));
+
+    // A second run, then a restart (which runs again at start-up): no new recommendations.
+    services.batch.run_once(2).await.unwrap();
+    let dir = t.stop().await;
+    let t = TestApp::started_in(dir, |s| {
+        use_emulator(s, &emu);
+        s.coaching.url = url.clone();
+    })
+    .await;
+    let services = t.app.as_ref().unwrap().state().services().unwrap().clone();
+    services.reports.wait_for_runs(1).await;
+    assert_eq!(
+        services.reports.runs().len(),
+        3,
+        "runs are rebuilt from the journal"
+    );
+    let journal =
+        std::fs::read_to_string(t.dir.path().join("journal/segment-00000001.jsonl")).unwrap();
+    assert_eq!(
+        journal
+            .matches("\"type\":\"coaching_recommendation\"")
+            .count(),
+        expected.len()
+    );
+    assert_eq!(journal.matches("\"type\":\"batch_run\"").count(), 3);
+    assert_eq!(
+        per_agent(&sink),
+        first,
+        "exactly one recommendation per agent after two runs and a restart"
+    );
+    let metrics = t.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("genesys_sentiment_batch_runs_total{outcome=\"succeeded\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("genesys_sentiment_trend_groups{dimension=\"agent\",verdict=\"declining\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "genesys_sentiment_genesys_requests_total{endpoint=\"sta_conversation\",status=\"200\"}"
+        ),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_run_is_recorded_and_the_daemon_lives_on() {
+    let mut config = batch_org(2);
+    config.faults = Faults {
+        forbidden: true,
+        ..Faults::default()
+    };
+    let emu = crate::emulator::start(config).await;
+    let t = TestApp::started(|s| use_emulator(s, &emu)).await;
+    let services = t.app.as_ref().unwrap().state().services().unwrap().clone();
+    services.reports.wait_for_runs(1).await;
+    let runs: Value = t.get("/v1/runs").await.json().await.unwrap();
+    assert_eq!(runs["runs"][0]["outcome"], "failed");
+    let error = runs["runs"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("analytics:conversationDetail:view") && error.contains("forbidden"),
+        "{error}"
+    );
+    assert_eq!(t.get("/healthz").await.status(), 200);
+    assert_eq!(t.get("/v1/trends").await.status(), 404, "no report yet");
+
+    // Fixed on the Genesys side: the next run succeeds.
+    emu.state.apply_faults(Faults::default());
+    services.batch.run_once(2).await.unwrap();
+    assert_eq!(t.get("/v1/trends").await.status(), 200);
+    let journal =
+        std::fs::read_to_string(t.dir.path().join("journal/segment-00000001.jsonl")).unwrap();
+    assert!(journal.contains("\"outcome\":\"failed\",\"type\":\"batch_run\""));
+    assert!(journal.contains("\"outcome\":\"succeeded\",\"type\":\"batch_run\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aggregates_source_reports_from_a_handful_of_requests() {
+    let emu = crate::emulator::start(batch_org(1)).await;
+    let t = TestApp::started(|s| {
+        use_emulator(s, &emu);
+        s.batch.source = genesys_sentiment::config::BatchSource::Aggregates;
+    })
+    .await;
+    let services = t.app.as_ref().unwrap().state().services().unwrap().clone();
+    services.reports.wait_for_runs(1).await;
+    let run = &services.reports.runs()[0];
+    assert_eq!(run.outcome, "succeeded", "{run:?}");
+    assert!(
+        run.requests <= 5,
+        "availability + three aggregate queries: {}",
+        run.requests
+    );
+    let report = services.reports.latest().unwrap();
+    let declining: BTreeSet<String> = report
+        .groups_of("agent")
+        .filter(|g| g.verdict.direction == genesys_sentiment::analytics::Direction::Declining)
+        .map(|g| g.key.clone())
+        .collect();
+    let truth = expected_declining(&emu, 30);
+    assert!(
+        declining.is_subset(&truth),
+        "no false alarms from daily means: {declining:?}"
+    );
+    assert!(
+        !declining.is_empty(),
+        "the large declines show even in daily means"
+    );
+    let g = report.groups_of("agent").next().unwrap();
+    assert_eq!(g.verdict.method, "welch_t_daily_means+benjamini_hochberg");
+    assert!(
+        g.current.std_dev.is_none() && g.current.p50.is_none(),
+        "no per-record detail from aggregates"
+    );
+}
