@@ -48,52 +48,33 @@ enum Slot {
     Stored(Seen),
 }
 
-/// The dedupe set: accepted events by key digest, plus reservations for writes in flight.
+/// Shards of the dedupe set: each has its own lock, so a growing map (it holds every event
+/// of the dedupe window) resizes one small shard at a time instead of stalling every request.
+const SHARDS: usize = 32;
+
+/// One shard: accepted events by key digest, plus reservations for writes in flight.
 #[derive(Debug)]
-pub struct Dedupe {
+struct Shard {
     slots: HashMap<u128, Slot>,
     window: TimeDelta,
     inserts_since_prune: u64,
 }
 
-impl Dedupe {
-    /// A set seeded from recovery.
-    pub fn new(seen: HashMap<u128, Seen>, window: std::time::Duration) -> Dedupe {
-        Dedupe {
-            slots: seen
-                .into_iter()
-                .map(|(k, s)| (k, Slot::Stored(s)))
-                .collect(),
-            window: TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX),
-            inserts_since_prune: 0,
-        }
-    }
-
-    /// Entries held.
-    pub fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// Whether empty.
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
-
-    fn check_and_reserve(&mut self, keys: &[u128], now: DateTime<Utc>) -> Result<(), Outcome> {
-        for k in keys {
-            match self.slots.get(k) {
-                Some(Slot::Stored(seen)) if now - seen.at <= self.window => {
-                    return Err(Outcome::Duplicate(seen.event_id()));
-                }
-                Some(Slot::Writing) => return Err(Outcome::InProgress),
-                _ => {}
+impl Shard {
+    fn check(&self, key: u128, now: DateTime<Utc>) -> Result<(), Outcome> {
+        match self.slots.get(&key) {
+            Some(Slot::Stored(seen)) if now - seen.at <= self.window => {
+                Err(Outcome::Duplicate(seen.event_id()))
             }
+            Some(Slot::Writing) => Err(Outcome::InProgress),
+            _ => Ok(()),
         }
-        for k in keys {
-            self.slots.insert(*k, Slot::Writing);
-        }
+    }
+
+    fn reserve(&mut self, key: u128, now: DateTime<Utc>) {
+        self.slots.insert(key, Slot::Writing);
         self.inserts_since_prune += 1;
-        if self.inserts_since_prune >= 50_000 {
+        if self.inserts_since_prune >= 50_000 / SHARDS as u64 {
             self.inserts_since_prune = 0;
             let window = self.window;
             self.slots.retain(|_, s| match s {
@@ -101,17 +82,82 @@ impl Dedupe {
                 Slot::Stored(seen) => now - seen.at <= window,
             });
         }
+    }
+}
+
+/// The dedupe set, sharded by key digest.
+#[derive(Debug)]
+pub struct Dedupe {
+    shards: Vec<Mutex<Shard>>,
+}
+
+fn shard_of(digest: u128) -> usize {
+    (digest % SHARDS as u128) as usize
+}
+
+impl Dedupe {
+    /// A set seeded from recovery.
+    pub fn new(seen: HashMap<u128, Seen>, window: std::time::Duration) -> Dedupe {
+        let window = TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
+        let mut shards: Vec<Shard> = (0..SHARDS)
+            .map(|_| Shard {
+                slots: HashMap::new(),
+                window,
+                inserts_since_prune: 0,
+            })
+            .collect();
+        for (k, s) in seen {
+            shards[shard_of(k)].slots.insert(k, Slot::Stored(s));
+        }
+        Dedupe {
+            shards: shards.into_iter().map(Mutex::new).collect(),
+        }
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().expect("dedupe shard").slots.len())
+            .sum()
+    }
+
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reserves every key of an event, or says why not (a duplicate, or one in flight).
+    /// The shards involved are locked together, in index order, so two requests for the
+    /// same event cannot both pass.
+    fn reserve(&self, keys: &[u128], now: DateTime<Utc>) -> Result<(), Outcome> {
+        let mut indexes: Vec<usize> = keys.iter().map(|k| shard_of(*k)).collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        let mut guards: Vec<(usize, std::sync::MutexGuard<'_, Shard>)> = indexes
+            .iter()
+            .map(|i| (*i, self.shards[*i].lock().expect("dedupe shard")))
+            .collect();
+        let position = |key: u128| indexes.binary_search(&shard_of(key)).expect("locked above");
+        for k in keys {
+            guards[position(*k)].1.check(*k, now)?;
+        }
+        for k in keys {
+            guards[position(*k)].1.reserve(*k, now);
+        }
         Ok(())
     }
 
-    fn settle(&mut self, keys: &[u128], stored: Option<Seen>) {
+    /// Records the result of a reserved write: stored (with what) or not.
+    fn settle(&self, keys: &[u128], stored: Option<Seen>) {
         for k in keys {
+            let mut shard = self.shards[shard_of(*k)].lock().expect("dedupe shard");
             match stored {
                 Some(seen) => {
-                    self.slots.insert(*k, Slot::Stored(seen));
+                    shard.slots.insert(*k, Slot::Stored(seen));
                 }
                 None => {
-                    self.slots.remove(k);
+                    shard.slots.remove(k);
                 }
             }
         }
@@ -122,7 +168,7 @@ impl Dedupe {
 #[derive(Clone)]
 pub struct Intake {
     journal: Journal,
-    dedupe: Arc<Mutex<Dedupe>>,
+    dedupe: Arc<Dedupe>,
     normalizer: Arc<Normalizer>,
     deliveries: DeliveryQueue,
     enrich: mpsc::UnboundedSender<ConversationEnded>,
@@ -161,7 +207,7 @@ impl Intake {
     ) -> Intake {
         Intake {
             journal,
-            dedupe: Arc::new(Mutex::new(dedupe)),
+            dedupe: Arc::new(dedupe),
             normalizer,
             deliveries,
             enrich,
@@ -170,7 +216,26 @@ impl Intake {
 
     /// Entries in the dedupe set.
     pub fn dedupe_len(&self) -> usize {
-        self.dedupe.lock().expect("dedupe lock").len()
+        self.dedupe.len()
+    }
+
+    /// Normalizes an event without storing it (`?validate=true`). Conversation-end events
+    /// carry no score: they read as `None`.
+    ///
+    /// # Errors
+    /// The reason the event is unusable.
+    pub fn check(
+        &self,
+        incoming: &Incoming,
+    ) -> Result<Option<crate::domain::QualityReading>, String> {
+        match incoming {
+            Incoming::Sentiment { raw, polarity, .. } => self
+                .normalizer
+                .read(*raw, *polarity)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            Incoming::ConversationEnd { .. } => Ok(None),
+        }
     }
 
     /// Accepts one parsed event. `webhook_id` is the Standard Webhooks `webhook-id`, if sent.
@@ -223,12 +288,16 @@ impl Intake {
                     cause_event_id: None,
                     occurred_at: occurred_at.unwrap_or(now),
                 };
-                let deliverable = Deliverable::Sentiment(event.clone());
+                // Held in memory only when it will be forwarded (the journal has it anyway).
+                let deliverable = self
+                    .deliveries
+                    .is_live()
+                    .then(|| Deliverable::Sentiment(event.clone()));
                 (
                     format.source(),
                     Entry::WebhookReceived(event),
                     keys,
-                    Some(deliverable),
+                    deliverable,
                     None,
                 )
             }
@@ -266,12 +335,7 @@ impl Intake {
             }
         };
         let digests: Vec<u128> = keys.iter().map(|k| key_digest(k)).collect();
-        if let Err(outcome) = self
-            .dedupe
-            .lock()
-            .expect("dedupe lock")
-            .check_and_reserve(&digests, now)
-        {
+        if let Err(outcome) = self.dedupe.reserve(&digests, now) {
             return Ok(outcome);
         }
         let id = event_id(&keys[0]);
@@ -287,11 +351,11 @@ impl Intake {
             event: compact_id(&id),
             at: now,
         });
-        self.dedupe
-            .lock()
-            .expect("dedupe lock")
-            .settle(&digests, stored);
+        self.dedupe.settle(&digests, stored);
         let appended = result?;
+        if ended.is_none() && deliverable.is_none() {
+            self.deliveries.count_unheld();
+        }
         if let Some(event) = deliverable {
             self.deliveries.push(Pending {
                 event,

@@ -166,7 +166,12 @@ impl Application {
 
         let normalizer = Arc::new(Normalizer::from_settings(&settings.analytics));
         let genesys = GenesysClient::new(&settings.genesys, metrics.clone())?;
-        let deliveries = DeliveryQueue::new(metrics.clone());
+        let coaching = CoachingClient::new(&settings.coaching).map_err(StartupError::Coaching)?;
+        let deliveries = if coaching.is_some() {
+            DeliveryQueue::new(metrics.clone())
+        } else {
+            DeliveryQueue::counting_only(metrics.clone())
+        };
         for pending in recovered.pending_in_order() {
             deliveries.push(pending);
         }
@@ -184,7 +189,7 @@ impl Application {
         );
 
         let delivery_log = DeliveryLog::default();
-        match CoachingClient::new(&settings.coaching).map_err(StartupError::Coaching)? {
+        match coaching {
             Some(client) => {
                 let forwarder = Forwarder {
                     log: delivery_log.clone(),

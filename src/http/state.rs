@@ -77,36 +77,49 @@ pub struct Services {
     pub batch: crate::jobs::batch::Batch,
 }
 
-/// Axum state: settings, metrics, readiness and (once ready) the services.
+/// Axum state: settings, metrics, readiness and (once ready) the services. One `Arc`, so
+/// the per-request clone axum makes is a single atomic increment.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<StateInner>);
+
+/// What [`AppState`] points to.
+#[derive(Debug)]
+pub struct StateInner {
     /// The effective configuration.
     pub settings: Arc<Settings>,
     /// Metrics registry.
     pub metrics: Metrics,
     /// Starting / ready / draining.
     pub readiness: Readiness,
-    services: Arc<OnceLock<Services>>,
+    services: OnceLock<Services>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = StateInner;
+
+    fn deref(&self) -> &StateInner {
+        &self.0
+    }
 }
 
 impl AppState {
     /// State for a daemon that has not completed start-up.
     pub fn new(settings: Arc<Settings>, metrics: Metrics) -> AppState {
-        AppState {
+        AppState(Arc::new(StateInner {
             settings,
             metrics,
             readiness: Readiness::default(),
-            services: Arc::new(OnceLock::new()),
-        }
+            services: OnceLock::new(),
+        }))
     }
 
     /// The services, once start-up has completed.
     pub fn services(&self) -> Option<&Services> {
-        self.services.get()
+        self.0.services.get()
     }
 
     /// Installs the services (once).
     pub fn install(&self, services: Services) {
-        let _ = self.services.set(services);
+        let _ = self.0.services.set(services);
     }
 }

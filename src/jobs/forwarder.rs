@@ -37,6 +37,9 @@ pub struct DeliveryQueue {
     state: Arc<Mutex<QueueState>>,
     notify: Arc<Notify>,
     metrics: Metrics,
+    /// False when forwarding is off: owed events are only counted (the journal keeps them
+    /// for the next start), not held in memory.
+    enabled: bool,
 }
 
 impl std::fmt::Debug for DeliveryQueue {
@@ -60,12 +63,25 @@ impl DeliveryQueue {
             state: Arc::default(),
             notify: Arc::new(Notify::new()),
             metrics,
+            enabled: true,
+        }
+    }
+
+    /// A queue for a daemon that does not forward (no `coaching.url`): it only counts.
+    pub fn counting_only(metrics: Metrics) -> DeliveryQueue {
+        DeliveryQueue {
+            enabled: false,
+            ..DeliveryQueue::new(metrics)
         }
     }
 
     /// Adds an owed event (due at its `next_attempt`, or now). An id already queued is kept
     /// as it is.
     pub fn push(&self, pending: Pending) {
+        if !self.enabled {
+            self.metrics.pending_deliveries.inc();
+            return;
+        }
         let id = pending.event.event_id().to_owned();
         let due = pending.next_attempt;
         {
@@ -87,8 +103,21 @@ impl DeliveryQueue {
         self.notify.notify_one();
     }
 
+    /// Counts an owed event that is not held because forwarding is off.
+    pub fn count_unheld(&self) {
+        self.metrics.pending_deliveries.inc();
+    }
+
+    /// Whether events pushed here are held for delivery (forwarding is on).
+    pub fn is_live(&self) -> bool {
+        self.enabled
+    }
+
     /// Events owed.
     pub fn len(&self) -> usize {
+        if !self.enabled {
+            return usize::try_from(self.metrics.pending_deliveries.get()).unwrap_or(0);
+        }
         self.state.lock().expect("queue lock").items.len()
     }
 

@@ -183,6 +183,9 @@ impl Journal {
             max_batch: settings.group_commit_max.max(1),
             broken: None,
             metrics,
+            head_written: None,
+            head_stale: false,
+            buffer: Vec::with_capacity(1 << 20),
             _lock: lock_file,
         };
         std::thread::Builder::new()

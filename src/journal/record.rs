@@ -259,7 +259,7 @@ struct LineOut<'a> {
 }
 
 /// A record read back.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// Sequence number, from 1, without gaps.
     pub seq: u64,
@@ -272,30 +272,46 @@ pub struct Record {
     /// What was decided.
     pub outcome: String,
     /// The record.
-    #[serde(flatten)]
     pub entry: Entry,
     /// This record's hash.
     pub hash: String,
 }
 
+/// Encodes one record, appending the line (with `\n`) to `out`; returns its hash.
+pub fn encode_into(
+    out: &mut Vec<u8>,
+    seq: u64,
+    time: DateTime<Utc>,
+    prev_hash: &str,
+    draft: &Draft,
+) -> String {
+    let time = time.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let start = out.len();
+    serde_json::to_writer(
+        &mut *out,
+        &LineOut {
+            seq,
+            time: &time,
+            prev_hash,
+            source: &draft.source,
+            outcome: &draft.outcome,
+            entry: &draft.entry,
+        },
+    )
+    .expect("records serialize");
+    let mut hex = [0u8; 64];
+    hex::encode_to_slice(Sha256::digest(&out[start..]), &mut hex).expect("64 hex digits");
+    out.pop(); // the closing brace
+    out.extend_from_slice(HASH_MEMBER.as_bytes());
+    out.extend_from_slice(&hex);
+    out.extend_from_slice(b"\"}\n");
+    String::from_utf8(hex.to_vec()).expect("hex is ASCII")
+}
+
 /// Encodes one record: returns the line (with `\n`) and its hash.
 pub fn encode(seq: u64, time: DateTime<Utc>, prev_hash: &str, draft: &Draft) -> (Vec<u8>, String) {
-    let time = time.to_rfc3339_opts(SecondsFormat::Micros, true);
-    let body = serde_json::to_vec(&LineOut {
-        seq,
-        time: &time,
-        prev_hash,
-        source: &draft.source,
-        outcome: &draft.outcome,
-        entry: &draft.entry,
-    })
-    .expect("records serialize");
-    let hash = hex::encode(Sha256::digest(&body));
-    let mut line = body;
-    line.pop(); // the closing brace
-    line.extend_from_slice(HASH_MEMBER.as_bytes());
-    line.extend_from_slice(hash.as_bytes());
-    line.extend_from_slice(b"\"}\n");
+    let mut line = Vec::with_capacity(512);
+    let hash = encode_into(&mut line, seq, time, prev_hash, draft);
     (line, hash)
 }
 
@@ -315,34 +331,129 @@ pub enum LineError {
 /// # Errors
 /// [`LineError`] when the line is not a record or was changed.
 pub fn decode(line: &[u8]) -> Result<Record, LineError> {
-    let record: Record =
-        serde_json::from_slice(line).map_err(|e| LineError::Malformed(e.to_string()))?;
-    let at = find_last(line, HASH_MEMBER.as_bytes())
-        .ok_or_else(|| LineError::Malformed("no hash member".into()))?;
-    let expected_tail = format!("{HASH_MEMBER}{}\"}}", record.hash);
-    if &line[at..] != expected_tail.as_bytes() {
+    // The line ends with `,"hash":"<64 hex>"}`.
+    let tail_len = HASH_MEMBER.len() + 64 + 2;
+    let at = line
+        .len()
+        .checked_sub(tail_len)
+        .filter(|&at| line[at..].starts_with(HASH_MEMBER.as_bytes()) && line.ends_with(b"\"}"));
+    let Some(at) = at else {
         return Err(LineError::Malformed(
-            "the hash must be the last member".into(),
+            "the line does not end with its hash member".into(),
         ));
-    }
+    };
+    let stored = &line[at + HASH_MEMBER.len()..line.len() - 2];
+    let mut record: Record =
+        serde_json::from_slice(line).map_err(|e| LineError::Malformed(e.to_string()))?;
     let mut hasher = Sha256::new();
     hasher.update(&line[..at]);
     hasher.update(b"}");
-    if hex::encode(hasher.finalize()) != record.hash {
+    let mut computed = [0u8; 64];
+    hex::encode_to_slice(hasher.finalize(), &mut computed).expect("64 hex digits");
+    if computed[..] != *stored {
         return Err(LineError::HashMismatch);
     }
+    record.hash = String::from_utf8(computed.to_vec()).expect("hex is ASCII");
     Ok(record)
 }
 
-fn find_last(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).rposition(|w| w == needle)
+/// Reads a record's members in their fixed order and hands the rest of the object to the
+/// payload type named by `type`: no intermediate buffering (recovery reads millions of
+/// these). The trailing `hash` member is skipped by the payload types and taken from the
+/// bytes by [`decode`].
+struct RecordVisitor;
+
+const KINDS: &[&str] = &[
+    "webhook_received",
+    "conversation_end_received",
+    "sentiment_fetched",
+    "enrichment_failed",
+    "coaching_recommendation",
+    "delivered",
+    "delivery_failed",
+    "dead_lettered",
+    "replay_requested",
+    "batch_run",
+    "journal_recovered",
+];
+
+fn member<'de, A, T>(map: &mut A, name: &'static str) -> Result<T, A::Error>
+where
+    A: serde::de::MapAccess<'de>,
+    T: Deserialize<'de>,
+{
+    match map.next_key::<std::borrow::Cow<'de, str>>()? {
+        Some(k) if k == name => map.next_value(),
+        Some(k) => Err(serde::de::Error::custom(format!(
+            "expected member {name:?}, found {k:?}"
+        ))),
+        None => Err(serde::de::Error::missing_field(name)),
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RecordVisitor {
+    type Value = Record;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a journal record object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
+        use serde::de::value::MapAccessDeserializer;
+        let seq: u64 = member(&mut map, "seq")?;
+        let time: DateTime<Utc> = member(&mut map, "time")?;
+        let prev_hash: String = member(&mut map, "prev_hash")?;
+        let source: String = member(&mut map, "source")?;
+        let outcome: String = member(&mut map, "outcome")?;
+        let kind: std::borrow::Cow<'de, str> = member(&mut map, "type")?;
+        let rest = MapAccessDeserializer::new(map);
+        let entry = match kind.as_ref() {
+            "webhook_received" => Entry::WebhookReceived(Deserialize::deserialize(rest)?),
+            "conversation_end_received" => {
+                Entry::ConversationEndReceived(Deserialize::deserialize(rest)?)
+            }
+            "sentiment_fetched" => Entry::SentimentFetched(Deserialize::deserialize(rest)?),
+            "enrichment_failed" => Entry::EnrichmentFailed(Deserialize::deserialize(rest)?),
+            "coaching_recommendation" => {
+                Entry::CoachingRecommendation(Deserialize::deserialize(rest)?)
+            }
+            "delivered" => Entry::Delivered(Deserialize::deserialize(rest)?),
+            "delivery_failed" => Entry::DeliveryFailed(Deserialize::deserialize(rest)?),
+            "dead_lettered" => Entry::DeadLettered(Deserialize::deserialize(rest)?),
+            "replay_requested" => Entry::ReplayRequested(Deserialize::deserialize(rest)?),
+            "batch_run" => Entry::BatchRun(Deserialize::deserialize(rest)?),
+            "journal_recovered" => Entry::JournalRecovered(Deserialize::deserialize(rest)?),
+            other => return Err(serde::de::Error::unknown_variant(other, KINDS)),
+        };
+        Ok(Record {
+            seq,
+            time,
+            prev_hash,
+            source,
+            outcome,
+            entry,
+            hash: String::new(),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Record, D::Error> {
+        d.deserialize_map(RecordVisitor)
+    }
 }
 
 /// A stable event id derived from a key: `evt_` and 24 hex digits of SHA-256. Two events
 /// with the same key get the same id, so a repeat that slips past the dedupe window still
 /// carries the id the coaching platform already saw.
 pub fn event_id(key: &str) -> String {
-    format!("evt_{}", &hex::encode(Sha256::digest(key.as_bytes()))[..24])
+    let digest = Sha256::digest(key.as_bytes());
+    let mut hex = [0u8; 24];
+    hex::encode_to_slice(&digest[..12], &mut hex).expect("24 hex digits");
+    let mut id = String::with_capacity(28);
+    id.push_str("evt_");
+    id.push_str(std::str::from_utf8(&hex).expect("hex is ASCII"));
+    id
 }
 
 #[cfg(test)]

@@ -159,7 +159,7 @@ pub struct ScanOutcome {
 pub fn scan(
     dir: &Path,
     mode: Mode,
-    mut visit: impl FnMut(&Record),
+    mut visit: impl FnMut(Record),
 ) -> Result<ScanOutcome, ScanError> {
     let head = read_head(dir)?;
     let segments = list_segments(dir)?;
@@ -232,9 +232,9 @@ pub fn scan(
             if head.as_ref().is_some_and(|h| h.seq == record.seq) {
                 head_hash_seen = Some(record.hash.clone());
             }
-            visit(&record);
             seq = record.seq;
-            hash = record.hash;
+            hash.clone_from(&record.hash);
+            visit(record);
             offset = end.map_or(data.len(), |e| e + 1);
         }
         if is_last {

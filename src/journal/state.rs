@@ -133,31 +133,32 @@ pub struct StateSummary {
 
 impl JournalState {
     /// Applies one record.
-    pub fn apply(&mut self, r: &Record) {
+    pub fn apply(&mut self, r: Record) {
         self.records += 1;
-        match &r.entry {
+        let (time, seq) = (r.time, r.seq);
+        match r.entry {
             Entry::WebhookReceived(e) | Entry::SentimentFetched(e) => {
                 if let Some(cause) = &e.cause_event_id {
                     self.enrichment.remove(cause);
                 }
-                self.remember(&e.dedupe_keys, &e.event_id, r.time);
-                self.owe(Deliverable::Sentiment(e.clone()), r);
+                self.remember(&e.dedupe_keys, &e.event_id, time);
+                self.owe(Deliverable::Sentiment(e), time, seq);
             }
             Entry::ConversationEndReceived(e) => {
-                self.remember(&e.dedupe_keys, &e.event_id, r.time);
-                self.enrichment.insert(e.event_id.clone(), e.clone());
+                self.remember(&e.dedupe_keys, &e.event_id, time);
+                self.enrichment.insert(e.event_id.clone(), e);
             }
             Entry::EnrichmentFailed(f) => {
                 self.enrichment.remove(&f.event_id);
             }
             Entry::CoachingRecommendation(rec) => {
-                self.recommendations.insert(rec.event_id.clone(), r.time);
+                self.recommendations.insert(rec.event_id.clone(), time);
                 let last = self
                     .last_recommendation
                     .entry(rec.agent_id.clone())
-                    .or_insert(r.time);
-                *last = (*last).max(r.time);
-                self.owe(Deliverable::Recommendation(rec.clone()), r);
+                    .or_insert(time);
+                *last = (*last).max(time);
+                self.owe(Deliverable::Recommendation(rec), time, seq);
             }
             Entry::Delivered(o) => {
                 self.pending.remove(&o.event_id);
@@ -176,19 +177,18 @@ impl JournalState {
                         o.event_id.clone(),
                         DeadLetter {
                             event: p.event,
-                            outcome: o.clone(),
+                            outcome: o,
                         },
                     );
                 }
             }
             Entry::ReplayRequested(req) => {
                 if let Some(d) = self.dead_letters.remove(&req.event_id) {
-                    self.owe(d.event, r);
+                    self.owe(d.event, time, seq);
                 }
             }
             Entry::BatchRun(run) => {
-                self.batch_runs
-                    .push((r.time, r.outcome.clone(), run.clone()));
+                self.batch_runs.push((time, r.outcome, run));
                 if self.batch_runs.len() > 1000 {
                     self.batch_runs.drain(..500);
                 }
@@ -197,16 +197,16 @@ impl JournalState {
         }
     }
 
-    fn owe(&mut self, event: Deliverable, r: &Record) {
+    fn owe(&mut self, event: Deliverable, since: DateTime<Utc>, seq: u64) {
         let id = event.event_id().to_owned();
         self.pending.insert(
             id,
             Pending {
                 event,
                 attempts: 0,
-                since: r.time,
+                since,
                 next_attempt: None,
-                seq: r.seq,
+                seq,
             },
         );
     }

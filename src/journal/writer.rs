@@ -15,7 +15,7 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::JournalError;
-use super::record::{Draft, encode};
+use super::record::{Draft, encode_into};
 use super::scan::{HEAD_FILE, segment_path};
 use crate::telemetry::metrics::Metrics;
 
@@ -27,6 +27,9 @@ pub struct Appended {
     /// Its hash.
     pub hash: String,
 }
+
+/// Longest time `HEAD` may lag the journal while appends continue.
+pub const HEAD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
 pub(super) enum Msg {
     Append {
@@ -50,6 +53,11 @@ pub(super) struct Writer {
     pub max_batch: usize,
     pub broken: Option<String>,
     pub metrics: Metrics,
+    /// When `HEAD` was last rewritten, and whether it lags the journal.
+    pub head_written: Option<Instant>,
+    pub head_stale: bool,
+    /// The batch being written, reused from commit to commit.
+    pub buffer: Vec<u8>,
     /// Held for the writer's lifetime: one process per journal directory.
     pub _lock: File,
 }
@@ -93,6 +101,7 @@ impl Writer {
                 while let Ok(Msg::Append { reply, .. }) = rx.try_recv() {
                     let _ = reply.send(Err(JournalError::Closed));
                 }
+                self.update_head();
                 drop(self);
                 tracing::debug!("Journal closed.");
                 let _ = reply.send(());
@@ -109,31 +118,37 @@ impl Writer {
             return;
         }
         let now = Utc::now();
-        let mut buf = Vec::with_capacity(drafts.len() * 512);
+        let mut buf = std::mem::take(&mut self.buffer);
+        buf.clear();
         let mut results = Vec::with_capacity(drafts.len());
         let mut seq = self.seq;
         let mut prev = self.prev_hash.clone();
         for draft in drafts {
             seq += 1;
-            let (line, hash) = encode(seq, now, &prev, draft);
-            buf.extend_from_slice(&line);
+            let hash = encode_into(&mut buf, seq, now, &prev, draft);
             results.push(Appended {
                 seq,
                 hash: hash.clone(),
             });
             prev = hash;
         }
-        match self
+        let written = self
             .file
             .write_all(&buf)
-            .and_then(|()| self.file.sync_data())
-        {
+            .and_then(|()| self.file.sync_data());
+        let len = buf.len() as u64;
+        self.buffer = buf;
+        match written {
             Ok(()) => {
-                self.size += buf.len() as u64;
+                self.size += len;
                 self.seq = seq;
                 self.prev_hash = prev;
-                if let Err(e) = write_head(&self.dir, self.seq, &self.prev_hash) {
-                    tracing::error!(error = %e, "Cannot update the journal HEAD anchor.");
+                self.head_stale = true;
+                if self
+                    .head_written
+                    .is_none_or(|t| t.elapsed() >= HEAD_INTERVAL)
+                {
+                    self.update_head();
                 }
                 self.metrics.journal_records.inc_by(results.len() as u64);
                 for ((reply, submitted), appended) in replies.drain(..).zip(results) {
@@ -159,6 +174,22 @@ impl Writer {
                     let _ = reply.send(Err(JournalError::Io(e.to_string())));
                 }
             }
+        }
+    }
+
+    /// Rewrites `HEAD` if it lags. Rate-limited to [`HEAD_INTERVAL`] on the commit path:
+    /// each rewrite is a new inode and a rename, metadata that every following `fdatasync`
+    /// would have to commit too.
+    fn update_head(&mut self) {
+        if !self.head_stale {
+            return;
+        }
+        match write_head(&self.dir, self.seq, &self.prev_hash) {
+            Ok(()) => {
+                self.head_stale = false;
+                self.head_written = Some(Instant::now());
+            }
+            Err(e) => tracing::error!(error = %e, "Cannot update the journal HEAD anchor."),
         }
     }
 

@@ -638,3 +638,34 @@ async fn a_conversation_end_event_gets_its_score_from_sta_and_is_forwarded() {
     assert_eq!(failed["conversation_id"], unanalysed.as_str());
     assert!(failed["reason"].as_str().unwrap().contains("not analysed"));
 }
+
+#[tokio::test]
+async fn validate_checks_a_webhook_without_storing_it() {
+    let t = TestApp::started(|_| {}).await;
+    let before = journal_lines(&t).len();
+    let (status, body) = post_raw(
+        &t,
+        "/webhooks/genesys?validate=true",
+        seed("v-1", -0.5).to_string(),
+        &[("content-type", "application/json")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["valid"].as_bool(), body["stored"].as_bool()),
+        (200, Some(true), Some(false)),
+        "{body}"
+    );
+    assert_eq!(body["reading"]["quality_score"], 25.0);
+    let (status, _) = post_raw(
+        &t,
+        "/webhooks/genesys?validate=true",
+        seed("v-2", 2.0).to_string(),
+        &[("content-type", "application/json")],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(journal_lines(&t).len(), before, "nothing stored");
+    // The same event sent for real afterwards is new, not a duplicate.
+    let (status, _) = post(&t, &seed("v-1", -0.5)).await;
+    assert_eq!(status, 202);
+}

@@ -5,14 +5,18 @@
 //! `401` authentication failed or stale timestamp; `405` wrong method; `413` body over the
 //! limit; `415` not JSON; `422` valid JSON that is not a usable event; `503` when the journal
 //! cannot write (or the daemon is not ready), so Genesys retries.
+//!
+//! `?validate=true` runs authentication, parsing and normalization and answers
+//! `200 {"valid": true, ...}` without storing or forwarding anything: for testing a Genesys
+//! data action or EventBridge destination without touching the journal.
 
 pub mod auth;
 pub mod parse;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -36,9 +40,18 @@ fn is_json(headers: &HeaderMap) -> bool {
         })
 }
 
+/// Query string of the intake.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct IntakeQuery {
+    /// Check the request without storing it.
+    #[serde(default)]
+    pub validate: bool,
+}
+
 /// The webhook handler.
 pub async fn receive(
     State(state): State<AppState>,
+    Query(query): Query<IntakeQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -106,6 +119,22 @@ pub async fn receive(
                 .into_response();
         }
     };
+    if query.validate {
+        return match services.intake.check(&incoming) {
+            Ok(reading) => {
+                metrics.webhook("validated");
+                (
+                    StatusCode::OK,
+                    Json(json!({ "valid": true, "stored": false, "reading": reading })),
+                )
+                    .into_response()
+            }
+            Err(m) => {
+                metrics.webhook("invalid_event");
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", m).into_response()
+            }
+        };
+    }
     let webhook_id = headers.get("webhook-id").and_then(|v| v.to_str().ok());
     match services.intake.accept(incoming, webhook_id).await {
         Ok(Outcome::Accepted(id)) => {
