@@ -5,6 +5,15 @@ use std::future::Future;
 use crate::cli::{EmulateArgs, SinkArgs};
 use crate::emulator;
 
+/// Writes a line to standard output, ignoring a closed stdout: a long-running command must
+/// not die because nobody reads its banner.
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
 /// `emulate`: serve a synthetic Genesys Cloud until `stop` resolves.
 ///
 /// # Errors
@@ -12,9 +21,11 @@ use crate::emulator;
 pub async fn emulate(args: EmulateArgs, stop: impl Future<Output = ()>) -> std::io::Result<()> {
     let config = args.to_config();
     let running = emulator::spawn(config, args.listen).await?;
+    let mut out = std::io::stdout().lock();
     let org = &running.state.org;
-    println!("Genesys Cloud emulator listening on {}", running.url());
-    println!(
+    say!(out, "Genesys Cloud emulator listening on {}", running.url());
+    say!(
+        out,
         "  org: seed {}, {} agents, {} queues, {} conversations over {} days ending {}",
         org.spec.seed,
         org.agents.len(),
@@ -23,25 +34,44 @@ pub async fn emulate(args: EmulateArgs, stop: impl Future<Output = ()>) -> std::
         org.spec.days,
         org.spec.end.format("%Y-%m-%d %H:%M UTC"),
     );
-    println!("  OAuth client id: {}", args.client_id);
-    println!(
+    say!(out, "  OAuth client id: {}", args.client_id);
+    say!(
+        out,
         "  OAuth client secret: {} (emulator credentials)",
         args.client_secret
     );
-    println!(
+    say!(
+        out,
         "  rate limit: {} requests per token per minute",
         args.rate_limit
     );
-    println!("  ground truth: {}/emulator/ground-truth", running.url());
-    println!("  faults: {}/emulator/faults (GET/PUT)", running.url());
-    println!(
+    say!(
+        out,
+        "  ground truth: {}/emulator/ground-truth",
+        running.url()
+    );
+    say!(out, "  faults: {}/emulator/faults (GET/PUT)", running.url());
+    say!(
+        out,
         "  coaching sink: {}/sink/coaching (report at /sink/report)",
         running.url()
     );
-    println!("Point the daemon at it with:");
-    println!("  GENESYS_SENTIMENT__GENESYS__BASE_URL={}", running.url());
-    println!("  GENESYS_SENTIMENT__GENESYS__CLIENT_ID={}", args.client_id);
-    println!("  GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET=<the secret above>");
+    say!(out, "Point the daemon at it with:");
+    say!(
+        out,
+        "  GENESYS_SENTIMENT__GENESYS__BASE_URL={}",
+        running.url()
+    );
+    say!(
+        out,
+        "  GENESYS_SENTIMENT__GENESYS__CLIENT_ID={}",
+        args.client_id
+    );
+    say!(
+        out,
+        "  GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET=<the secret above>"
+    );
+    drop(out);
     stop.await;
     running.stop();
     Ok(())
@@ -64,11 +94,15 @@ pub async fn coaching_sink(
         secret: args.secret.clone(),
     });
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    println!(
+    say!(
+        std::io::stdout(),
         "Coaching sink listening on http://{}",
         listener.local_addr()?
     );
-    println!("  deliveries: POST /coaching   report: GET /report   faults: PUT /faults");
+    say!(
+        std::io::stdout(),
+        "  deliveries: POST /coaching   report: GET /report   faults: PUT /faults"
+    );
     axum::serve(listener, sink.router())
         .with_graceful_shutdown(stop)
         .await
@@ -135,19 +169,19 @@ pub fn analyze_file(
 ) -> Result<String, CommandError> {
     use crate::analytics::{Aggregator, Normalizer, TrendConfig, render, trend};
     let scale = args.scale.unwrap_or(settings.genesys.sentiment_scale);
-    let parsed = crate::analytics::input::read_file(path, scale)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     let mut agg = Aggregator::new(Normalizer::from_settings(&settings.analytics));
-    for bad in &parsed.bad {
-        eprintln!("{}:{}: skipped: {}", path.display(), bad.line, bad.reason);
-        agg.reject(bad.code);
-    }
-    for (line, record) in &parsed.records {
-        if let Err(e) = agg.push(record) {
-            eprintln!("{}:{line}: skipped: {e}", path.display());
+    let mut latest: Option<chrono::DateTime<chrono::Utc>> = None;
+    crate::analytics::input::stream_file(path, scale, |line, row| match row {
+        Err(bad) => {
+            eprintln!("{}:{}: skipped: {}", path.display(), bad.line, bad.reason);
+            agg.reject(bad.code);
         }
-    }
-    let latest = parsed.records.iter().map(|(_, r)| r.time).max();
+        Ok(record) => match agg.push(&record) {
+            Ok(_) => latest = latest.max(Some(record.time)),
+            Err(e) => eprintln!("{}:{line}: skipped: {e}", path.display()),
+        },
+    })
+    .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     let to = match (args.to, latest) {
         (Some(t), _) => t,
         (None, Some(t)) => t.date_naive() + chrono::TimeDelta::days(1),

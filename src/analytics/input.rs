@@ -98,84 +98,121 @@ fn convert(row: Row, default_scale: ScoreScale) -> Result<SentimentRecord, (&'st
     })
 }
 
-/// Reads JSON lines (one object per line; blank lines ignored).
+/// One row of an input file: a usable record, or why it is not.
+pub type InputRow = Result<SentimentRecord, BadRow>;
+
+/// Streams JSON lines (one object per line; blank lines ignored) to `each`, with the line
+/// number. Memory does not grow with the file.
 ///
 /// # Errors
-/// Only I/O errors; bad rows are returned in [`Parsed::bad`].
-pub fn read_json_lines(reader: impl BufRead, default_scale: ScoreScale) -> std::io::Result<Parsed> {
-    let mut parsed = Parsed::default();
+/// Only I/O errors; bad rows are passed to `each`.
+pub fn stream_json_lines(
+    reader: impl BufRead,
+    default_scale: ScoreScale,
+    mut each: impl FnMut(usize, InputRow),
+) -> std::io::Result<()> {
     for (i, line) in reader.lines().enumerate() {
         let line = line?;
         let number = i + 1;
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<Row>(&line) {
-            Ok(row) => match convert(row, default_scale) {
-                Ok(r) => parsed.records.push((number, r)),
-                Err((code, reason)) => parsed.bad.push(BadRow {
-                    line: number,
-                    reason,
-                    code,
-                }),
-            },
-            Err(e) => parsed.bad.push(BadRow {
+        let row = match serde_json::from_str::<Row>(&line) {
+            Ok(row) => convert(row, default_scale).map_err(|(code, reason)| BadRow {
+                line: number,
+                reason,
+                code,
+            }),
+            Err(e) => Err(BadRow {
                 line: number,
                 reason: format!("not a JSON object: {e}"),
                 code: "bad_json",
             }),
-        }
+        };
+        each(number, row);
     }
-    Ok(parsed)
+    Ok(())
 }
 
-/// Reads CSV with a header row.
+/// Streams CSV with a header row to `each` (line numbers count the header as line 1).
 ///
 /// # Errors
-/// Only I/O errors and a missing header; bad rows are returned in [`Parsed::bad`].
-pub fn read_csv(reader: impl std::io::Read, default_scale: ScoreScale) -> std::io::Result<Parsed> {
+/// Only I/O errors and a missing header; bad rows are passed to `each`.
+pub fn stream_csv(
+    reader: impl std::io::Read,
+    default_scale: ScoreScale,
+    mut each: impl FnMut(usize, InputRow),
+) -> std::io::Result<()> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(reader);
     rdr.headers()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
-    let mut parsed = Parsed::default();
     for (i, result) in rdr.deserialize::<Row>().enumerate() {
         let number = i + 2;
-        match result {
-            Ok(row) => match convert(row, default_scale) {
-                Ok(r) => parsed.records.push((number, r)),
-                Err((code, reason)) => parsed.bad.push(BadRow {
-                    line: number,
-                    reason,
-                    code,
-                }),
-            },
-            Err(e) => parsed.bad.push(BadRow {
+        let row = match result {
+            Ok(row) => convert(row, default_scale).map_err(|(code, reason)| BadRow {
+                line: number,
+                reason,
+                code,
+            }),
+            Err(e) => Err(BadRow {
                 line: number,
                 reason: format!("unreadable row: {e}"),
                 code: "bad_row",
             }),
-        }
+        };
+        each(number, row);
     }
-    Ok(parsed)
+    Ok(())
 }
 
-/// Reads a file, choosing CSV for `.csv` and JSON lines otherwise.
+/// Streams a file: CSV for `.csv`, JSON lines otherwise.
 ///
 /// # Errors
 /// When the file cannot be opened or read.
-pub fn read_file(path: &std::path::Path, default_scale: ScoreScale) -> std::io::Result<Parsed> {
+pub fn stream_file(
+    path: &std::path::Path,
+    default_scale: ScoreScale,
+    each: impl FnMut(usize, InputRow),
+) -> std::io::Result<()> {
     let file = std::fs::File::open(path)?;
-    let is_csv = path
+    if path
         .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    if is_csv {
-        read_csv(file, default_scale)
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        stream_csv(file, default_scale, each)
     } else {
-        read_json_lines(std::io::BufReader::new(file), default_scale)
+        stream_json_lines(std::io::BufReader::new(file), default_scale, each)
     }
+}
+
+fn collect(
+    run: impl FnOnce(&mut dyn FnMut(usize, InputRow)) -> std::io::Result<()>,
+) -> std::io::Result<Parsed> {
+    let mut parsed = Parsed::default();
+    run(&mut |line, row| match row {
+        Ok(r) => parsed.records.push((line, r)),
+        Err(bad) => parsed.bad.push(bad),
+    })?;
+    Ok(parsed)
+}
+
+/// Reads JSON lines into memory (small inputs and tests; [`stream_json_lines`] otherwise).
+///
+/// # Errors
+/// Only I/O errors; bad rows are returned in [`Parsed::bad`].
+pub fn read_json_lines(reader: impl BufRead, default_scale: ScoreScale) -> std::io::Result<Parsed> {
+    collect(|each| stream_json_lines(reader, default_scale, each))
+}
+
+/// Reads CSV into memory (small inputs and tests; [`stream_csv`] otherwise).
+///
+/// # Errors
+/// Only I/O errors and a missing header.
+pub fn read_csv(reader: impl std::io::Read, default_scale: ScoreScale) -> std::io::Result<Parsed> {
+    collect(|each| stream_csv(reader, default_scale, each))
 }
 
 #[cfg(test)]

@@ -325,7 +325,17 @@ impl Forwarder {
                 }
             }
         };
-        match self.journal.record("forwarder", result_label, entry).await {
+        // Failed attempts are journaled at 1, 2, 4, 8, …: a restart resumes within a factor
+        // of two of the true count, and a long outage adds log2(attempts) records per event.
+        let journaled = if result_label == "failed" && !attempt.is_power_of_two() {
+            Ok(())
+        } else {
+            self.journal
+                .record("forwarder", result_label, entry)
+                .await
+                .map(|_| ())
+        };
+        match journaled {
             Ok(_) => {
                 self.metrics.delivery(result_label);
                 self.log.push(DeliveryEntry {

@@ -1,0 +1,109 @@
+//! Peak memory of processing one million records, against the same processing of 100 000
+//! records in the same run: `genesys-sentiment analyze --input FILE` (streaming read,
+//! normalize, aggregate, report) on generated JSON lines, peak RSS read from `wait4`.
+//!
+//! Run: `cargo bench --bench bench_memory` (`-- --records N` for the large run).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use chrono::{TimeDelta, TimeZone, Utc};
+use rand::{RngExt, SeedableRng};
+
+fn write_records(path: &std::path::Path, n: usize) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let start = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..n {
+        let t = start + TimeDelta::seconds(rng.random_range(0..28 * 86_400));
+        let score: f64 = rng.random_range(-1.0..1.0);
+        writeln!(
+            out,
+            "{{\"conversation_id\":\"{}\",\"agent_id\":\"agent-{:04}\",\"queue_id\":\"queue-{}\",\"time\":\"{}\",\"raw_score\":{score:.4}}}",
+            uuid::Uuid::from_u128(i as u128),
+            rng.random_range(0..400),
+            rng.random_range(0..8),
+            t.to_rfc3339()
+        )
+        .unwrap();
+    }
+    out.flush().unwrap();
+}
+
+/// Runs `analyze --input path` and returns (peak RSS in KiB, seconds).
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4, which also reads its rusage"
+)]
+fn peak_rss(path: &std::path::Path) -> (i64, f64) {
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_genesys-sentiment"))
+        .args([
+            "analyze",
+            "--input",
+            path.to_str().unwrap(),
+            "--to",
+            "2026-05-29",
+            "--format",
+            "json",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid out-parameter; wait4 reaps our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "analyze failed"
+    );
+    (usage.ru_maxrss, started.elapsed().as_secs_f64())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let big: usize = args
+        .iter()
+        .position(|a| a == "--records")
+        .map(|i| args[i + 1].parse().expect("--records N"))
+        .unwrap_or(1_000_000);
+    let small = (big / 10).max(1);
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let (small_file, big_file) = (dir.path().join("small.jsonl"), dir.path().join("big.jsonl"));
+    write_records(&small_file, small);
+    write_records(&big_file, big);
+    let (small_rss, small_s) = peak_rss(&small_file);
+    let (big_rss, big_s) = peak_rss(&big_file);
+    let mib = |kib: i64| kib as f64 / 1024.0;
+    let big_mb = std::fs::metadata(&big_file).unwrap().len() as f64 / 1048576.0;
+    println!("## Peak memory\n");
+    println!(
+        "Command: `cargo bench --bench bench_memory` (`genesys-sentiment analyze --input FILE --format json`: stream, normalize, aggregate, report; 400 agents, 8 queues, 28 days; peak RSS from wait4)\n"
+    );
+    println!("| records | input | peak RSS | time |");
+    println!("| --- | --- | --- | --- |");
+    println!(
+        "| {small} (baseline) | {:.0} MiB | {:.1} MiB | {small_s:.2} s |",
+        big_mb / 10.0,
+        mib(small_rss)
+    );
+    println!(
+        "| {big} | {big_mb:.0} MiB | {:.1} MiB | {big_s:.2} s |",
+        mib(big_rss)
+    );
+    println!(
+        "\nRatio (peak RSS for {big} / for {small}): {:.2}. Target: peak RSS below 100 MiB for one million records: {}.",
+        big_rss as f64 / small_rss as f64,
+        if big >= 1_000_000 && mib(big_rss) < 100.0 {
+            "met"
+        } else if big < 1_000_000 {
+            "n/a (fewer records)"
+        } else {
+            "NOT met"
+        }
+    );
+}

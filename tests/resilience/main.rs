@@ -1,0 +1,610 @@
+//! The resilience suite, in one go, against the real binary:
+//!
+//! 1. a SIGKILL loop under a stream of webhooks (`--rounds`, default 10 under `cargo test`);
+//! 2. a coaching-platform outage while webhooks keep coming (`--outage-secs`);
+//! 3. a Genesys fault mix during a scheduled batch: 20 % 5xx, a 429 storm and a revoked
+//!    token (`--storm-secs`).
+//!
+//! It prints acknowledged vs journaled vs delivered counts and exits 1 on any loss.
+//! `cargo test` runs the short version (`.ci/run` too); `bench/resilience` the full one.
+//! Everything talks to loopback only; every loop is bounded in count and time.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use genesys_sentiment::emulator::sink::{Sink, SinkConfig, SinkFault, SinkMode};
+use genesys_sentiment::emulator::{self, EmulatorConfig, Faults};
+use rand::{RngExt, SeedableRng};
+use serde_json::{Value, json};
+
+const SECRET: &str = "whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u";
+const BIN: &str = env!("CARGO_BIN_EXE_genesys-sentiment");
+
+struct Options {
+    rounds: usize,
+    outage: Duration,
+    storm: Duration,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |name: &str, default: u64| -> u64 {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    Options {
+        rounds: value("--rounds", 10) as usize,
+        outage: Duration::from_secs(value("--outage-secs", 5)),
+        storm: Duration::from_secs(value("--storm-secs", 3)),
+    }
+}
+
+/// A daemon process.
+struct Daemon {
+    child: Option<Child>,
+    base: String,
+}
+
+impl Daemon {
+    fn start(journal: &Path, extra: &[(&str, String)]) -> Daemon {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .env_remove("RUST_LOG");
+        let defaults = [
+            (
+                "GENESYS_SENTIMENT__SERVER__LISTEN",
+                "127.0.0.1:0".to_owned(),
+            ),
+            ("GENESYS_SENTIMENT__LOG__FORMAT", "json".to_owned()),
+            (
+                "GENESYS_SENTIMENT__GENESYS__CLIENT_ID",
+                emulator::DEFAULT_CLIENT_ID.to_owned(),
+            ),
+            (
+                "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET",
+                emulator::DEFAULT_CLIENT_SECRET.to_owned(),
+            ),
+            (
+                "GENESYS_SENTIMENT__GENESYS__BASE_URL",
+                "http://127.0.0.1:9".to_owned(),
+            ),
+            (
+                "GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED",
+                "true".to_owned(),
+            ),
+            ("GENESYS_SENTIMENT__BATCH__ENABLED", "false".to_owned()),
+            (
+                "GENESYS_SENTIMENT__JOURNAL__DIR",
+                journal.to_string_lossy().into_owned(),
+            ),
+            (
+                "GENESYS_SENTIMENT__JOURNAL__SEGMENT_MAX_BYTES",
+                "65536".to_owned(),
+            ),
+            ("GENESYS_SENTIMENT__COACHING__SECRET", SECRET.to_owned()),
+            (
+                "GENESYS_SENTIMENT__COACHING__BACKOFF_BASE",
+                "50ms".to_owned(),
+            ),
+            ("GENESYS_SENTIMENT__COACHING__BACKOFF_CAP", "2s".to_owned()),
+            // Fast retries for a test, so the attempt bound is raised to match the outage.
+            (
+                "GENESYS_SENTIMENT__COACHING__MAX_ATTEMPTS",
+                "100000".to_owned(),
+            ),
+        ];
+        for (k, v) in defaults.iter().chain(extra.iter()) {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("the daemon starts");
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut sent = false;
+            for line in stderr.lines().map_while(Result::ok) {
+                if !sent && line.contains("Listening.") {
+                    let v: Value = serde_json::from_str(&line).unwrap();
+                    let _ = tx.send(v["fields"]["address"].as_str().unwrap().to_owned());
+                    sent = true;
+                }
+            }
+        });
+        let address = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the daemon logs its address");
+        Daemon {
+            child: Some(child),
+            base: format!("http://{address}"),
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        let pid = self.child.as_ref().expect("running").id() as i32;
+        // SAFETY: kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+    }
+
+    fn wait(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+async fn until(what: &str, within: Duration, mut cond: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out after {within:?} waiting for {what}");
+}
+
+async fn ready(client: &reqwest::Client, base: &str) {
+    until("readiness", Duration::from_secs(30), async || {
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+}
+
+#[derive(Default)]
+struct Ledger {
+    acked: BTreeMap<String, String>,
+    unacked: BTreeSet<String>,
+}
+
+async fn send(
+    client: &reqwest::Client,
+    base: &str,
+    conversation: &str,
+    ledger: &Mutex<Ledger>,
+) -> bool {
+    let body = json!({"interactionId": conversation, "sentiment": {"score": -0.3, "polarity": "negative"}});
+    let answer: Option<Value> = match client
+        .post(format!("{base}/webhooks/genesys"))
+        .json(&body)
+        .send()
+        .await
+    {
+        Ok(r) if r.status() == 202 || r.status() == 200 => r.json().await.ok(),
+        _ => None,
+    };
+    let mut l = ledger.lock().unwrap();
+    match answer.as_ref().and_then(|v| v["id"].as_str()) {
+        Some(id) => {
+            l.acked.insert(conversation.to_owned(), id.to_owned());
+            l.unacked.remove(conversation);
+            true
+        }
+        None => {
+            if !l.acked.contains_key(conversation) {
+                l.unacked.insert(conversation.to_owned());
+            }
+            false
+        }
+    }
+}
+
+/// Streams `conversations` with 8 senders until done or `stop`.
+async fn stream(
+    client: &reqwest::Client,
+    base: &str,
+    conversations: Vec<String>,
+    ledger: &Arc<Mutex<Ledger>>,
+    stop: &tokio_util::sync::CancellationToken,
+) {
+    let work = Arc::new(Mutex::new(
+        conversations.into_iter().rev().collect::<Vec<_>>(),
+    ));
+    let senders: Vec<_> = (0..8)
+        .map(|_| {
+            let (work, ledger, client, base, stop) = (
+                work.clone(),
+                ledger.clone(),
+                client.clone(),
+                base.to_owned(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                while !stop.is_cancelled() {
+                    let Some(c) = work.lock().unwrap().pop() else {
+                        break;
+                    };
+                    if !send(&client, &base, &c, &ledger).await {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.await.unwrap();
+    }
+}
+
+fn journal_records(journal: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    for seg in genesys_sentiment::journal::scan::list_segments(journal).unwrap() {
+        for line in std::fs::read_to_string(seg.path).unwrap().lines() {
+            out.push(serde_json::from_str(line).unwrap());
+        }
+    }
+    out
+}
+
+struct Tally {
+    acknowledged: usize,
+    journaled_once: usize,
+    delivered: usize,
+    problems: Vec<String>,
+}
+
+fn tally(ledger: &Ledger, journal: &Path, sink: &Sink) -> Tally {
+    let mut problems = Vec::new();
+    if let Err(e) = genesys_sentiment::journal::verify(journal) {
+        problems.push(format!("journal does not verify: {e}"));
+    }
+    let mut received: HashMap<String, usize> = HashMap::new();
+    for r in journal_records(journal) {
+        if r["type"] == "webhook_received" {
+            *received
+                .entry(r["event_id"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+        if r["type"] == "dead_lettered" {
+            problems.push(format!("dead-lettered: {}", r["event_id"]));
+        }
+    }
+    let counts = sink.counts();
+    let mut ids_per_conversation: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for d in sink.events() {
+        if let Some(c) = d.body["conversation_id"].as_str() {
+            ids_per_conversation
+                .entry(c.to_owned())
+                .or_default()
+                .insert(d.webhook_id.clone());
+        }
+    }
+    let (mut journaled_once, mut delivered) = (0, 0);
+    for (conversation, id) in &ledger.acked {
+        match received.get(id) {
+            Some(1) => journaled_once += 1,
+            other => problems.push(format!("{conversation} ({id}) journaled {other:?} times")),
+        }
+        if counts.contains_key(id) {
+            delivered += 1;
+        } else {
+            problems.push(format!("{conversation} ({id}) not delivered"));
+        }
+        if ids_per_conversation
+            .get(conversation)
+            .is_some_and(|ids| ids.len() > 1)
+        {
+            problems.push(format!("{conversation} delivered under several ids"));
+        }
+    }
+    Tally {
+        acknowledged: ledger.acked.len(),
+        journaled_once,
+        delivered,
+        problems,
+    }
+}
+
+fn spawn_sink(rt: &tokio::runtime::Runtime) -> (Sink, String) {
+    rt.block_on(async {
+        let sink = Sink::new(SinkConfig {
+            secret: Some(SECRET.into()),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/coaching", listener.local_addr().unwrap());
+        let router = sink.router();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        (sink, url)
+    })
+}
+
+/// Phase 1 and 2: SIGKILL rounds under load, then a coaching outage.
+fn kills_and_outage(
+    rt: &tokio::runtime::Runtime,
+    opts: &Options,
+    seed: u64,
+) -> Result<String, String> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let (sink, sink_url) = spawn_sink(rt);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    let extra = [("GENESYS_SENTIMENT__COACHING__URL", sink_url.clone())];
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let client = reqwest::Client::new();
+    let mut next = 0u64;
+    let mut report = String::new();
+    for round in 0..opts.rounds {
+        let mut daemon = Daemon::start(&journal, &extra);
+        rt.block_on(ready(&client, &daemon.base));
+        let retries: Vec<String> = ledger.lock().unwrap().unacked.iter().cloned().collect();
+        let fresh: Vec<String> = (next..next + 1500).map(|i| format!("crash-{i}")).collect();
+        next += 1500;
+        let kill_after = Duration::from_millis(rng.random_range(30..300));
+        let stop = tokio_util::sync::CancellationToken::new();
+        rt.block_on(async {
+            let load = stream(
+                &client,
+                &daemon.base,
+                retries.into_iter().chain(fresh).collect(),
+                &ledger,
+                &stop,
+            );
+            tokio::pin!(load);
+            tokio::select! {
+                () = &mut load => {}
+                () = tokio::time::sleep(kill_after) => {
+                    daemon.signal(libc::SIGKILL);
+                    stop.cancel();
+                    load.await;
+                }
+            }
+        });
+        assert!(
+            daemon.wait(Duration::from_secs(10)).is_some(),
+            "round {round}: the daemon died"
+        );
+    }
+    let kills = opts.rounds;
+
+    // Outage: the sink answers 500 for the outage; webhooks keep coming meanwhile.
+    let mut daemon = Daemon::start(&journal, &extra);
+    rt.block_on(ready(&client, &daemon.base));
+    let before_outage = ledger.lock().unwrap().acked.len();
+    sink.set_fault(SinkFault {
+        mode: SinkMode::Fail,
+        seconds: opts.outage.as_secs(),
+        retry_after: 1,
+    });
+    let outage_started = Instant::now();
+    let retries: Vec<String> = ledger.lock().unwrap().unacked.iter().cloned().collect();
+    rt.block_on(async {
+        let stop = tokio_util::sync::CancellationToken::new();
+        stream(&client, &daemon.base, retries, &ledger, &stop).await;
+        let mut n = next;
+        while outage_started.elapsed() < opts.outage && n < next + 200_000 {
+            let batch: Vec<String> = (n..n + 50).map(|i| format!("outage-{i}")).collect();
+            n += 50;
+            stream(&client, &daemon.base, batch, &ledger, &stop).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let during_outage = ledger.lock().unwrap().acked.len() - before_outage;
+    let failed_during_outage = sink.report().failed_on_purpose;
+    let acked = ledger.lock().unwrap().acked.len() as u64;
+    let delivered_all = rt.block_on(async {
+        let deadline = tokio::time::Instant::now() + opts.outage + Duration::from_secs(90);
+        while tokio::time::Instant::now() < deadline {
+            if sink.report().unique >= acked {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        false
+    });
+    if !delivered_all {
+        let records = journal_records(&journal);
+        let count = |t: &str| records.iter().filter(|r| r["type"] == t).count();
+        return Err(format!(
+            "not every acknowledged event reached the sink: sink {:?}; acknowledged {acked}; journal: received {}, delivered {}, failed attempts {}, dead-lettered {}",
+            sink.report(),
+            count("webhook_received"),
+            count("delivered"),
+            count("delivery_failed"),
+            count("dead_lettered")
+        ));
+    }
+    daemon.signal(libc::SIGTERM);
+    let status = daemon
+        .wait(Duration::from_secs(15))
+        .ok_or("the daemon did not drain")?;
+    if !status.success() {
+        return Err(format!("drain exit status {status}"));
+    }
+    let t = tally(&ledger.lock().unwrap(), &journal, &sink);
+    report.push_str(&format!(
+        "SIGKILL rounds: {kills}; coaching outage: {:?} ({during_outage} webhooks accepted during it, {failed_during_outage} delivery attempts refused)\n\
+         acknowledged {} · journaled exactly once {} · delivered {} · duplicate deliveries {} (same webhook-id)\n",
+        opts.outage,
+        t.acknowledged,
+        t.journaled_once,
+        t.delivered,
+        sink.report().duplicates.len(),
+    ));
+    if t.problems.is_empty() {
+        Ok(report)
+    } else {
+        Err(format!("{report}{}", t.problems.join("\n")))
+    }
+}
+
+/// Phase 3: a scheduled batch while Genesys misbehaves.
+fn batch_under_faults(rt: &tokio::runtime::Runtime, opts: &Options) -> Result<String, String> {
+    let emu = rt.block_on(async {
+        let mut c = EmulatorConfig::new(5);
+        c.org.agents = 24;
+        c.org.days = 14;
+        c.org.conversations_per_day = 400.0;
+        c.org.end = emulator::org::today_midnight();
+        c.rate_limit_per_minute = 60_000;
+        c.faults = Faults {
+            error_rate: 0.2,
+            ..Faults::default()
+        };
+        emulator::spawn(c, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    let extra = [
+        ("GENESYS_SENTIMENT__GENESYS__BASE_URL", emu.url()),
+        (
+            "GENESYS_SENTIMENT__GENESYS__REQUESTS_PER_MINUTE",
+            "60000".to_owned(),
+        ),
+        ("GENESYS_SENTIMENT__GENESYS__MAX_ATTEMPTS", "12".to_owned()),
+        (
+            "GENESYS_SENTIMENT__GENESYS__BACKOFF_BASE",
+            "20ms".to_owned(),
+        ),
+        (
+            "GENESYS_SENTIMENT__GENESYS__BACKOFF_CAP",
+            "500ms".to_owned(),
+        ),
+        ("GENESYS_SENTIMENT__BATCH__ENABLED", "true".to_owned()),
+        (
+            "GENESYS_SENTIMENT__BATCH__RUN_AT_STARTUP",
+            "true".to_owned(),
+        ),
+    ];
+    let mut daemon = Daemon::start(&journal, &extra);
+    let client = reqwest::Client::new();
+    let stats = emu.state.stats.clone();
+    rt.block_on(until(
+        "the batch to start pulling",
+        Duration::from_secs(30),
+        async || {
+            stats
+                .api_requests
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > 200
+        },
+    ));
+    emu.state.apply_faults(Faults {
+        error_rate: 0.2,
+        storm_seconds: opts.storm.as_secs(),
+        revoke_tokens: true,
+        ..Faults::default()
+    });
+    let mut run = Value::Null;
+    rt.block_on(until(
+        "the batch run to finish",
+        Duration::from_secs(120) + opts.storm,
+        async || {
+            run = match client.get(format!("{}/v1/runs", daemon.base)).send().await {
+                Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null)["runs"][0].clone(),
+                Err(_) => Value::Null,
+            };
+            !run.is_null()
+        },
+    ));
+    daemon.signal(libc::SIGTERM);
+    daemon.wait(Duration::from_secs(15));
+    let org = &emu.state.org;
+    let end = org.spec.end;
+    let expected = org
+        .starting_between(end - chrono::TimeDelta::days(14), end)
+        .iter()
+        .filter(|c| c.analysed)
+        .count() as u64;
+    let (api, limited, tokens) = (
+        stats
+            .api_requests
+            .load(std::sync::atomic::Ordering::Relaxed),
+        stats
+            .rate_limited
+            .load(std::sync::atomic::Ordering::Relaxed),
+        stats
+            .tokens_issued
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    let report = format!(
+        "Genesys faults during a batch (20 % 5xx, a {:?} 429 storm, tokens revoked): run {}, {} of {expected} analysed conversations aggregated; \
+         {api} API requests for them, {limited} answered 429, {tokens} tokens issued\n",
+        opts.storm,
+        run["outcome"].as_str().unwrap_or("?"),
+        run["records"],
+    );
+    let mut problems = Vec::new();
+    if run["outcome"] != "succeeded" {
+        problems.push(format!("the batch failed: {}", run["error"]));
+    }
+    if run["records"].as_u64() != Some(expected) {
+        problems.push(format!("lost records: {} of {expected}", run["records"]));
+    }
+    if limited == 0 || tokens < 2 {
+        problems.push("the storm or the revocation did not happen".into());
+    }
+    if let Err(e) = genesys_sentiment::journal::verify(&journal) {
+        problems.push(format!("journal does not verify: {e}"));
+    }
+    if problems.is_empty() {
+        Ok(report)
+    } else {
+        Err(format!("{report}{}", problems.join("\n")))
+    }
+}
+
+fn main() {
+    let opts = options();
+    if std::env::args().any(|a| a == "--list") {
+        // `cargo test -- --list` (IDEs): nothing to enumerate in a harness-less suite.
+        return;
+    }
+    let seed: u64 = rand::rng().random();
+    let started = Instant::now();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "resilience suite (seed {seed}): {} SIGKILL rounds, {:?} coaching outage, {:?} 429 storm",
+        opts.rounds, opts.outage, opts.storm
+    );
+    let mut failed = false;
+    for (name, result) in [
+        ("kills + outage", kills_and_outage(&rt, &opts, seed)),
+        ("Genesys faults", batch_under_faults(&rt, &opts)),
+    ] {
+        match result {
+            Ok(report) => print!("PASS {name}\n{report}"),
+            Err(report) => {
+                failed = true;
+                print!("FAIL {name}\n{report}\n");
+            }
+        }
+    }
+    println!("finished in {:.1} s", started.elapsed().as_secs_f64());
+    if failed {
+        std::process::exit(1);
+    }
+}
