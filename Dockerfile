@@ -9,16 +9,19 @@ WORKDIR /src
 # 1. Dependencies only: build against stub sources so this layer is reused until
 #    Cargo.toml or Cargo.lock change.
 COPY Cargo.toml Cargo.lock ./
+# (Cargo checks that every declared bench and test target exists, so they get stubs too.)
 RUN mkdir -p src benches \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
- && for b in $(sed -n 's/^name = "\(bench_[a-z_]*\)"/\1/p' Cargo.toml); do echo 'fn main() {}' > "benches/$b.rs"; done \
+ && for b in $(sed -n '/^\[\[bench\]\]/{n;s/^name = "\(.*\)"/\1/p}' Cargo.toml); do echo 'fn main() {}' > "benches/$b.rs"; done \
+ && for t in $(sed -n '/^\[\[test\]\]/{n;s/^name = "\(.*\)"/\1/p}' Cargo.toml); do mkdir -p "tests/$t" && echo 'fn main() {}' > "tests/$t/main.rs"; done \
  && cargo build --release --locked \
- && rm -rf src benches
+ && rm -rf src benches tests
 # 2. The crate itself, with the same command CI uses.
 COPY config ./config
 COPY src ./src
 COPY benches ./benches
+COPY tests ./tests
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
 
 FROM ${RUNTIME_IMAGE}

@@ -336,20 +336,7 @@ pub async fn analyze_pull(
             crate::config::Secret::new(emulator::DEFAULT_CLIENT_SECRET);
         settings.genesys.requests_per_minute = crate::demo::DEMO_RATE_LIMIT as u32;
         settings.genesys.retention = std::time::Duration::from_secs(3650 * 86_400).into();
-        labels.extend(
-            emu.state
-                .org
-                .agents
-                .iter()
-                .map(|a| (a.id.clone(), a.name.clone())),
-        );
-        labels.extend(
-            emu.state
-                .org
-                .queues
-                .iter()
-                .map(|q| (q.id.clone(), q.name.clone())),
-        );
+        labels = emu.state.org.labels();
         Some(emu)
     } else {
         None

@@ -181,13 +181,7 @@ pub async fn run(args: &DemoArgs, base: &Settings) -> Result<(), DemoError> {
     let journal = journal_dir.path().join("journal");
     let settings = demo_settings(base, &emu.url(), args.listen, &journal);
     let mut app = Application::build(settings).await?;
-    let mut labels: HashMap<String, String> = org
-        .agents
-        .iter()
-        .map(|a| (a.id.clone(), a.name.clone()))
-        .collect();
-    labels.extend(org.queues.iter().map(|q| (q.id.clone(), q.name.clone())));
-    app.set_labels(labels);
+    app.set_labels(org.labels());
     let daemon = format!("http://{}", app.address());
     app.start().await?;
     let services = app.state().services().expect("started").clone();

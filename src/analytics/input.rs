@@ -101,6 +101,23 @@ fn convert(row: Row, default_scale: ScoreScale) -> Result<SentimentRecord, (&'st
 /// One row of an input file: a usable record, or why it is not.
 pub type InputRow = Result<SentimentRecord, BadRow>;
 
+/// A parsed row (or why it could not be parsed, under `unreadable`) turned into an input row.
+fn finish(
+    row: Result<Row, String>,
+    line: usize,
+    unreadable: &'static str,
+    scale: ScoreScale,
+) -> InputRow {
+    match row {
+        Ok(row) => convert(row, scale).map_err(|(code, reason)| BadRow { line, reason, code }),
+        Err(reason) => Err(BadRow {
+            line,
+            reason,
+            code: unreadable,
+        }),
+    }
+}
+
 /// Streams JSON lines (one object per line; blank lines ignored) to `each`, with the line
 /// number. Memory does not grow with the file.
 ///
@@ -117,19 +134,8 @@ pub fn stream_json_lines(
         if line.trim().is_empty() {
             continue;
         }
-        let row = match serde_json::from_str::<Row>(&line) {
-            Ok(row) => convert(row, default_scale).map_err(|(code, reason)| BadRow {
-                line: number,
-                reason,
-                code,
-            }),
-            Err(e) => Err(BadRow {
-                line: number,
-                reason: format!("not a JSON object: {e}"),
-                code: "bad_json",
-            }),
-        };
-        each(number, row);
+        let row = serde_json::from_str::<Row>(&line).map_err(|e| format!("not a JSON object: {e}"));
+        each(number, finish(row, number, "bad_json", default_scale));
     }
     Ok(())
 }
@@ -151,19 +157,8 @@ pub fn stream_csv(
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
     for (i, result) in rdr.deserialize::<Row>().enumerate() {
         let number = i + 2;
-        let row = match result {
-            Ok(row) => convert(row, default_scale).map_err(|(code, reason)| BadRow {
-                line: number,
-                reason,
-                code,
-            }),
-            Err(e) => Err(BadRow {
-                line: number,
-                reason: format!("unreadable row: {e}"),
-                code: "bad_row",
-            }),
-        };
-        each(number, row);
+        let row = result.map_err(|e| format!("unreadable row: {e}"));
+        each(number, finish(row, number, "bad_row", default_scale));
     }
     Ok(())
 }

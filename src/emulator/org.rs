@@ -473,6 +473,13 @@ impl Org {
         out
     }
 
+    /// Display names of every agent and queue, by id (for reports and dashboards).
+    pub fn labels(&self) -> HashMap<String, String> {
+        let agents = self.agents.iter().map(|a| (a.id.clone(), a.name.clone()));
+        let queues = self.queues.iter().map(|q| (q.id.clone(), q.name.clone()));
+        agents.chain(queues).collect()
+    }
+
     /// The conversation with this id.
     pub fn find(&self, id: &str) -> Option<&Conversation> {
         let uuid = uuid::Uuid::parse_str(id).ok()?;

@@ -124,27 +124,13 @@ impl Batch {
             provisional_after: None,
             error: None,
         };
-        let mut record = BatchRun {
-            run,
-            window_start: windows.current.start,
-            window_end: windows.current.end,
-            data_source: source,
-            records: 0,
-            requests: cost.requests,
-            rate_limited: cost.rate_limited,
-            duration_ms,
-            declining: None,
-            improving: None,
-            error: None,
-        };
         let analysis = match result {
             Ok(a) => a,
             Err(e) => {
                 let cause = format!("{e} [{}]", e.kind());
                 info.outcome = "failed".into();
                 info.error = Some(cause.clone());
-                record.error = Some(cause.clone());
-                self.finish(info, record, "failed").await;
+                self.finish(info, "failed").await;
                 return Err(cause);
             }
         };
@@ -161,18 +147,28 @@ impl Batch {
         info.declining = Some(declining);
         info.improving = Some(improving);
         info.provisional_after = report.provisional_after;
-        record.records = report.records.accepted;
-        record.declining = Some(declining);
-        record.improving = Some(improving);
         log_report(&report, run);
         self.set_verdict_gauges(&report);
         self.issue_alerts(&report).await;
         self.reports.publish(report);
-        self.finish(info.clone(), record, "succeeded").await;
+        self.finish(info.clone(), "succeeded").await;
         Ok(info)
     }
 
-    async fn finish(&self, info: RunInfo, record: BatchRun, outcome: &'static str) {
+    async fn finish(&self, info: RunInfo, outcome: &'static str) {
+        let record = BatchRun {
+            run: info.run,
+            window_start: info.window_start,
+            window_end: info.window_end,
+            data_source: info.source.clone(),
+            records: info.records,
+            requests: info.requests,
+            rate_limited: info.rate_limited,
+            duration_ms: info.duration_ms,
+            declining: info.declining,
+            improving: info.improving,
+            error: info.error.clone(),
+        };
         self.metrics
             .batch_runs
             .get_or_create(&OutcomeLabel { outcome })

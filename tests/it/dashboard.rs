@@ -59,13 +59,7 @@ async fn the_dashboard_shows_the_charts_and_the_declining_agents() {
     let mut app = genesys_sentiment::startup::Application::build(settings)
         .await
         .unwrap();
-    let mut labels: std::collections::HashMap<String, String> = org
-        .agents
-        .iter()
-        .map(|a| (a.id.clone(), a.name.clone()))
-        .collect();
-    labels.extend(org.queues.iter().map(|q| (q.id.clone(), q.name.clone())));
-    app.set_labels(labels);
+    app.set_labels(org.labels());
     app.start().await.unwrap();
     let url = format!("http://{}/", app.address());
     let services = app.state().services().unwrap().clone();

@@ -211,17 +211,26 @@ pub async fn wait_for_status(
     status: u16,
     within: Duration,
 ) -> bool {
+    poll(within, async || {
+        let r = client.get(url).send().await.ok()?;
+        (r.status().as_u16() == status).then_some(())
+    })
+    .await
+    .is_some()
+}
+
+/// Polls `check` every 20 ms until it yields a value or `within` passes.
+pub async fn poll<T>(within: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> Option<T> {
     let deadline = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < deadline {
-        if let Ok(r) = client.get(url).send().await
-            && r.status().as_u16() == status
-        {
-            return true;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
         }
-        tokio::task::yield_now().await;
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    false
 }
 
 /// Everything the test binary logs, through one global subscriber (debug level, trace for

@@ -114,25 +114,19 @@ async fn the_documented_setup_runs_against_the_emulator() {
         )
         .await
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let run = loop {
+    let run = crate::helpers::poll(Duration::from_secs(60), async || {
         let runs: Value = client
             .get(format!("{base}/v1/runs"))
             .send()
             .await
-            .unwrap()
+            .ok()?
             .json()
             .await
-            .unwrap();
-        if !runs["runs"][0].is_null() {
-            break runs["runs"][0].clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the first batch run finishes"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+            .ok()?;
+        (!runs["runs"][0].is_null()).then(|| runs["runs"][0].clone())
+    })
+    .await
+    .expect("the first batch run finishes");
     assert_eq!(run["outcome"], "succeeded", "{run}");
     let body = r#"{"topicName":"v2.speechandtextanalytics.conversation.c-1.sentiment","eventBody":{"conversationId":"c-1","sentimentOverallScore":-0.4,"queueIds":["q-1"]}}"#;
     let accepted = client
@@ -144,25 +138,23 @@ async fn the_documented_setup_runs_against_the_emulator() {
         .await
         .unwrap();
     assert_eq!(accepted.status(), 202);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    let delivered = crate::helpers::poll(Duration::from_secs(30), async || {
         let report: Value = client
             .get(format!("{emu}/sink/report"))
             .send()
             .await
-            .unwrap()
+            .ok()?
             .json()
             .await
-            .unwrap();
-        if report["received"].as_u64().unwrap_or(0) >= 1 && report["refused_signature"] == 0 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the coaching sink receives the event: {report}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .ok()?;
+        (report["received"].as_u64().unwrap_or(0) >= 1 && report["refused_signature"] == 0)
+            .then_some(())
+    })
+    .await;
+    assert!(
+        delivered.is_some(),
+        "the coaching sink receives the event, correctly signed"
+    );
     serve.signal(libc::SIGTERM);
     assert!(
         serve

@@ -426,27 +426,21 @@ async fn deliveries_ride_out_a_sink_outage_and_nothing_is_dead_lettered() {
     assert!(!journal.iter().any(|l| l["type"] == "dead_lettered"));
 }
 
-/// Polls `cond` until it holds or 20 s pass.
+/// Waits (up to 20 s) until `cond` holds.
 async fn eventually(cond: impl Fn() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while tokio::time::Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    cond()
+    crate::helpers::poll(Duration::from_secs(20), async || cond().then_some(()))
+        .await
+        .is_some()
 }
 
+/// The journal once `done` holds for it (or as it is after 20 s).
 async fn wait_for_journal(t: &TestApp, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    crate::helpers::poll(Duration::from_secs(20), async || {
         let lines = journal_lines(t);
-        if done(&lines) || tokio::time::Instant::now() > deadline {
-            return lines;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+        done(&lines).then_some(lines)
+    })
+    .await
+    .unwrap_or_else(|| journal_lines(t))
 }
 
 #[tokio::test]
