@@ -5,6 +5,8 @@
 //! Run: `cargo bench --bench bench_analytics` (add `-- --records N` to change the size).
 //! Prints a markdown section for docs/benchmarks.md.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -106,12 +108,7 @@ fn best_of(runs: usize, mut f: impl FnMut()) -> Duration {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let n: usize = args
-        .iter()
-        .position(|a| a == "--records")
-        .map(|i| args[i + 1].parse().expect("--records N"))
-        .unwrap_or(2_000_000);
+    let n: usize = common::flag("--records", 2_000_000);
     let data = records(n);
     let lines = json_lines(&data);
     let t_iterate = best_of(5, || {

@@ -6,6 +6,8 @@
 //! source needs one STA request per conversation, so 10 000 conversations take about
 //! 34 minutes at 300 per minute; that is the point of the comparison.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use genesys_sentiment::analytics::{Aggregator, Normalizer};
@@ -43,12 +45,7 @@ struct Row {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let n: f64 = args
-        .iter()
-        .position(|a| a == "--conversations")
-        .map(|i| args[i + 1].parse().expect("--conversations N"))
-        .unwrap_or(10_000.0);
+    let n: f64 = common::flag("--conversations", 10_000.0);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let mut config = EmulatorConfig::new(8);

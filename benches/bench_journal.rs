@@ -6,6 +6,8 @@
 //! holds), then times `Journal::open`: lock, read, verify every hash and link, rebuild
 //! the owed deliveries and the dedupe set. Prints a markdown section.
 
+mod common;
+
 use std::time::Instant;
 
 use genesys_sentiment::config::Settings;
@@ -36,12 +38,7 @@ fn received(i: usize) -> Entry {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let n: usize = args
-        .iter()
-        .position(|a| a == "--records")
-        .map(|i| args[i + 1].parse().expect("--records N"))
-        .unwrap_or(1_000_000);
+    let n: usize = common::flag("--records", 1_000_000);
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
     let mut settings = Settings::defaults().journal;
     settings.dir = dir.path().to_string_lossy().into_owned();

@@ -4,6 +4,8 @@
 //!
 //! Run: `cargo bench --bench bench_memory` (`-- --records N` for the large run).
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -65,12 +67,7 @@ fn peak_rss(path: &std::path::Path) -> (i64, f64) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let big: usize = args
-        .iter()
-        .position(|a| a == "--records")
-        .map(|i| args[i + 1].parse().expect("--records N"))
-        .unwrap_or(1_000_000);
+    let big: usize = common::flag("--records", 1_000_000);
     let small = (big / 10).max(1);
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let (small_file, big_file) = (dir.path().join("small.jsonl"), dir.path().join("big.jsonl"));

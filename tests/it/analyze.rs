@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::helpers::BIN;
+use crate::helpers::{BIN, run_bin};
 
 fn write_records(dir: &std::path::Path) -> std::path::PathBuf {
     use std::fmt::Write as _;
@@ -40,16 +40,8 @@ fn write_records(dir: &std::path::Path) -> std::path::PathBuf {
 fn analyze_reports_bad_rows_by_line_and_counts_them() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_records(dir.path());
-    let out = Command::new(BIN)
-        .args([
-            "analyze",
-            "--input",
-            path.to_str().unwrap(),
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
+    let input = path.to_str().unwrap();
+    let out = run_bin(&["analyze", "--input", input, "--format", "json"], &[]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -77,18 +69,18 @@ fn analyze_reports_bad_rows_by_line_and_counts_them() {
     assert_eq!(a["verdict"]["direction"], "stable");
     assert_eq!(report["normalization_version"], "linear-v1");
 
-    let csv = Command::new(BIN)
-        .args([
+    let csv = run_bin(
+        &[
             "analyze",
             "--input",
-            path.to_str().unwrap(),
+            input,
             "--format",
             "csv",
             "--group-by",
             "agent",
-        ])
-        .output()
-        .unwrap();
+        ],
+        &[],
+    );
     let text = String::from_utf8_lossy(&csv.stdout);
     assert!(text.starts_with("dimension,key,label,n_current"), "{text}");
     assert_eq!(text.lines().count(), 3, "header + two agents: {text}");
@@ -97,10 +89,7 @@ fn analyze_reports_bad_rows_by_line_and_counts_them() {
             .any(|l| l.starts_with("agent,agent-b,") && l.contains(",declining,"))
     );
 
-    let table = Command::new(BIN)
-        .args(["analyze", "--input", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let table = run_bin(&["analyze", "--input", input], &[]);
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(
         text.contains("AGENTS") && text.contains("DECLINING"),
@@ -113,18 +102,19 @@ fn analyze_reports_bad_rows_by_line_and_counts_them() {
 fn analyze_refuses_a_window_that_ends_before_it_starts() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_records(dir.path());
-    let out = Command::new(BIN)
-        .args([
+    let input = path.to_str().unwrap();
+    let out = run_bin(
+        &[
             "analyze",
             "--input",
-            path.to_str().unwrap(),
+            input,
             "--from",
             "2026-05-10",
             "--to",
             "2026-05-03",
-        ])
-        .output()
-        .unwrap();
+        ],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr)

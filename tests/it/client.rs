@@ -279,12 +279,7 @@ async fn a_45_day_interval_is_split_into_days_and_paging_yields_each_conversatio
     });
     let client = fake.client(|s| s.genesys.page_size = 3);
     let interval = Interval::new(utc(2026, 3, 1), utc(2026, 4, 15));
-    let conversations: Vec<_> = client
-        .conversation_details(interval, DetailsFilter::default())
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let conversations = crate::helpers::all_details(&client, interval).await;
     let mut counts: HashMap<String, usize> = HashMap::new();
     for c in &conversations {
         *counts.entry(c.conversation_id.clone()).or_default() += 1;

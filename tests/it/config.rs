@@ -1,10 +1,8 @@
 //! Issue 2: configuration layers, secret files, errors and redaction.
 
-use std::process::Command;
-
 use genesys_sentiment::config::{ConfigError, Purpose};
 
-use crate::helpers::{BIN, load};
+use crate::helpers::{load, run_bin};
 
 #[test]
 fn environment_beats_the_file_which_beats_the_defaults() {
@@ -122,21 +120,12 @@ fn serve_requires_credentials_and_webhook_authentication() {
     );
 }
 
-fn run_binary(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("binary runs")
-}
-
 #[test]
 fn a_bad_key_exits_2_and_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("c.toml");
     std::fs::write(&file, "[genesys]\nclinet_id = \"typo\"\n").unwrap();
-    let out = run_binary(&["--config", file.to_str().unwrap(), "check-config"], &[]);
+    let out = run_bin(&["--config", file.to_str().unwrap(), "check-config"], &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("genesys.clinet_id"), "{err}");
@@ -164,13 +153,13 @@ fn a_bad_key_exits_2_and_names_the_key() {
             "batch.source",
         ),
     ] {
-        let out = run_binary(&["check-config"], &[(key, value)]);
+        let out = run_bin(&["check-config"], &[(key, value)]);
         assert_eq!(out.status.code(), Some(2), "{key}={value}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(named), "{key}={value}: {err}");
     }
 
-    let out = run_binary(
+    let out = run_bin(
         &["serve"],
         &[("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "id")],
     );
@@ -194,7 +183,7 @@ fn check_config_never_prints_a_secret() {
         "whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u",
     )
     .unwrap();
-    let out = run_binary(
+    let out = run_bin(
         &["--config", file.to_str().unwrap(), "check-config"],
         &[
             (

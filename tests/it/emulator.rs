@@ -58,12 +58,7 @@ async fn the_client_reads_every_endpoint_of_the_emulator_consistently() {
     let interval = Interval::new(fixed_end() - days(3), fixed_end());
 
     // Details (sync): exactly the conversations that started in the interval.
-    let details: Vec<_> = client
-        .conversation_details(interval, DetailsFilter::default())
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let details = crate::helpers::all_details(&client, interval).await;
     let expected: BTreeSet<String> = org
         .starting_between(interval.start, interval.end)
         .iter()
@@ -199,12 +194,7 @@ async fn the_emulator_rejects_over_31_days_unless_the_client_splits() {
     );
 
     // Even with a chunk setting above 31 days, chunks are capped at genesys.max_interval.
-    let all: Vec<_> = client
-        .conversation_details(long, DetailsFilter::default())
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let all = crate::helpers::all_details(&client, long).await;
     assert_eq!(
         all.len(),
         emu.state.org.starting_between(long.start, long.end).len()
@@ -236,12 +226,7 @@ async fn a_token_that_expires_mid_run_is_replaced_without_losing_pages() {
     let emu = start(config).await;
     let client = client_for(&emu, |s| s.genesys.page_size = 5);
     let interval = Interval::new(fixed_end() - days(2), fixed_end());
-    let all: Vec<_> = client
-        .conversation_details(interval, DetailsFilter::default())
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let all = crate::helpers::all_details(&client, interval).await;
     let expected = emu
         .state
         .org
@@ -271,12 +256,7 @@ async fn a_429_storm_is_ridden_out() {
     let client = client_for(&emu, |_| {});
     let started = tokio::time::Instant::now();
     let interval = Interval::new(fixed_end() - days(1), fixed_end());
-    let all: Vec<_> = client
-        .conversation_details(interval, DetailsFilter::default())
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let all = crate::helpers::all_details(&client, interval).await;
     assert_eq!(
         all.len(),
         emu.state
@@ -725,12 +705,7 @@ async fn a_fault_mix_of_errors_and_truncated_bodies_loses_nothing() {
         s.genesys.max_attempts = 12;
     });
     let interval = Interval::new(fixed_end() - days(2), fixed_end());
-    let all: Vec<_> = client
-        .conversation_details(interval, DetailsFilter::default())
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let all = crate::helpers::all_details(&client, interval).await;
     let ids: BTreeSet<_> = all.iter().map(|c| c.conversation_id.clone()).collect();
     assert_eq!(ids.len(), all.len());
     assert_eq!(

@@ -14,6 +14,31 @@ use tempfile::TempDir;
 /// The path of the real binary built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_genesys-sentiment");
 
+/// Runs the real binary with `args` and extra environment variables, to completion.
+pub fn run_bin(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("binary runs")
+}
+
+/// Every conversation `client` lists for `interval` with no filter, collected; panics on
+/// an error.
+pub async fn all_details(
+    client: &genesys_sentiment::genesys::GenesysClient,
+    interval: genesys_sentiment::genesys::Interval,
+) -> Vec<genesys_sentiment::genesys::models::AnalyticsConversation> {
+    use futures_util::TryStreamExt;
+    client
+        .conversation_details(interval, Default::default())
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap()
+}
+
 /// Settings for a test: loopback port 0, journal in `dir`, no batch, no real Genesys.
 pub fn test_settings(dir: &TempDir) -> Settings {
     let mut s = Settings::defaults();
@@ -37,20 +62,28 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Builds and serves HTTP, but does not complete start-up.
-    pub async fn bound(configure: impl FnOnce(&mut Settings)) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        let mut settings = test_settings(&dir);
+    /// Builds the app from test settings in `dir`, changed by `configure`.
+    async fn build(dir: &TempDir, configure: impl FnOnce(&mut Settings)) -> Application {
+        let mut settings = test_settings(dir);
         configure(&mut settings);
-        let mut app = Application::build(settings).await.expect("app builds");
-        app.serve_http();
-        let address = app.address();
+        Application::build(settings).await.expect("app builds")
+    }
+
+    fn new(app: Application, dir: TempDir) -> TestApp {
         TestApp {
+            address: app.address(),
             app: Some(app),
-            address,
             client: reqwest::Client::new(),
             dir,
         }
+    }
+
+    /// Builds and serves HTTP, but does not complete start-up.
+    pub async fn bound(configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = TestApp::build(&dir, configure).await;
+        app.serve_http();
+        TestApp::new(app, dir)
     }
 
     /// Builds, serves and completes start-up.
@@ -61,17 +94,9 @@ impl TestApp {
 
     /// Builds, serves and completes start-up with its journal in `dir`.
     pub async fn started_in(dir: TempDir, configure: impl FnOnce(&mut Settings)) -> TestApp {
-        let mut settings = test_settings(&dir);
-        configure(&mut settings);
-        let mut app = Application::build(settings).await.expect("app builds");
+        let mut app = TestApp::build(&dir, configure).await;
         app.start().await.expect("app starts");
-        let address = app.address();
-        TestApp {
-            app: Some(app),
-            address,
-            client: reqwest::Client::new(),
-            dir,
-        }
+        TestApp::new(app, dir)
     }
 
     /// Drains the daemon and hands back its directory.

@@ -1,15 +1,13 @@
 //! Issue 6: `audit verify` catches every kind of tampering, naming the first bad seq;
 //! recovery cuts a torn tail.
 
-use std::process::Command;
-
 use genesys_sentiment::config::Settings;
 use genesys_sentiment::domain::{Polarity, ScoreScale};
 use genesys_sentiment::journal::record::{Entry, SentimentEvent, event_id};
 use genesys_sentiment::journal::{Journal, scan};
 use genesys_sentiment::telemetry::metrics::Metrics;
 
-use crate::helpers::BIN;
+use crate::helpers::run_bin;
 
 /// A journal of `n` sentiment records in a fresh temp dir.
 pub async fn journal_with(n: usize, segment_max_bytes: u64) -> tempfile::TempDir {
@@ -51,10 +49,7 @@ fn jdir(dir: &tempfile::TempDir) -> std::path::PathBuf {
 }
 
 fn verify(dir: &std::path::Path) -> (i32, String) {
-    let out = Command::new(BIN)
-        .args(["audit", "verify", dir.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = run_bin(&["audit", "verify", dir.to_str().unwrap()], &[]);
     (
         out.status.code().unwrap(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

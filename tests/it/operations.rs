@@ -115,14 +115,7 @@ async fn the_documented_setup_runs_against_the_emulator() {
         .await
     );
     let run = crate::helpers::poll(Duration::from_secs(60), async || {
-        let runs: Value = client
-            .get(format!("{base}/v1/runs"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let runs = get_json(&client, &format!("{base}/v1/runs")).await?;
         (!runs["runs"][0].is_null()).then(|| runs["runs"][0].clone())
     })
     .await
@@ -139,14 +132,7 @@ async fn the_documented_setup_runs_against_the_emulator() {
         .unwrap();
     assert_eq!(accepted.status(), 202);
     let delivered = crate::helpers::poll(Duration::from_secs(30), async || {
-        let report: Value = client
-            .get(format!("{emu}/sink/report"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let report = get_json(&client, &format!("{emu}/sink/report")).await?;
         (report["received"].as_u64().unwrap_or(0) >= 1 && report["refused_signature"] == 0)
             .then_some(())
     })
@@ -163,4 +149,9 @@ async fn the_documented_setup_runs_against_the_emulator() {
     );
     let _ = emulate.kill();
     let _ = emulate.wait();
+}
+
+/// GETs `url` as JSON; `None` while it does not answer with JSON yet.
+async fn get_json(client: &reqwest::Client, url: &str) -> Option<Value> {
+    client.get(url).send().await.ok()?.json().await.ok()
 }

@@ -157,15 +157,23 @@ impl Drop for Daemon {
     }
 }
 
-async fn until(what: &str, within: Duration, mut cond: impl AsyncFnMut() -> bool) {
+/// Checks `cond` every 25 ms until it holds (true) or `within` passes (false).
+async fn holds_within(within: Duration, mut cond: impl AsyncFnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + within;
     while tokio::time::Instant::now() < deadline {
         if cond().await {
-            return;
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("timed out after {within:?} waiting for {what}");
+    false
+}
+
+async fn until(what: &str, within: Duration, cond: impl AsyncFnMut() -> bool) {
+    assert!(
+        holds_within(within, cond).await,
+        "timed out after {within:?} waiting for {what}"
+    );
 }
 
 async fn ready(client: &reqwest::Client, base: &str) {
@@ -412,16 +420,10 @@ fn kills_and_outage(
     let during_outage = ledger.lock().unwrap().acked.len() - before_outage;
     let failed_during_outage = sink.report().failed_on_purpose;
     let acked = ledger.lock().unwrap().acked.len() as u64;
-    let delivered_all = rt.block_on(async {
-        let deadline = tokio::time::Instant::now() + opts.outage + Duration::from_secs(90);
-        while tokio::time::Instant::now() < deadline {
-            if sink.report().unique >= acked {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        false
-    });
+    let delivered_all = rt.block_on(holds_within(
+        opts.outage + Duration::from_secs(90),
+        async || sink.report().unique >= acked,
+    ));
     if !delivered_all {
         let records = journal_records(&journal);
         let count = |t: &str| records.iter().filter(|r| r["type"] == t).count();
