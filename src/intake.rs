@@ -288,11 +288,7 @@ impl Intake {
                     cause_event_id: None,
                     occurred_at: occurred_at.unwrap_or(now),
                 };
-                // Held in memory only when it will be forwarded (the journal has it anyway).
-                let deliverable = self
-                    .deliveries
-                    .is_live()
-                    .then(|| Deliverable::Sentiment(event.clone()));
+                let deliverable = Some(Deliverable::Sentiment(event.clone()));
                 (
                     format.source(),
                     Entry::WebhookReceived(event),
@@ -353,9 +349,6 @@ impl Intake {
         });
         self.dedupe.settle(&digests, stored);
         let appended = result?;
-        if ended.is_none() && deliverable.is_none() {
-            self.deliveries.count_unheld();
-        }
         if let Some(event) = deliverable {
             self.deliveries.push(Pending {
                 event,

@@ -103,16 +103,6 @@ impl DeliveryQueue {
         self.notify.notify_one();
     }
 
-    /// Counts an owed event that is not held because forwarding is off.
-    pub fn count_unheld(&self) {
-        self.metrics.pending_deliveries.inc();
-    }
-
-    /// Whether events pushed here are held for delivery (forwarding is on).
-    pub fn is_live(&self) -> bool {
-        self.enabled
-    }
-
     /// Events owed.
     pub fn len(&self) -> usize {
         if !self.enabled {
