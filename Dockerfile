@@ -15,14 +15,15 @@ RUN mkdir -p src benches \
  && touch src/lib.rs \
  && for b in $(sed -n '/^\[\[bench\]\]/{n;s/^name = "\(.*\)"/\1/p}' Cargo.toml); do echo 'fn main() {}' > "benches/$b.rs"; done \
  && for t in $(sed -n '/^\[\[test\]\]/{n;s/^name = "\(.*\)"/\1/p}' Cargo.toml); do mkdir -p "tests/$t" && echo 'fn main() {}' > "tests/$t/main.rs"; done \
- && cargo build --release --locked \
+ && cargo build --release --locked --no-default-features \
  && rm -rf src benches tests
-# 2. The crate itself, with the same command CI uses.
+# 2. The crate itself. The production image leaves out the emulator wing (`emulate`,
+#    `coaching-sink`, `demo`, `evaluate`): `--no-default-features`.
 COPY config ./config
 COPY src ./src
 COPY benches ./benches
 COPY tests ./tests
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked --no-default-features
 
 FROM ${RUNTIME_IMAGE}
 RUN apt-get update \

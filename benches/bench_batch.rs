@@ -11,12 +11,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use genesys_sentiment::analytics::{Aggregator, Normalizer};
+use genesys_sentiment::batch::pull::{PullStats, pull_aggregates, pull_conversations};
 use genesys_sentiment::config::{Secret, Settings};
 use genesys_sentiment::emulator::org::today_midnight;
 use genesys_sentiment::emulator::{self, EmulatorConfig};
 use genesys_sentiment::genesys::details::DetailsFilter;
 use genesys_sentiment::genesys::{GenesysClient, Interval};
-use genesys_sentiment::jobs::pull::{PullStats, pull_aggregates, pull_conversations};
 use genesys_sentiment::telemetry::metrics::Metrics;
 
 const LIMIT: u64 = 300;
@@ -26,7 +26,7 @@ fn client(url: &str) -> GenesysClient {
     s.genesys.base_url = url.to_owned();
     s.genesys.client_id = emulator::DEFAULT_CLIENT_ID.into();
     s.genesys.client_secret = Secret::new(emulator::DEFAULT_CLIENT_SECRET);
-    s.genesys.requests_per_minute = LIMIT as u32;
+    s.genesys.requests_per_minute = std::num::NonZero::new(LIMIT as u32).unwrap();
     GenesysClient::new(&s.genesys, Metrics::new()).unwrap()
 }
 

@@ -11,8 +11,8 @@ mod common;
 use std::time::Instant;
 
 use genesys_sentiment::config::Settings;
+use genesys_sentiment::domain::events::{DeliveryOutcome, Entry, SentimentEvent, event_id};
 use genesys_sentiment::domain::{Polarity, ScoreScale};
-use genesys_sentiment::journal::record::{DeliveryOutcome, Entry, SentimentEvent, event_id};
 use genesys_sentiment::journal::{Journal, scan};
 use genesys_sentiment::telemetry::metrics::Metrics;
 

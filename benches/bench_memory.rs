@@ -1,6 +1,6 @@
 //! Peak memory of processing one million records, against the same processing of 100 000
 //! records in the same run: `genesys-sentiment analyze --input FILE` (streaming read,
-//! normalize, aggregate, report) on generated JSON lines, peak RSS read from `wait4`.
+//! normalize, aggregate, report) on generated JSON lines, peak RSS from `getrusage`.
 //!
 //! Run: `cargo bench --bench bench_memory` (`-- --records N` for the large run).
 
@@ -33,18 +33,28 @@ fn write_records(path: &std::path::Path, n: usize) {
     out.flush().unwrap();
 }
 
-/// Runs `analyze --input path` and returns (peak RSS in KiB, seconds).
-#[expect(
-    clippy::zombie_processes,
-    reason = "the child is reaped by wait4, which also reads its rusage"
-)]
+/// Runs `analyze --input path` and returns (peak RSS in KiB, seconds). The measurement runs
+/// in a child copy of this bench (`--child-rss FILE`), whose only child is `analyze`, so
+/// `getrusage(RUSAGE_CHILDREN)` there is exactly `analyze`'s peak.
 fn peak_rss(path: &std::path::Path) -> (i64, f64) {
     let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_genesys-sentiment"))
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--child-rss", path.to_str().unwrap()])
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "analyze failed");
+    let kib = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    (kib, started.elapsed().as_secs_f64())
+}
+
+/// The `--child-rss FILE` mode: run `analyze` on FILE, print its peak RSS in KiB.
+fn measure_child(path: &str) {
+    let status = Command::new(env!("CARGO_BIN_EXE_genesys-sentiment"))
         .args([
             "analyze",
             "--input",
-            path.to_str().unwrap(),
+            path,
             "--to",
             "2026-05-29",
             "--format",
@@ -52,21 +62,20 @@ fn peak_rss(path: &std::path::Path) -> (i64, f64) {
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
+        .status()
         .unwrap();
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid out-parameter; wait4 reaps our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32);
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "analyze failed"
-    );
-    (usage.ru_maxrss, started.elapsed().as_secs_f64())
+    assert!(status.success(), "analyze failed: {status}");
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .expect("getrusage");
+    println!("{}", usage.max_rss());
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child-rss") {
+        measure_child(&args[i + 1]);
+        return;
+    }
     let big: usize = common::flag("--records", 1_000_000);
     let small = (big / 10).max(1);
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
@@ -79,7 +88,7 @@ fn main() {
     let big_mb = std::fs::metadata(&big_file).unwrap().len() as f64 / 1048576.0;
     println!("## Peak memory\n");
     println!(
-        "Command: `cargo bench --bench bench_memory` (`genesys-sentiment analyze --input FILE --format json`: stream, normalize, aggregate, report; 400 agents, 8 queues, 28 days; peak RSS from wait4)\n"
+        "Command: `cargo bench --bench bench_memory` (`genesys-sentiment analyze --input FILE --format json`: stream, normalize, aggregate, report; 400 agents, 8 queues, 28 days; peak RSS from getrusage)\n"
     );
     println!("| records | input | peak RSS | time |");
     println!("| --- | --- | --- | --- |");

@@ -9,33 +9,44 @@
 //!
 //! ## Layout
 //!
-//! - [`config`]: layered settings, secrets, validation (exit 2 on a bad key).
-//! - [`domain`]: pure types (`SentimentRecord`, `Polarity`, ids).
-//! - [`analytics`]: normalization, streaming aggregation, trend statistics; no I/O.
-//! - [`http`]: router, probes, metrics endpoint.
+//! Two flows: webhooks → [`http`] → [`ingest`] → [`journal`] → [`outbox`] → coaching
+//! platform; Genesys → [`genesys`] → [`batch`] → [`analytics`] → reports. Modules, lowest
+//! layer first; a module only imports from the ones above it in this list.
+//!
+//! - [`domain`]: ids, scores, polarity, the event vocabulary, secrets, signatures, regions.
+//! - [`config`]: layered settings; each section parses and checks itself (exit 2 on a bad key).
 //! - [`telemetry`]: tracing subscriber and the Prometheus registry.
-//! - [`signature`]: Standard Webhooks and `X-Hub-Signature-256`, shared by webhook intake
-//!   and the coaching forwarder (it sits at the top level rather than under `coaching`
-//!   because both directions use it).
-//! - [`startup`]: the composition root; spawns and drains every task.
-//! - [`cli`]: the command line.
+//! - [`genesys`]: the Genesys Cloud client (token cache, rate budget, retries, wire models).
+//! - [`analytics`]: normalization, streaming aggregation, trend statistics; no I/O.
+//! - [`journal`]: the append-only hash-chained log: codec, writer, scan, recovery.
+//! - [`outbox`]: owed deliveries, the forwarder and the coaching-platform client.
+//! - [`ingest`]: webhook parsing, dedupe, the durable intake, STA enrichment.
+//! - [`batch`]: the scheduler, pull, analyzer, report store and coaching alerts.
+//! - `emulator` (feature `emulator`): a local Genesys Cloud, its ground truth and a coaching sink.
+//! - [`http`]: the router — webhook intake, probes, `/v1/*`, metrics, dashboard.
+//! - [`startup`]: the composition root; builds, spawns and drains every task.
+//! - [`cli`]: the command line and the commands behind it (`demo`, `evaluate` with the feature).
+
+pub mod domain;
+
+pub mod config;
+
+pub mod telemetry;
 
 pub mod analytics;
-pub mod analyzer;
-pub mod cli;
-pub mod coaching;
-pub mod commands;
-pub mod config;
-pub mod demo;
-pub mod domain;
-pub mod emulator;
-pub mod evaluation;
 pub mod genesys;
-pub mod http;
-pub mod intake;
-pub mod jobs;
 pub mod journal;
-pub mod reports;
-pub mod signature;
+
+pub mod outbox;
+
+pub mod batch;
+pub mod ingest;
+
+#[cfg(feature = "emulator")]
+pub mod emulator;
+
+pub mod http;
+
 pub mod startup;
-pub mod telemetry;
+
+pub mod cli;

@@ -15,20 +15,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::analytics::Normalizer;
-use crate::analyzer::Analyzer;
-use crate::coaching::CoachingClient;
+use crate::batch::{AlertState, Alerts, Analyzer, Batch, Labels, ReportStore, RunInfo, scheduler};
 use crate::config::Settings;
+use crate::domain::RunOutcome;
+use crate::domain::events::{BatchRun, Entry, Recovered};
 use crate::genesys::GenesysClient;
 use crate::http::webhook::auth::WebhookAuth;
 use crate::http::{self, AppState, Phase, Services};
-use crate::intake::{Dedupe, Intake};
-use crate::jobs::batch::{AlertState, Batch};
-use crate::jobs::enrich::Enricher;
-use crate::jobs::forwarder::{DeliveryLog, DeliveryQueue, Forwarder};
-use crate::jobs::scheduler;
+use crate::ingest::enrich::Enricher;
+use crate::ingest::{Dedupe, Intake};
 use crate::journal::Journal;
-use crate::journal::record::{Entry, Recovered};
-use crate::reports::{ReportStore, RunInfo};
+use crate::outbox::{CoachingClient, DeliveryLog, DeliveryQueue, Forwarder};
 use crate::telemetry::metrics::Metrics;
 
 /// Why the daemon could not start or stop cleanly.
@@ -62,7 +59,7 @@ pub enum StartupError {
 /// A daemon instance: bound, then started, then drained.
 pub struct Application {
     state: AppState,
-    labels: crate::analyzer::Labels,
+    labels: Labels,
     address: SocketAddr,
     listener: Option<TcpListener>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -110,7 +107,7 @@ impl Application {
 
     /// Display names for agents and queues in reports (ids otherwise). Call before
     /// [`Application::start`].
-    pub fn set_labels(&mut self, labels: crate::analyzer::Labels) {
+    pub fn set_labels(&mut self, labels: Labels) {
         self.labels = labels;
     }
 
@@ -217,25 +214,32 @@ impl Application {
         self.tracker
             .spawn(enricher.run(backlog, enrich_rx, self.root.clone()));
 
-        let reports = ReportStore::new(settings.batch.history_limit, settings.batch.runs_limit);
+        let reports = ReportStore::new(
+            settings.batch.history_limit.get(),
+            settings.batch.runs_limit.get(),
+        );
         reports.seed_runs(
             recovered
                 .batch_runs
                 .iter()
                 .map(|(time, outcome, run)| run_info(*time, outcome, run)),
         );
-        let alerts = AlertState {
-            issued: recovered.recommendations.keys().cloned().collect(),
-            last: recovered.last_recommendation.clone(),
+        let alerts = Alerts {
+            state: Arc::new(std::sync::Mutex::new(AlertState {
+                issued: recovered.recommendations.keys().cloned().collect(),
+                last: recovered.last_recommendation.clone(),
+            })),
+            journal: journal.clone(),
+            deliveries: deliveries.clone(),
+            cooldown: settings.coaching.alert_cooldown.get(),
         };
         let batch = Batch {
             analyzer: Analyzer::with_client(genesys.clone(), &settings),
             journal: journal.clone(),
             reports: reports.clone(),
-            deliveries: deliveries.clone(),
+            alerts,
             metrics: metrics.clone(),
             settings: settings.clone(),
-            alerts: Arc::new(std::sync::Mutex::new(alerts)),
             labels: Arc::new(std::sync::RwLock::new(std::mem::take(&mut self.labels))),
         };
         if settings.batch.enabled {
@@ -323,19 +327,15 @@ impl Application {
     }
 }
 
-fn run_info(
-    time: chrono::DateTime<chrono::Utc>,
-    outcome: &str,
-    run: &crate::journal::record::BatchRun,
-) -> RunInfo {
+fn run_info(time: chrono::DateTime<chrono::Utc>, outcome: &str, run: &BatchRun) -> RunInfo {
     RunInfo {
         run: run.run,
         started_at: time - chrono::TimeDelta::milliseconds(run.duration_ms as i64),
         finished_at: time,
         window_start: run.window_start,
         window_end: run.window_end,
-        source: run.data_source.clone(),
-        outcome: outcome.to_owned(),
+        source: run.data_source,
+        outcome: RunOutcome::parse(outcome).unwrap_or(RunOutcome::Failed),
         records: run.records,
         requests: run.requests,
         rate_limited: run.rate_limited,

@@ -11,6 +11,7 @@ pub mod normalize;
 pub mod render;
 pub mod report;
 pub mod stats;
+pub mod summary;
 pub mod trend;
 
 use chrono::{DateTime, Utc};
@@ -18,7 +19,7 @@ use chrono::{DateTime, Utc};
 use crate::config::AnalyticsSettings;
 use crate::domain::SentimentRecord;
 
-pub use aggregate::Aggregator;
+pub use aggregate::{Aggregator, Dimension};
 pub use normalize::Normalizer;
 pub use report::{Direction, TrendReport, Windows};
 pub use trend::TrendConfig;

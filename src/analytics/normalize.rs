@@ -194,69 +194,6 @@ fn fingerprint(values: impl Iterator<Item = f64>) -> String {
     hex::encode(&h.finalize()[..4])
 }
 
-/// Checks piecewise points: at least two, raw strictly ascending from −100 to 100, quality
-/// within 0–100 and non-decreasing (so the mapping stays monotonic).
-///
-/// # Errors
-/// A sentence saying what is wrong.
-pub fn validate_points(points: &[[f64; 2]]) -> Result<(), String> {
-    if points.len() < 2 {
-        return Err("needs at least two [raw_percent, quality] points".into());
-    }
-    if points[0][0] != -100.0 || points[points.len() - 1][0] != 100.0 {
-        return Err("the first point must have raw -100 and the last raw 100".into());
-    }
-    for w in points.windows(2) {
-        if w[1][0] <= w[0][0] {
-            return Err(format!(
-                "raw values must be strictly ascending ({} then {})",
-                w[0][0], w[1][0]
-            ));
-        }
-        if w[1][1] < w[0][1] {
-            return Err(format!(
-                "quality must not decrease ({} then {}): the mapping must be monotonic",
-                w[0][1], w[1][1]
-            ));
-        }
-    }
-    if points
-        .iter()
-        .any(|p| !(0.0..=100.0).contains(&p[1]) || !p[0].is_finite())
-    {
-        return Err("every quality must be within 0..=100".into());
-    }
-    Ok(())
-}
-
-/// Checks bands: ascending upper bounds ending at 100, scores within 0–100, non-decreasing.
-///
-/// # Errors
-/// A sentence saying what is wrong.
-pub fn validate_bands(bands: &[Band]) -> Result<(), String> {
-    if bands.is_empty() {
-        return Err("needs at least one band".into());
-    }
-    if bands[bands.len() - 1].upper != 100.0 {
-        return Err("the last band's upper bound must be 100".into());
-    }
-    for w in bands.windows(2) {
-        if w[1].upper <= w[0].upper {
-            return Err("upper bounds must be strictly ascending".into());
-        }
-        if w[1].score < w[0].score {
-            return Err("scores must not decrease: the mapping must be monotonic".into());
-        }
-    }
-    if bands
-        .iter()
-        .any(|b| !(0.0..=100.0).contains(&b.score) || b.upper < -100.0)
-    {
-        return Err("scores must be within 0..=100 and bounds within -100..=100".into());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use super::aggregate::Dimension;
 use super::report::{Direction, GroupReport, TrendReport};
 
 /// Output formats of `analyze`.
@@ -99,9 +100,9 @@ pub fn table(report: &TrendReport, max_rows: usize, extra: Option<&ExtraColumn<'
         );
     }
     for (dimension, title) in [
-        ("overall", "OVERALL"),
-        ("queue", "QUEUES"),
-        ("agent", "AGENTS"),
+        (Dimension::Overall, "OVERALL"),
+        (Dimension::Queue, "QUEUES"),
+        (Dimension::Agent, "AGENTS"),
     ] {
         let mut rows: Vec<&GroupReport> = report.groups_of(dimension).collect();
         if rows.is_empty() {
@@ -189,7 +190,7 @@ pub fn csv(report: &TrendReport) -> String {
     let num = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     for g in &report.groups {
         let _ = w.write_record([
-            g.dimension.clone(),
+            g.dimension.as_str().to_owned(),
             g.key.clone(),
             g.label.clone().unwrap_or_default(),
             g.current.n.to_string(),

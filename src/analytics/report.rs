@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::aggregate::{RecordCounts, Summary};
+use super::aggregate::{Dimension, RecordCounts, Summary};
 use super::stats::{MannKendall, Proportions, Welch};
 use crate::config::TrendRule;
 
@@ -259,7 +259,7 @@ pub struct Verdict {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupReport {
     /// `overall`, `agent` or `queue`.
-    pub dimension: String,
+    pub dimension: Dimension,
     /// Agent or queue id, or `all`.
     pub key: String,
     /// A display name, when the caller knows one.
@@ -291,7 +291,7 @@ pub struct DailyPoint {
     /// The UTC day.
     pub day: NaiveDate,
     /// `overall`, `agent` or `queue`.
-    pub dimension: String,
+    pub dimension: Dimension,
     /// The entity.
     pub key: String,
     /// The day's numbers.
@@ -338,19 +338,15 @@ pub struct TrendReport {
 
 impl TrendReport {
     /// Groups of one dimension.
-    pub fn groups_of<'a>(
-        &'a self,
-        dimension: &'a str,
-    ) -> impl Iterator<Item = &'a GroupReport> + 'a {
+    pub fn groups_of(&self, dimension: Dimension) -> impl Iterator<Item = &GroupReport> + '_ {
         self.groups.iter().filter(move |g| g.dimension == dimension)
     }
 
     /// Counts of verdicts per dimension.
-    pub fn verdict_counts(&self) -> BTreeMap<(String, Direction), usize> {
+    pub fn verdict_counts(&self) -> BTreeMap<(Dimension, Direction), usize> {
         let mut out = BTreeMap::new();
         for g in &self.groups {
-            *out.entry((g.dimension.clone(), g.verdict.direction))
-                .or_insert(0) += 1;
+            *out.entry((g.dimension, g.verdict.direction)).or_insert(0) += 1;
         }
         out
     }
@@ -366,7 +362,7 @@ impl TrendReport {
 
     /// One human line, e.g. `3 of 212 agents declining (q < 0.05): Ada (−12.3), …`.
     pub fn summary_line(&self) -> String {
-        let agents: Vec<&GroupReport> = self.groups_of("agent").collect();
+        let agents: Vec<&GroupReport> = self.groups_of(Dimension::Agent).collect();
         let mut declining: Vec<&GroupReport> = agents
             .iter()
             .copied()

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::aggregate::{Aggregator, Dim, Summary, day_date, day_number};
+use super::aggregate::{Aggregator, Dimension, Summary, day_date, day_number};
 use super::report::{
     ALGORITHM_VERSION, DailyPoint, Direction, GroupReport, ReportSettings, SummaryView, Tests,
     TrendReport, Verdict, Windows,
@@ -188,17 +188,17 @@ pub fn build_report(
         day_number(windows.current.start),
         day_number(windows.current.end),
     );
-    let wanted = |d: Dim| match d {
-        Dim::Overall => cfg.groups.contains(&GroupDimension::Overall),
-        Dim::Agent => cfg.groups.contains(&GroupDimension::Agent),
-        Dim::Queue => cfg.groups.contains(&GroupDimension::Queue),
+    let wanted = |d: Dimension| match d {
+        Dimension::Overall => cfg.groups.contains(&GroupDimension::Overall),
+        Dimension::Agent => cfg.groups.contains(&GroupDimension::Agent),
+        Dimension::Queue => cfg.groups.contains(&GroupDimension::Queue),
     };
-    let daily_wanted = |d: Dim| match d {
-        Dim::Overall => cfg.groups.contains(&GroupDimension::Day),
-        Dim::Agent => cfg.groups.contains(&GroupDimension::AgentDay),
-        Dim::Queue => cfg.groups.contains(&GroupDimension::QueueDay),
+    let daily_wanted = |d: Dimension| match d {
+        Dimension::Overall => cfg.groups.contains(&GroupDimension::Day),
+        Dimension::Agent => cfg.groups.contains(&GroupDimension::AgentDay),
+        Dimension::Queue => cfg.groups.contains(&GroupDimension::QueueDay),
     };
-    let mut groups: BTreeMap<(Dim, String), GroupData> = BTreeMap::new();
+    let mut groups: BTreeMap<(Dimension, String), GroupData> = BTreeMap::new();
     let mut daily = Vec::new();
     for (dim, name, day, summary) in agg.cells() {
         if day < p0 || day >= c1 {
@@ -207,7 +207,7 @@ pub fn build_report(
         if daily_wanted(dim) {
             daily.push(DailyPoint {
                 day: day_date(day),
-                dimension: dim.as_str().to_owned(),
+                dimension: dim,
                 key: name.to_owned(),
                 summary: summary.into(),
             });
@@ -223,7 +223,7 @@ pub fn build_report(
         }
         g.days.entry(day).or_default().merge(summary);
     }
-    daily.sort_by(|a, b| (&a.dimension, &a.key, a.day).cmp(&(&b.dimension, &b.key, b.day)));
+    daily.sort_by(|a, b| (a.dimension, &a.key, a.day).cmp(&(b.dimension, &b.key, b.day)));
 
     let mut tested: Vec<Tested> = groups
         .iter()
@@ -231,7 +231,7 @@ pub fn build_report(
             let (verdict, p) = verdict_for(data, &windows, cfg);
             let count_margin_shift = count_margin_rule(&data.current, cfg.count_margin);
             let group = GroupReport {
-                dimension: dim.as_str().to_owned(),
+                dimension: *dim,
                 key: key.clone(),
                 label: None,
                 current: SummaryView::from(&data.current),

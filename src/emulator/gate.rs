@@ -1,6 +1,6 @@
 //! What stands in front of every `/api/v2` call: bearer-token check, the per-token rate
 //! limit with `inin-ratelimit-*` headers, and fault injection. Errors use Genesys's error
-//! body (genesys-api.md §5.2, §5.3).
+//! body (docs/genesys-api.md §5.2, §5.3).
 
 use std::time::Duration;
 
@@ -35,7 +35,7 @@ pub fn genesys_error(status: StatusCode, code: &str, message: &str) -> Response 
     response
 }
 
-/// The official 429 (FORUM-429): `Retry-After` in seconds and the same number in the text.
+/// The official 429 (docs/genesys-api.md §5.2): `Retry-After` in seconds and the same number in the text.
 pub fn too_many_requests(retry_after_secs: u64) -> Response {
     let mut response = genesys_error(
         StatusCode::TOO_MANY_REQUESTS,
@@ -71,7 +71,7 @@ pub struct Faults {
     pub forbidden: bool,
 }
 
-/// The permission an emulated endpoint requires (genesys-api.md §2, §4.1, §4.3).
+/// The permission an emulated endpoint requires (docs/genesys-api.md §2, §4.1, §4.3).
 fn permission_for(path: &str) -> &'static str {
     if path.contains("/speechandtextanalytics/") {
         "speechAndTextAnalytics:data:view"

@@ -1,4 +1,4 @@
-//! A local Genesys Cloud: the real wire format (genesys-api.md), a synthetic org with known
+//! A local Genesys Cloud: the real wire format (docs/genesys-api.md), a synthetic org with known
 //! ground truth, and fault injection. The embedded default `demo` runs against, and what
 //! the tests use.
 //!

@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::signature::{SigningKey, StandardHeaders, verify_standard};
+use crate::domain::signature::{SigningKey, StandardHeaders, verify_standard};
 
 /// Sink settings.
 #[derive(Debug, Clone, Default)]

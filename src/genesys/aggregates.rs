@@ -1,5 +1,5 @@
 //! `POST /api/v2/analytics/transcripts/aggregates/query`: server-side sentiment statistics
-//! per group and granularity interval (genesys-api.md §4.3). The statistics carry count,
+//! per group and granularity interval (docs/genesys-api.md §4.3). The statistics carry count,
 //! sum, min, max and positive/negative counts; no variance (the spec has none).
 
 use std::collections::BTreeMap;

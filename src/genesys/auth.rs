@@ -1,5 +1,5 @@
 //! Client-credentials tokens: fetched from the login host with HTTP Basic auth
-//! (genesys-api.md §1.2), cached, refreshed ahead of expiry, and shared by every caller
+//! (docs/genesys-api.md §1.2), cached, refreshed ahead of expiry, and shared by every caller
 //! through one single-flight refresh.
 
 use std::sync::Arc;

@@ -1,10 +1,10 @@
 //! `POST /api/v2/analytics/conversations/details/query`: validation, interval splitting
-//! and paging as a stream (genesys-api.md §2).
+//! and paging as a stream (docs/genesys-api.md §2).
 //!
-//! Genesys rejects intervals over 31 days and paging past 100 000 results (§2.4), so an
+//! Genesys rejects intervals over 31 days and paging past 100 000 results (docs/genesys-api.md §2.4), so an
 //! interval is validated, split into chunks (one day by default), and a chunk whose
 //! `totalHits` would need paging past the cap is halved. Pages shift while data is live
-//! (§2.4, BLOG-Q), so each chunk drops ids it already emitted, and a conversation is only
+//! (§2.4), so each chunk drops ids it already emitted, and a conversation is only
 //! emitted by the chunk its start falls in. Memory is bounded by one chunk, not the
 //! interval.
 
@@ -56,7 +56,7 @@ fn any_of(dim: &str, values: &[String]) -> Option<QueryFilter> {
 }
 
 impl DetailsFilter {
-    /// Conversation-level filters: only ended conversations (BLOG-Q: ongoing ones shift
+    /// Conversation-level filters: only ended conversations (§2.4: ongoing ones shift
     /// pages), plus the conversation ids.
     pub fn conversation_filters(&self) -> Vec<QueryFilter> {
         let ended = QueryFilter {
@@ -244,7 +244,7 @@ impl GenesysClient {
 async fn next_conversation(
     mut c: PageCursor,
 ) -> Result<Option<(AnalyticsConversation, PageCursor)>, GenesysError> {
-    let page_size = c.client.settings().genesys.page_size;
+    let page_size = c.client.settings().genesys.page_size.get();
     let cap = u64::from(c.client.settings().genesys.max_paging_results);
     loop {
         if let Some(conv) = c.buffer.pop_front() {

@@ -1,5 +1,5 @@
 //! The endpoints the client calls, with the permissions each needs
-//! (genesys-api.md §2, §3, §4.1, §4.3, from the SDK docs).
+//! (docs/genesys-api.md §2, §3, §4.1, §4.3, from the SDK docs).
 
 use std::fmt;
 

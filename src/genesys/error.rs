@@ -1,4 +1,4 @@
-//! Typed errors from Genesys Cloud, built from its `ErrorBody` (genesys-api.md §5.3).
+//! Typed errors from Genesys Cloud, built from its `ErrorBody` (docs/genesys-api.md §5.3).
 
 use std::fmt;
 use std::time::Duration;
@@ -222,24 +222,70 @@ impl GenesysError {
         }
     }
 
-    /// A short stable kind for logs, metrics and CLI exit messages.
-    pub fn kind(&self) -> &'static str {
+    /// What kind of failure this is, for logs, metrics and the CLI's hints.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            GenesysError::Auth { .. } => "auth",
-            GenesysError::Unauthorized { .. } => "unauthorized",
-            GenesysError::Forbidden { .. } => "forbidden",
-            GenesysError::RateLimited { .. } => "rate_limited",
-            GenesysError::Api(_) => "api",
-            GenesysError::Transport { .. } => "transport",
-            GenesysError::Decode { .. } => "decode",
-            GenesysError::InvalidQuery(_) => "invalid_query",
-            GenesysError::Job { .. } => "job",
+            GenesysError::Auth { .. } => ErrorKind::Auth,
+            GenesysError::Unauthorized { .. } => ErrorKind::Unauthorized,
+            GenesysError::Forbidden { .. } => ErrorKind::Forbidden,
+            GenesysError::RateLimited { .. } => ErrorKind::RateLimited,
+            GenesysError::Api(_) => ErrorKind::Api,
+            GenesysError::Transport { .. } => ErrorKind::Transport,
+            GenesysError::Decode { .. } => ErrorKind::Decode,
+            GenesysError::InvalidQuery(_) => ErrorKind::InvalidQuery,
+            GenesysError::Job { .. } => ErrorKind::Job,
             GenesysError::Exhausted { last, .. } => last.kind(),
         }
     }
 }
 
-/// 5xx other than 501 are retried (the Go SDK's policy, genesys-api.md §5.4).
+/// The kinds of [`GenesysError`], with a stable snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The login host refused the client credentials.
+    Auth,
+    /// A fresh token was refused too.
+    Unauthorized,
+    /// A permission is missing.
+    Forbidden,
+    /// Rate limited beyond what could be waited out.
+    RateLimited,
+    /// Any other non-2xx answer.
+    Api,
+    /// Network, TLS or timeout.
+    Transport,
+    /// A body that does not match the model.
+    Decode,
+    /// A query the client refuses to send.
+    InvalidQuery,
+    /// An async job failed.
+    Job,
+}
+
+impl ErrorKind {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Auth => "auth",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Api => "api",
+            ErrorKind::Transport => "transport",
+            ErrorKind::Decode => "decode",
+            ErrorKind::InvalidQuery => "invalid_query",
+            ErrorKind::Job => "job",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// 5xx other than 501 are retried (the Go SDK's policy, docs/genesys-api.md §5.4).
 pub fn is_retryable_status(status: u16) -> bool {
     status == 429 || (500..600).contains(&status) && status != 501
 }

@@ -1,4 +1,4 @@
-//! Asynchronous conversation details jobs (genesys-api.md §3): submit, poll with backoff
+//! Asynchronous conversation details jobs (docs/genesys-api.md §3): submit, poll with backoff
 //! until `FULFILLED`, read results page by page with `cursor` until it is absent, and never
 //! ask for data after the datalake's availability date.
 

@@ -5,7 +5,7 @@
 //! through [`GenesysClient::execute`]: take a token, take a grant from the budget, send,
 //! then classify the answer (401 → one refresh and one retry; 429 → pause everyone for
 //! `Retry-After`; 5xx except 501, timeouts and connection errors → backoff with full
-//! jitter; other 4xx → typed error). `../shared/genesys-api.md` is the contract; the
+//! jitter; other 4xx → typed error). `docs/genesys-api.md` is the contract; the
 //! sections are cited where a choice depends on it.
 
 pub mod aggregates;
@@ -16,9 +16,9 @@ pub mod error;
 pub mod jobs;
 pub mod models;
 pub mod rate;
-pub mod region;
-pub mod retry;
 pub mod sta;
+
+pub use crate::domain::{region, retry};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,12 +36,11 @@ use crate::domain::ScoreScale;
 use crate::telemetry::metrics::Metrics;
 
 pub use endpoint::Endpoint;
-pub use error::{ApiFailure, ErrorBody, GenesysError};
+pub use error::{ApiFailure, ErrorBody, ErrorKind, GenesysError};
 pub use models::Interval;
 
 use auth::{AccessToken, TokenCache, TokenSettings};
 use rate::{RateBudget, ServerRateView};
-use region::Region;
 use retry::{RetryPolicy, parse_retry_after};
 
 /// Settings the client needs, resolved from [`GenesysSettings`].
@@ -58,16 +57,14 @@ pub struct ClientSettings {
 impl ClientSettings {
     /// Resolves the region and the overrides: `base_url` replaces the region's API host;
     /// `login_url` replaces the login host, which otherwise is the API host with `//api.`
-    /// replaced by `//login.` (§1.1), or the base URL itself when it has no `api.` host
+    /// replaced by `//login.` (docs/genesys-api.md §1.1), or the base URL itself when it has no `api.` host
     /// (the emulator serves both).
     ///
     /// # Errors
     /// [`GenesysError::InvalidQuery`] for an unknown region or unparseable URL (config
     /// validation normally catches these first).
     pub fn resolve(genesys: &GenesysSettings) -> Result<ClientSettings, GenesysError> {
-        let region = Region::from_id(&genesys.region).ok_or_else(|| {
-            GenesysError::InvalidQuery(format!("unknown region {:?}", genesys.region))
-        })?;
+        let region = genesys.region;
         let api = if genesys.base_url.trim().is_empty() {
             region.api_base.to_owned()
         } else {
@@ -167,7 +164,7 @@ impl GenesysClient {
             .build()
             .map_err(|e| GenesysError::InvalidQuery(format!("cannot build HTTP client: {e}")))?;
         let retry = RetryPolicy {
-            max_attempts: genesys.max_attempts,
+            max_attempts: genesys.max_attempts.get(),
             max_total: genesys.max_retry_time.get(),
             base: genesys.backoff_base.get(),
             cap: genesys.backoff_cap.get(),
@@ -185,7 +182,7 @@ impl GenesysClient {
             metrics.clone(),
         );
         let budget = RateBudget::new(
-            genesys.requests_per_minute,
+            genesys.requests_per_minute.get(),
             Duration::from_secs(60),
             genesys.rate_headroom,
         );

@@ -1,5 +1,5 @@
 //! Wire models: field names and types as in the official SDKs' generated models
-//! (genesys-api.md §1.3, §2, §3, §4.1, §4.3, §5.3). Used by the client to decode and by the
+//! (docs/genesys-api.md §1.3, §2, §3, §4.1, §4.3, §5.3). Used by the client to decode and by the
 //! emulator to encode, so both speak the same format. Translation to domain types happens
 //! in the client, at the edge.
 

@@ -3,7 +3,7 @@
 //! A sliding-window log: no window of `window` length ever holds more than `limit` grants,
 //! which also keeps every fixed window Genesys may count in under the limit. The budget
 //! also obeys pauses (a 429's `Retry-After`) and the server's `inin-ratelimit-*` headers
-//! (genesys-api.md §5.1, §5.2).
+//! (docs/genesys-api.md §5.1, §5.2).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;

@@ -1,5 +1,5 @@
 //! `GET /api/v2/speechandtextanalytics/conversations/{id}` → per-conversation sentiment
-//! (genesys-api.md §4.1). The score's scale is unverified, so the configured
+//! (docs/genesys-api.md §4.1). The score's scale is unverified, so the configured
 //! `genesys.sentiment_scale` is attached; the value itself is reported exactly as received.
 
 use reqwest::Method;

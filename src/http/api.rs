@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Ready};
+use crate::analytics::Dimension;
 use crate::analytics::report::{Direction, TrendReport};
 
 /// Query of `/v1/trends`.
@@ -34,15 +35,22 @@ fn filtered(report: &TrendReport, q: &TrendsQuery) -> Result<TrendReport, ApiErr
         })?;
         r.groups.retain(|g| g.verdict.direction == d);
     }
+    let dimension = |name: &str| match name {
+        "agent" => Some(Dimension::Agent),
+        "queue" => Some(Dimension::Queue),
+        "overall" => Some(Dimension::Overall),
+        _ => None,
+    };
     match q.group_by.as_deref() {
         None => {}
-        Some(dim @ ("agent" | "queue" | "overall")) => {
+        Some(name) if dimension(name).is_some() => {
+            let dim = dimension(name).expect("checked");
             r.groups.retain(|g| g.dimension == dim);
             r.daily.retain(|p| p.dimension == dim);
         }
         Some("day") => {
             r.groups.clear();
-            r.daily.retain(|p| p.dimension == "overall");
+            r.daily.retain(|p| p.dimension == Dimension::Overall);
         }
         Some(other) => {
             return Err(ApiError::new(
@@ -64,10 +72,7 @@ fn no_report() -> ApiError {
 }
 
 /// `GET /v1/trends`: the latest report, optionally filtered.
-pub async fn trends(State(state): State<AppState>, Query(q): Query<TrendsQuery>) -> Response {
-    let Some(services) = state.services() else {
-        return ApiError::not_ready().into_response();
-    };
+pub async fn trends(Ready(services): Ready, Query(q): Query<TrendsQuery>) -> Response {
     let Some(latest) = services.reports.latest() else {
         return no_report().into_response();
     };
@@ -85,10 +90,7 @@ pub struct HistoryQuery {
 }
 
 /// `GET /v1/trends/history`: the reports kept, newest first.
-pub async fn history(State(state): State<AppState>, Query(q): Query<HistoryQuery>) -> Response {
-    let Some(services) = state.services() else {
-        return ApiError::not_ready().into_response();
-    };
+pub async fn history(Ready(services): Ready, Query(q): Query<HistoryQuery>) -> Response {
     let history = services.reports.history();
     let reports: Vec<&TrendReport> = history
         .iter()
@@ -99,18 +101,12 @@ pub async fn history(State(state): State<AppState>, Query(q): Query<HistoryQuery
 }
 
 /// `GET /v1/runs`: recent batch runs, newest first.
-pub async fn runs(State(state): State<AppState>) -> Response {
-    let Some(services) = state.services() else {
-        return ApiError::not_ready().into_response();
-    };
+pub async fn runs(Ready(services): Ready) -> Response {
     Json(json!({ "runs": services.reports.runs() })).into_response()
 }
 
 /// `GET /v1/deliveries`: owed and dead-lettered counts and the latest outcomes.
-pub async fn deliveries(State(state): State<AppState>) -> Response {
-    let Some(services) = state.services() else {
-        return ApiError::not_ready().into_response();
-    };
+pub async fn deliveries(State(state): State<AppState>, Ready(services): Ready) -> Response {
     let dead_letters = state.metrics.dead_letters.get();
     Json(json!({
         "pending": services.deliveries.len(),

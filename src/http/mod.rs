@@ -7,6 +7,7 @@ pub mod api;
 pub mod dashboard;
 pub mod error;
 pub mod health;
+pub mod ready;
 pub mod state;
 pub mod webhook;
 
@@ -18,6 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use ready::Ready;
 pub use state::{AppState, Phase, Readiness, Services};
 
 /// The daemon's router with its body-limit, timeout and tracing layers.

@@ -62,19 +62,19 @@ impl Readiness {
 #[derive(Debug, Clone)]
 pub struct Services {
     /// Webhook intake (dedupe + journal + hand-off).
-    pub intake: crate::intake::Intake,
+    pub intake: crate::ingest::Intake,
     /// Webhook authentication.
     pub webhook_auth: super::webhook::auth::WebhookAuth,
     /// The journal.
     pub journal: crate::journal::Journal,
     /// Owed deliveries.
-    pub deliveries: crate::jobs::forwarder::DeliveryQueue,
+    pub deliveries: crate::outbox::DeliveryQueue,
     /// Recent delivery outcomes.
-    pub delivery_log: crate::jobs::forwarder::DeliveryLog,
+    pub delivery_log: crate::outbox::DeliveryLog,
     /// Reports and runs.
-    pub reports: crate::reports::ReportStore,
+    pub reports: crate::batch::ReportStore,
     /// The batch job (for on-demand runs and its labels).
-    pub batch: crate::jobs::batch::Batch,
+    pub batch: crate::batch::Batch,
 }
 
 /// Axum state: settings, metrics, readiness and (once ready) the services. One `Arc`, so
@@ -91,7 +91,7 @@ pub struct StateInner {
     pub metrics: Metrics,
     /// Starting / ready / draining.
     pub readiness: Readiness,
-    services: OnceLock<Services>,
+    services: OnceLock<Arc<Services>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -114,12 +114,12 @@ impl AppState {
     }
 
     /// The services, once start-up has completed.
-    pub fn services(&self) -> Option<&Services> {
+    pub fn services(&self) -> Option<&Arc<Services>> {
         self.0.services.get()
     }
 
     /// Installs the services (once).
     pub fn install(&self, services: Services) {
-        let _ = self.0.services.set(services);
+        let _ = self.0.services.set(Arc::new(services));
     }
 }

@@ -1,6 +1,6 @@
 //! The append-only, hash-chained JSONL audit journal — also the outbox of the forwarder.
 //!
-//! Promises (see `../shared/architecture.md` and `docs/guarantees.md`):
+//! Promises (see `docs/guarantees.md`):
 //! - [`Journal::append`] returns only once the record is on disk (fsync, shared by a group
 //!   commit); if it cannot be written the caller gets an error and nothing is acknowledged.
 //! - Every record carries `seq`, `prev_hash` and `hash`; [`verify`] names the first bad
@@ -9,12 +9,12 @@
 //! - [`Journal::open`] takes an exclusive lock, cuts a torn tail left by a crash, checks the
 //!   chain, and rebuilds the owed deliveries, dead letters and dedupe set.
 //!
-//! Layout: `record` (format and hashing), `writer` (group commit thread), `scan` (reading
-//! and verifying), `state` (what recovery rebuilds).
+//! Layout: `codec` (line format and hashing), `writer` (group commit thread), `scan`
+//! (reading and verifying), `recovery` (what start-up rebuilds).
 
-pub mod record;
+pub mod codec;
+pub mod recovery;
 pub mod scan;
-pub mod state;
 pub mod writer;
 
 use std::fs::OpenOptions;
@@ -26,20 +26,22 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::JournalSettings;
 use crate::telemetry::metrics::Metrics;
 
-pub use record::{Draft, Entry, Record};
+pub use crate::domain::events::Entry;
+pub use codec::{Draft, Record};
+pub use recovery::JournalState;
 pub use scan::{Mode, ScanError, ScanOutcome};
-pub use state::JournalState;
 pub use writer::Appended;
 
 /// Name of the lock file inside the journal directory.
 pub const LOCK_FILE: &str = "LOCK";
 
 /// Why the journal cannot do what was asked.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum JournalError {
-    /// Writing or syncing failed (disk full, I/O error); nothing was acknowledged.
+    /// Writing or syncing failed (disk full, I/O error); nothing was acknowledged. Shared by
+    /// every caller whose record was in the failed group commit.
     #[error("journal write failed: {0}")]
-    Io(String),
+    Io(#[source] std::sync::Arc<std::io::Error>),
     /// An earlier failure could not be cleaned up; every append fails until restart.
     #[error("journal is broken: {0}")]
     Broken(String),
@@ -180,7 +182,7 @@ impl Journal {
             seq: outcome.last_seq,
             prev_hash: outcome.last_hash.clone(),
             max_segment_bytes: settings.segment_max_bytes,
-            max_batch: settings.group_commit_max.max(1),
+            max_batch: settings.group_commit_max.get(),
             broken: None,
             metrics,
             head_written: None,

@@ -6,7 +6,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::record::{GENESIS, LineError, Record, decode};
+use super::codec::{GENESIS, LineError, Record, decode};
 
 /// File name prefix and suffix of segments: `segment-00000001.jsonl`.
 pub const SEGMENT_PREFIX: &str = "segment-";

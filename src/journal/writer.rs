@@ -15,7 +15,7 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::JournalError;
-use super::record::{Draft, encode_into};
+use super::codec::{Draft, encode_into};
 use super::scan::{HEAD_FILE, segment_path};
 use crate::telemetry::metrics::Metrics;
 
@@ -170,8 +170,9 @@ impl Writer {
                     tracing::error!(reason = %why, "The journal is broken until restart.");
                     self.broken = Some(why);
                 }
+                let shared = std::sync::Arc::new(e);
                 for (reply, _) in replies.drain(..) {
-                    let _ = reply.send(Err(JournalError::Io(e.to_string())));
+                    let _ = reply.send(Err(JournalError::Io(shared.clone())));
                 }
             }
         }

@@ -14,7 +14,7 @@ use crate::config::{LogFormat, LogSettings};
 /// Calling it twice is harmless (the second call keeps the first subscriber).
 pub fn init(settings: &LogSettings) {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .or_else(|_| EnvFilter::try_new(settings.level.as_str()))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let writer = std::io::stderr.with_max_level(tracing::Level::TRACE);
     let result = match settings.format {
@@ -31,9 +31,4 @@ pub fn init(settings: &LogSettings) {
             .try_init(),
     };
     drop(result);
-}
-
-/// Checks a `log.level` filter string, for configuration validation.
-pub fn valid_filter(level: &str) -> bool {
-    EnvFilter::try_new(level).is_ok()
 }

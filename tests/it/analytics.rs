@@ -4,12 +4,12 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use genesys_sentiment::analytics::aggregate::Aggregator;
 use genesys_sentiment::analytics::normalize::{NormalizeError, Normalizer};
 use genesys_sentiment::analytics::report::{Direction, Windows};
-use genesys_sentiment::analytics::{TrendConfig, trend};
+use genesys_sentiment::analytics::{Dimension, TrendConfig, trend};
+use genesys_sentiment::cli::evaluate::{EvalConfig, evaluate};
 use genesys_sentiment::config::{NormalizationKind, Settings};
 use genesys_sentiment::domain::{
     AgentId, ConversationId, Polarity, QueueId, RawSentiment, ScoreScale, SentimentRecord,
 };
-use genesys_sentiment::evaluation::{EvalConfig, evaluate};
 use proptest::prelude::*;
 
 fn normalizers() -> Vec<Normalizer> {
@@ -252,7 +252,7 @@ fn five_hundred_stable_groups_are_not_flagged_by_chance() {
     let windows = Windows::ending_at(base_time() + TimeDelta::days(14), 7);
     let cfg = TrendConfig::from_settings(&Settings::defaults().analytics);
     let report = trend::build_report(&a, windows, &cfg, Utc::now(), None, "test");
-    let agents: Vec<_> = report.groups_of("agent").collect();
+    let agents: Vec<_> = report.groups_of(Dimension::Agent).collect();
     let raw_significant = agents
         .iter()
         .filter(|g| g.verdict.p_value.unwrap() < 0.05)
@@ -336,6 +336,6 @@ fn verdicts_match_the_emulator_truth_over_five_seeds() {
     // The count-margin rule is reported beside it, and is far worse on stable agents.
     let c = &e.count_margin;
     assert!(c.false_positive_rate() > m.false_positive_rate());
-    let md = genesys_sentiment::evaluation::markdown(&e, "cmd");
+    let md = genesys_sentiment::cli::evaluate::markdown(&e, "cmd");
     assert!(md.contains("count-margin rule") && md.contains("statistical"));
 }

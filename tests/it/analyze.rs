@@ -205,14 +205,14 @@ async fn failing_analyze(
     configure: impl FnOnce(&mut genesys_sentiment::emulator::EmulatorConfig),
     secret: &str,
 ) -> (i32, String) {
-    let mut config = crate::emulator::small_config(41);
+    let mut config = crate::helpers::emulator::small_config(41);
     config.org.end = chrono::Utc::now()
         .date_naive()
         .and_hms_opt(0, 0, 0)
         .unwrap()
         .and_utc();
     configure(&mut config);
-    let emu = crate::emulator::start(config).await;
+    let emu = crate::helpers::emulator::start(config).await;
     let url = emu.url();
     let secret = secret.to_owned();
     let out = tokio::task::spawn_blocking(move || {

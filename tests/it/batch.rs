@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+use genesys_sentiment::analytics::Dimension;
 use genesys_sentiment::config::{Secret, Settings};
 use genesys_sentiment::emulator::org::{EffectSizes, today_midnight};
 use genesys_sentiment::emulator::{self, EmulatorConfig, Faults, RunningEmulator};
@@ -30,8 +31,8 @@ pub fn use_emulator(s: &mut Settings, emu: &RunningEmulator) {
     s.genesys.base_url = emu.url();
     s.genesys.client_id = emulator::DEFAULT_CLIENT_ID.into();
     s.genesys.client_secret = Secret::new(emulator::DEFAULT_CLIENT_SECRET);
-    s.genesys.requests_per_minute = 60_000;
-    s.genesys.sta_concurrency = 32;
+    s.genesys.requests_per_minute = std::num::NonZero::new(60_000).unwrap();
+    s.genesys.sta_concurrency = std::num::NonZero::new(32).unwrap();
     s.batch.enabled = true;
     s.batch.run_at_startup = true;
 }
@@ -50,7 +51,7 @@ fn expected_declining(emu: &RunningEmulator, min_samples: u64) -> BTreeSet<Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_flags_the_agents_the_emulator_made_decline_and_alerts_once() {
-    let emu = crate::emulator::start(batch_org(1)).await;
+    let emu = crate::helpers::emulator::start(batch_org(1)).await;
     let (sink, url) = spawn_sink(None).await;
     let t = TestApp::started(|s| {
         use_emulator(s, &emu);
@@ -207,7 +208,7 @@ async fn a_failing_run_is_recorded_and_the_daemon_lives_on() {
         forbidden: true,
         ..Faults::default()
     };
-    let emu = crate::emulator::start(config).await;
+    let emu = crate::helpers::emulator::start(config).await;
     let t = TestApp::started(|s| use_emulator(s, &emu)).await;
     let services = t.app.as_ref().unwrap().state().services().unwrap().clone();
     services.reports.wait_for_runs(1).await;
@@ -233,7 +234,7 @@ async fn a_failing_run_is_recorded_and_the_daemon_lives_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_aggregates_source_reports_from_a_handful_of_requests() {
-    let emu = crate::emulator::start(batch_org(1)).await;
+    let emu = crate::helpers::emulator::start(batch_org(1)).await;
     let t = TestApp::started(|s| {
         use_emulator(s, &emu);
         s.batch.source = genesys_sentiment::config::BatchSource::Aggregates;
@@ -242,7 +243,7 @@ async fn the_aggregates_source_reports_from_a_handful_of_requests() {
     let services = t.app.as_ref().unwrap().state().services().unwrap().clone();
     services.reports.wait_for_runs(1).await;
     let run = &services.reports.runs()[0];
-    assert_eq!(run.outcome, "succeeded", "{run:?}");
+    assert_eq!(run.outcome.as_str(), "succeeded", "{run:?}");
     assert!(
         run.requests <= 5,
         "availability + three aggregate queries: {}",
@@ -250,7 +251,7 @@ async fn the_aggregates_source_reports_from_a_handful_of_requests() {
     );
     let report = services.reports.latest().unwrap();
     let declining: BTreeSet<String> = report
-        .groups_of("agent")
+        .groups_of(Dimension::Agent)
         .filter(|g| g.verdict.direction == genesys_sentiment::analytics::Direction::Declining)
         .map(|g| g.key.clone())
         .collect();
@@ -263,7 +264,7 @@ async fn the_aggregates_source_reports_from_a_handful_of_requests() {
         !declining.is_empty(),
         "the large declines show even in daily means"
     );
-    let g = report.groups_of("agent").next().unwrap();
+    let g = report.groups_of(Dimension::Agent).next().unwrap();
     assert_eq!(g.verdict.method, "welch_t_daily_means+benjamini_hochberg");
     assert!(
         g.current.std_dev.is_none() && g.current.p50.is_none(),

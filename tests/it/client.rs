@@ -206,7 +206,7 @@ async fn retries_are_bounded() {
             json!({"message": "boom", "code": "internal", "status": 500}),
         ),
     );
-    let client = fake.client(|s| s.genesys.max_attempts = 3);
+    let client = fake.client(|s| s.genesys.max_attempts = std::num::NonZero::new(3).unwrap());
     let err = client.conversation_sentiment("c-1").await.unwrap_err();
     assert!(
         matches!(err, GenesysError::Exhausted { attempts: 3, .. }),
@@ -220,7 +220,8 @@ async fn retries_are_bounded() {
 async fn a_shared_budget_of_60_per_minute_spreads_120_requests_over_a_minute() {
     let fake = FakeGenesys::start().await;
     fake.default_reply(STA, Reply::json(200, sta_body(0.1)));
-    let client = fake.client(|s| s.genesys.requests_per_minute = 60);
+    let client =
+        fake.client(|s| s.genesys.requests_per_minute = std::num::NonZero::new(60).unwrap());
     let start = Instant::now();
     let tasks: Vec<_> = (0..120)
         .map(|_| {
@@ -277,7 +278,7 @@ async fn a_45_day_interval_is_split_into_days_and_paging_yields_each_conversatio
         let slice: Vec<_> = all.iter().skip(from).take(size).cloned().collect();
         Reply::json(200, json!({"totalHits": 7, "conversations": slice}))
     });
-    let client = fake.client(|s| s.genesys.page_size = 3);
+    let client = fake.client(|s| s.genesys.page_size = std::num::NonZero::new(3).unwrap());
     let interval = Interval::new(utc(2026, 3, 1), utc(2026, 4, 15));
     let conversations = crate::helpers::all_details(&client, interval).await;
     let mut counts: HashMap<String, usize> = HashMap::new();

@@ -24,12 +24,13 @@ fn environment_beats_the_file_which_beats_the_defaults() {
     .unwrap();
     assert_eq!(s.genesys.client_id, "from-env", "env wins over the file");
     assert_eq!(
-        s.genesys.region, "eu_west_1",
+        s.genesys.region.id, "eu_west_1",
         "the file wins over the defaults"
     );
     assert_eq!(s.batch.interval.get().as_secs(), 300);
     assert_eq!(
-        s.genesys.requests_per_minute, 300,
+        s.genesys.requests_per_minute.get(),
+        300,
         "untouched keys keep their default"
     );
 }
@@ -45,7 +46,7 @@ fn lists_and_numbers_come_from_the_environment_too() {
         Purpose::Inspect,
     )
     .unwrap();
-    assert_eq!(s.genesys.requests_per_minute, 120);
+    assert_eq!(s.genesys.requests_per_minute.get(), 120);
     assert_eq!(s.batch.queue_ids, vec!["q1", "q2"]);
 }
 

@@ -3,48 +3,16 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::TimeDelta;
 use futures_util::TryStreamExt;
-use genesys_sentiment::config::{Secret, Settings};
-use genesys_sentiment::emulator::{self, EmulatorConfig, Faults, RunningEmulator};
+use genesys_sentiment::emulator::{self, Faults, RunningEmulator};
+use genesys_sentiment::genesys::Interval;
 use genesys_sentiment::genesys::aggregates::AggregateQuery;
 use genesys_sentiment::genesys::details::DetailsFilter;
 use genesys_sentiment::genesys::sta::StaOutcome;
-use genesys_sentiment::genesys::{GenesysClient, Interval};
-use genesys_sentiment::telemetry::metrics::Metrics;
 use serde_json::{Value, json};
 
-/// A fixed end so every run sees the same org.
-pub fn fixed_end() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap()
-}
-
-pub fn small_config(seed: u64) -> EmulatorConfig {
-    let mut c = EmulatorConfig::new(seed);
-    c.org.end = fixed_end();
-    c.org.agents = 12;
-    c.org.days = 14;
-    c.org.conversations_per_day = 240.0;
-    c
-}
-
-pub async fn start(config: EmulatorConfig) -> RunningEmulator {
-    emulator::spawn(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
-}
-
-pub fn client_for(emu: &RunningEmulator, configure: impl FnOnce(&mut Settings)) -> GenesysClient {
-    let mut s = Settings::defaults();
-    s.genesys.base_url = emu.url();
-    s.genesys.client_id = emulator::DEFAULT_CLIENT_ID.into();
-    s.genesys.client_secret = Secret::new(emulator::DEFAULT_CLIENT_SECRET);
-    s.genesys.request_timeout = Duration::ZERO.into();
-    s.genesys.backoff_base = Duration::from_millis(10).into();
-    s.genesys.retention = Duration::from_secs(10 * 365 * 86_400).into();
-    configure(&mut s);
-    GenesysClient::new(&s.genesys, Metrics::new()).unwrap()
-}
+use crate::helpers::emulator::{client_for, fixed_end, small_config, start};
 
 fn days(n: i64) -> TimeDelta {
     TimeDelta::days(n)
@@ -224,7 +192,9 @@ async fn a_token_that_expires_mid_run_is_replaced_without_losing_pages() {
     config.token_lifetime = Duration::from_secs(10);
     config.faults.latency_ms = 1000;
     let emu = start(config).await;
-    let client = client_for(&emu, |s| s.genesys.page_size = 5);
+    let client = client_for(&emu, |s| {
+        s.genesys.page_size = std::num::NonZero::new(5).unwrap()
+    });
     let interval = Interval::new(fixed_end() - days(2), fixed_end());
     let all = crate::helpers::all_details(&client, interval).await;
     let expected = emu
@@ -285,7 +255,9 @@ async fn a_client_within_the_limit_meets_no_429_and_one_above_it_adapts() {
         .collect();
     // A client configured above the server's limit learns the real allowance from the
     // inin-ratelimit-allowed header after its first answer.
-    let client = client_for(&emu, |s| s.genesys.requests_per_minute = 300);
+    let client = client_for(&emu, |s| {
+        s.genesys.requests_per_minute = std::num::NonZero::new(300).unwrap()
+    });
     for id in &ids[..5] {
         client.conversation_sentiment(id).await.unwrap();
     }
@@ -701,8 +673,8 @@ async fn a_fault_mix_of_errors_and_truncated_bodies_loses_nothing() {
     };
     let emu = start(config).await;
     let client = client_for(&emu, |s| {
-        s.genesys.page_size = 10;
-        s.genesys.max_attempts = 12;
+        s.genesys.page_size = std::num::NonZero::new(10).unwrap();
+        s.genesys.max_attempts = std::num::NonZero::new(12).unwrap();
     });
     let interval = Interval::new(fixed_end() - days(2), fixed_end());
     let all = crate::helpers::all_details(&client, interval).await;

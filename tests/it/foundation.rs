@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{RunningBinary, TestApp, wait_for_status};
+use crate::helpers::{RunningBinary, Signal, TestApp, wait_for_status};
 
 #[tokio::test]
 async fn probes_report_starting_then_ready_and_metrics_are_exposed() {
@@ -92,7 +92,7 @@ fn the_real_binary_exits_zero_on_sigterm_within_the_deadline() {
     assert!(ready, "the binary becomes ready");
 
     let sent = std::time::Instant::now();
-    bin.signal(libc::SIGTERM);
+    bin.signal(Signal::Term);
     let status = bin
         .wait_exit(Duration::from_secs(5))
         .expect("exits within the 5 s deadline");

@@ -2,8 +2,8 @@
 //! recovery cuts a torn tail.
 
 use genesys_sentiment::config::Settings;
+use genesys_sentiment::domain::events::{Entry, SentimentEvent, event_id};
 use genesys_sentiment::domain::{Polarity, ScoreScale};
-use genesys_sentiment::journal::record::{Entry, SentimentEvent, event_id};
 use genesys_sentiment::journal::{Journal, scan};
 use genesys_sentiment::telemetry::metrics::Metrics;
 

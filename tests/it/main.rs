@@ -1,15 +1,24 @@
-//! Integration tests: one binary, shared helpers (zero-to-production layout).
+//! Integration tests: one binary, shared helpers (zero-to-production layout). Modules that
+//! need the emulator are built with the `emulator` feature (on by default).
 
+#[cfg(feature = "emulator")]
 mod analytics;
+#[cfg(feature = "emulator")]
 mod analyze;
+#[cfg(feature = "emulator")]
 mod batch;
 mod client;
 mod config;
+#[cfg(feature = "emulator")]
 mod dashboard;
+#[cfg(feature = "emulator")]
 mod emulator;
 mod fake_genesys;
 mod foundation;
 mod helpers;
 mod journal;
+mod layout;
+#[cfg(feature = "emulator")]
 mod operations;
+#[cfg(feature = "emulator")]
 mod webhooks;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{BIN, RunningBinary, wait_for_status};
+use crate::helpers::{BIN, RunningBinary, Signal, wait_for_status};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documented_setup_runs_against_the_emulator() {
@@ -141,7 +141,7 @@ async fn the_documented_setup_runs_against_the_emulator() {
         delivered.is_some(),
         "the coaching sink receives the event, correctly signed"
     );
-    serve.signal(libc::SIGTERM);
+    serve.signal(Signal::Term);
     assert!(
         serve
             .wait_exit(Duration::from_secs(15))

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use genesys_sentiment::config::Secret;
+use genesys_sentiment::domain::signature::{SigningKey, hub_signature};
 use genesys_sentiment::emulator::sink::{Sink, SinkConfig, SinkFault, SinkMode};
-use genesys_sentiment::signature::{SigningKey, hub_signature};
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
@@ -542,7 +542,7 @@ async fn a_write_failure_answers_503_and_acknowledges_nothing() {
     );
     let metrics = t.get("/metrics").await.text().await.unwrap();
     assert!(
-        metrics.contains("genesys_sentiment_webhooks_total{outcome=\"unavailable\"}"),
+        metrics.contains("genesys_sentiment_webhooks_total{outcome=\"journal_unavailable\"}"),
         "{metrics}"
     );
     // Every 202 is in the first segment; the chain there verifies.
@@ -563,7 +563,7 @@ async fn a_write_failure_answers_503_and_acknowledges_nothing() {
 
 #[tokio::test]
 async fn a_conversation_end_event_gets_its_score_from_sta_and_is_forwarded() {
-    let emu = crate::emulator::start(crate::emulator::small_config(31)).await;
+    let emu = crate::helpers::emulator::start(crate::helpers::emulator::small_config(31)).await;
     let (sink, url) = spawn_sink(None).await;
     let analysed = emu
         .state

@@ -5,15 +5,19 @@
 //! 3. a Genesys fault mix during a scheduled batch: 20 % 5xx, a 429 storm and a revoked
 //!    token (`--storm-secs`).
 //!
-//! It prints acknowledged vs journaled vs delivered counts and exits 1 on any loss.
+//! It prints acknowledged vs journaled vs delivered counts and exits 1 on any loss. It prints
+//! the seed of its random kill timings; `--seed N` replays them.
 //! `cargo test` runs the short version (`.ci/run` too); `bench/resilience` the full one.
 //! Everything talks to loopback only; every loop is bounded in count and time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+#[path = "../common/binary.rs"]
+mod binary;
+use binary::{RunningBinary, Signal};
 
 use genesys_sentiment::emulator::sink::{Sink, SinkConfig, SinkFault, SinkMode};
 use genesys_sentiment::emulator::{self, EmulatorConfig, Faults};
@@ -21,12 +25,13 @@ use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
 const SECRET: &str = "whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u";
-const BIN: &str = env!("CARGO_BIN_EXE_genesys-sentiment");
 
 struct Options {
     rounds: usize,
     outage: Duration,
     storm: Duration,
+    /// Seed of the kill timings; `--seed N` replays a run (the suite prints the one it used).
+    seed: Option<u64>,
 }
 
 fn options() -> Options {
@@ -38,27 +43,27 @@ fn options() -> Options {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
+    let seed = args
+        .iter()
+        .position(|a| a == "--seed")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().expect("--seed takes a number"));
     Options {
         rounds: value("--rounds", 10) as usize,
         outage: Duration::from_secs(value("--outage-secs", 5)),
         storm: Duration::from_secs(value("--storm-secs", 3)),
+        seed,
     }
 }
 
-/// A daemon process.
+/// A daemon process on a fresh port, with the suite's settings.
 struct Daemon {
-    child: Option<Child>,
+    bin: RunningBinary,
     base: String,
 }
 
 impl Daemon {
     fn start(journal: &Path, extra: &[(&str, String)]) -> Daemon {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("serve")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .env_remove("RUST_LOG");
         let defaults = [
             (
                 "GENESYS_SENTIMENT__SERVER__LISTEN",
@@ -102,58 +107,21 @@ impl Daemon {
                 "100000".to_owned(),
             ),
         ];
-        for (k, v) in defaults.iter().chain(extra.iter()) {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("the daemon starts");
-        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            let mut sent = false;
-            for line in stderr.lines().map_while(Result::ok) {
-                if !sent && line.contains("Listening.") {
-                    let v: Value = serde_json::from_str(&line).unwrap();
-                    let _ = tx.send(v["fields"]["address"].as_str().unwrap().to_owned());
-                    sent = true;
-                }
-            }
-        });
-        let address = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the daemon logs its address");
+        let env: Vec<(&str, String)> = defaults.iter().chain(extra.iter()).cloned().collect();
+        let bin = RunningBinary::start(&["serve"], &env);
+        let address = bin.wait_for_address(Duration::from_secs(30));
         Daemon {
-            child: Some(child),
+            bin,
             base: format!("http://{address}"),
         }
     }
 
-    fn signal(&self, sig: i32) {
-        let pid = self.child.as_ref().expect("running").id() as i32;
-        // SAFETY: kill(2) on our own child.
-        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+    fn signal(&self, signal: Signal) {
+        self.bin.signal(signal);
     }
 
     fn wait(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let mut child = self.child.take()?;
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Some(status) = child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = child.kill();
-        None
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.bin.wait_exit(within)
     }
 }
 
@@ -382,7 +350,7 @@ fn kills_and_outage(
                 () = &mut load => true,
                 () = tokio::time::sleep(kill_after) => false,
             };
-            daemon.signal(libc::SIGKILL);
+            daemon.signal(Signal::Kill);
             stop.cancel();
             if !finished_first {
                 load.await;
@@ -436,7 +404,7 @@ fn kills_and_outage(
             count("dead_lettered")
         ));
     }
-    daemon.signal(libc::SIGTERM);
+    daemon.signal(Signal::Term);
     let status = daemon
         .wait(Duration::from_secs(15))
         .ok_or("the daemon did not drain")?;
@@ -531,7 +499,7 @@ fn batch_under_faults(rt: &tokio::runtime::Runtime, opts: &Options) -> Result<St
             !run.is_null()
         },
     ));
-    daemon.signal(libc::SIGTERM);
+    daemon.signal(Signal::Term);
     daemon.wait(Duration::from_secs(15));
     let org = &emu.state.org;
     let end = org.spec.end;
@@ -584,7 +552,7 @@ fn main() {
         // `cargo test -- --list` (IDEs): nothing to enumerate in a harness-less suite.
         return;
     }
-    let seed: u64 = rand::rng().random();
+    let seed: u64 = opts.seed.unwrap_or_else(|| rand::rng().random());
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -592,7 +560,7 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "resilience suite (seed {seed}): {} SIGKILL rounds, {:?} coaching outage, {:?} 429 storm",
+        "resilience suite (seed {seed}; replay with --seed {seed}): {} SIGKILL rounds, {:?} coaching outage, {:?} 429 storm",
         opts.rounds, opts.outage, opts.storm
     );
     let mut failed = false;

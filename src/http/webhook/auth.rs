@@ -1,5 +1,5 @@
 //! Webhook authentication. Any configured method that succeeds admits the request:
-//! HTTP Basic and a static header token (what Genesys data actions can send, HELP-DACRED),
+//! HTTP Basic and a static header token (what Genesys data actions can send, docs/genesys-api.md §6.3),
 //! `X-Hub-Signature-256` over the raw body, and Standard Webhooks with several secrets for
 //! rotation. Every comparison is constant-time; failures do not say which part was wrong.
 
@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::config::WebhookSettings;
-use crate::signature::{
+use crate::domain::signature::{
     SignatureError, SigningKey, StandardHeaders, constant_time_eq, verify_hub, verify_standard,
 };
 

@@ -4,25 +4,25 @@
 //! `200 {"duplicate": true, "id"}` for a repeat within the dedupe window; `400` not JSON;
 //! `401` authentication failed or stale timestamp; `405` wrong method; `413` body over the
 //! limit; `415` not JSON; `422` valid JSON that is not a usable event; `503` when the journal
-//! cannot write (or the daemon is not ready), so Genesys retries.
+//! cannot write (or the daemon is not ready), so Genesys retries. [`rejection`] owns every
+//! answer's status, code and metric label.
 //!
 //! `?validate=true` runs authentication, parsing and normalization and answers
 //! `200 {"valid": true, ...}` without storing or forwarding anything: for testing a Genesys
 //! data action or EventBridge destination without touching the journal.
 
 pub mod auth;
-pub mod parse;
+pub mod rejection;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
-use super::{ApiError, AppState};
-use crate::intake::{IntakeError, Outcome};
+use super::AppState;
+use crate::ingest::{IntakeError, Outcome, ParseError, parse};
+pub use rejection::{Answer, Rejection};
 
 fn is_json(headers: &HeaderMap) -> bool {
     headers
@@ -48,131 +48,73 @@ pub struct IntakeQuery {
     pub validate: bool,
 }
 
-/// The webhook handler.
+/// The webhook handler: every answer is counted under its own label.
 pub async fn receive(
     State(state): State<AppState>,
     Query(query): Query<IntakeQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let metrics = &state.metrics;
-    let Some(services) = state.services() else {
-        metrics.webhook("unavailable");
-        return ApiError::not_ready().into_response();
-    };
-    if !is_json(&headers) {
-        metrics.webhook("unsupported_media_type");
-        return ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the event as JSON (Content-Type: application/json)",
-        )
-        .into_response();
-    }
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            metrics.webhook("too_large");
-            return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!(
-                    "the body is larger than {} bytes",
-                    state.settings.server.body_limit_bytes
-                ),
-            )
-            .into_response();
+    match handle(&state, query, &headers, body).await {
+        Ok(answer) => {
+            state.metrics.webhook(answer.label());
+            answer.into_response()
         }
         Err(rejection) => {
-            metrics.webhook("bad_request");
-            return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                rejection.body_text(),
-            )
-            .into_response();
+            state.metrics.webhook(rejection.code());
+            rejection.into_response()
         }
-    };
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    query: IntakeQuery,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Answer, Rejection> {
+    let services = state.services().ok_or(Rejection::NotReady)?;
+    if !is_json(headers) {
+        return Err(Rejection::UnsupportedMediaType);
+    }
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Rejection::PayloadTooLarge {
+                limit: state.settings.server.body_limit_bytes,
+            }
+        } else {
+            Rejection::BadRequest(rejection.body_text())
+        }
+    })?;
     if let Err(failure) =
         services
             .webhook_auth
-            .check(&headers, &body, chrono::Utc::now().timestamp())
+            .check(headers, &body, chrono::Utc::now().timestamp())
     {
-        metrics.webhook("unauthorized");
         tracing::warn!(reason = %failure, "Webhook refused: authentication.");
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            failure.to_string(),
-        )
-        .into_response();
+        return Err(Rejection::Unauthorized(failure.to_string()));
     }
-    let incoming = match parse::parse(&body, state.settings.genesys.sentiment_scale) {
-        Ok(i) => i,
-        Err(parse::ParseError::Malformed(m)) => {
-            metrics.webhook("bad_request");
-            return ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", m).into_response();
-        }
-        Err(parse::ParseError::Unusable(m)) => {
-            metrics.webhook("invalid_event");
-            return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", m)
-                .into_response();
-        }
-    };
+    let incoming =
+        parse::parse(&body, state.settings.genesys.sentiment_scale).map_err(|e| match e {
+            ParseError::Malformed(m) => Rejection::MalformedJson(m),
+            ParseError::Unusable(m) => Rejection::InvalidEvent(m),
+        })?;
     if query.validate {
-        return match services.intake.check(&incoming) {
-            Ok(reading) => {
-                metrics.webhook("validated");
-                (
-                    StatusCode::OK,
-                    Json(json!({ "valid": true, "stored": false, "reading": reading })),
-                )
-                    .into_response()
-            }
-            Err(m) => {
-                metrics.webhook("invalid_event");
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", m).into_response()
-            }
-        };
+        return services
+            .intake
+            .check(&incoming)
+            .map(Answer::Validated)
+            .map_err(Rejection::InvalidEvent);
     }
     let webhook_id = headers.get("webhook-id").and_then(|v| v.to_str().ok());
     match services.intake.accept(incoming, webhook_id).await {
-        Ok(Outcome::Accepted(id)) => {
-            metrics.webhook("accepted");
-            (StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response()
-        }
-        Ok(Outcome::Duplicate(id)) => {
-            metrics.webhook("duplicate");
-            (StatusCode::OK, Json(json!({ "duplicate": true, "id": id }))).into_response()
-        }
-        Ok(Outcome::InProgress) => {
-            metrics.webhook("in_progress");
-            let mut r = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "in_progress",
-                "an identical event is being stored right now; retry in a second",
-            )
-            .into_response();
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            r
-        }
-        Err(IntakeError::Unusable(m)) => {
-            metrics.webhook("invalid_event");
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", m).into_response()
-        }
+        Ok(Outcome::Accepted(id)) => Ok(Answer::Accepted(id)),
+        Ok(Outcome::Duplicate(id)) => Ok(Answer::Duplicate(id)),
+        Ok(Outcome::InProgress) => Err(Rejection::InProgress),
+        Err(IntakeError::Unusable(m)) => Err(Rejection::InvalidEvent(m)),
         Err(IntakeError::Journal(e)) => {
-            metrics.webhook("unavailable");
             tracing::error!(error = %e, "Webhook not stored; answered 503.");
-            let mut r = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "journal_unavailable",
-                "the event could not be stored durably; retry later",
-            )
-            .into_response();
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            r
+            Err(Rejection::JournalUnavailable)
         }
     }
 }

@@ -1,0 +1,214 @@
+//! One scheduled batch run: pull both windows (ending at today's UTC midnight), build the
+//! report, journal a `batch_run` record, log the report (one structured event per group and
+//! one human summary line), update the metrics, keep the report for the API, and issue
+//! coaching recommendations for agents whose verdict is `declining` (see [`super::alerts`]).
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::alerts::Alerts;
+use super::analyzer::{Analyzer, Labels};
+use super::reports::{ReportStore, RunInfo};
+use crate::analytics::report::{Direction, TrendReport};
+use crate::analytics::{Dimension, Windows};
+use crate::config::Settings;
+use crate::domain::RunOutcome;
+use crate::domain::events::{BatchRun, Entry};
+use crate::genesys::GenesysError;
+use crate::journal::Journal;
+use crate::telemetry::metrics::{Metrics, OutcomeLabel, VerdictLabels};
+
+/// Why a batch run produced no report.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// Genesys refused or failed, after the client's retries.
+    #[error("{0} [{kind}]", kind = .0.kind())]
+    Genesys(#[from] GenesysError),
+}
+
+/// The batch job.
+#[derive(Clone)]
+pub struct Batch {
+    /// Pull + analytics.
+    pub analyzer: Analyzer,
+    /// The journal.
+    pub journal: Journal,
+    /// Where reports and runs are kept.
+    pub reports: ReportStore,
+    /// Coaching recommendations.
+    pub alerts: Alerts,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Settings.
+    pub settings: Arc<Settings>,
+    /// Display names (optional).
+    pub labels: Arc<RwLock<Labels>>,
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("source", &self.settings.batch.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The windows a run compares: `batch.window` days ending at `now`'s UTC midnight.
+pub fn windows_at(now: DateTime<Utc>, window_days: u32) -> Windows {
+    let midnight = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
+    Windows::ending_at(midnight, window_days)
+}
+
+impl Batch {
+    /// Runs once. Never panics on Genesys failures: the run is recorded as failed.
+    ///
+    /// # Errors
+    /// The cause, when the run failed (already journaled, logged and counted).
+    pub async fn run_once(&self, run: u64) -> Result<RunInfo, BatchError> {
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        let windows = windows_at(started_at, self.settings.batch.window_days());
+        let client = self.analyzer.client();
+        let before = client.stats();
+        let provisional = match client.details_availability().await {
+            Ok(date) => Some(date),
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot read the data availability date; the report is not marked provisional.");
+                None
+            }
+        };
+        let result = self
+            .analyzer
+            .analyze(windows, self.analyzer.filter(), provisional)
+            .await;
+        let cost = client.stats().since(before);
+        let duration_ms = clock.elapsed().as_millis() as u64;
+        self.metrics
+            .batch_duration_seconds
+            .observe(clock.elapsed().as_secs_f64());
+        let mut info = RunInfo {
+            run,
+            started_at,
+            finished_at: Utc::now(),
+            window_start: windows.current.start,
+            window_end: windows.current.end,
+            source: self.settings.batch.source,
+            outcome: RunOutcome::Succeeded,
+            records: 0,
+            requests: cost.requests,
+            rate_limited: cost.rate_limited,
+            duration_ms,
+            declining: None,
+            improving: None,
+            provisional_after: None,
+            error: None,
+        };
+        let analysis = match result {
+            Ok(a) => a,
+            Err(e) => {
+                let error = BatchError::from(e);
+                info.outcome = RunOutcome::Failed;
+                info.error = Some(error.to_string());
+                self.finish(info).await;
+                return Err(error);
+            }
+        };
+        let mut report = analysis.report;
+        report.set_labels(&self.labels.read().expect("labels lock"));
+        let count = |d: Direction| {
+            report
+                .groups_of(Dimension::Agent)
+                .filter(|g| g.verdict.direction == d)
+                .count() as u64
+        };
+        let (declining, improving) = (count(Direction::Declining), count(Direction::Improving));
+        info.records = report.records.accepted;
+        info.declining = Some(declining);
+        info.improving = Some(improving);
+        info.provisional_after = report.provisional_after;
+        log_report(&report, run);
+        self.set_verdict_gauges(&report);
+        self.alerts.issue(&report).await;
+        self.reports.publish(report);
+        self.finish(info.clone()).await;
+        Ok(info)
+    }
+
+    async fn finish(&self, info: RunInfo) {
+        let record = BatchRun {
+            run: info.run,
+            window_start: info.window_start,
+            window_end: info.window_end,
+            data_source: info.source,
+            records: info.records,
+            requests: info.requests,
+            rate_limited: info.rate_limited,
+            duration_ms: info.duration_ms,
+            declining: info.declining,
+            improving: info.improving,
+            error: info.error.clone(),
+        };
+        let outcome = info.outcome.as_str();
+        self.metrics
+            .batch_runs
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+        if let Err(e) = self
+            .journal
+            .record("batch", outcome, Entry::BatchRun(record))
+            .await
+        {
+            tracing::error!(error = %e, "Cannot journal the batch run.");
+        }
+        tracing::info!(
+            run = info.run,
+            outcome,
+            duration_ms = info.duration_ms,
+            requests = info.requests,
+            rate_limited = info.rate_limited,
+            records = info.records,
+            "Batch run finished."
+        );
+        self.reports.record_run(info);
+    }
+
+    fn set_verdict_gauges(&self, report: &TrendReport) {
+        self.metrics.trend_groups.clear();
+        for ((dimension, direction), n) in report.verdict_counts() {
+            self.metrics
+                .trend_groups
+                .get_or_create(&VerdictLabels {
+                    dimension: dimension.as_str(),
+                    verdict: direction.as_str(),
+                })
+                .set(n as i64);
+        }
+    }
+}
+
+/// Logs a report: one structured event per group, then the summary line.
+pub fn log_report(report: &TrendReport, run: u64) {
+    for g in &report.groups {
+        tracing::info!(
+            target: "genesys_sentiment::trend",
+            run,
+            dimension = g.dimension.as_str(),
+            key = %g.key,
+            label = g.label.as_deref().unwrap_or(""),
+            verdict = g.verdict.direction.as_str(),
+            effect_points = g.verdict.effect_points,
+            sen_slope_per_day = g.verdict.sen_slope_per_day,
+            q_value = g.verdict.q_value,
+            n_current = g.verdict.n_current,
+            n_previous = g.verdict.n_previous,
+            "Trend verdict."
+        );
+    }
+    tracing::info!(target: "genesys_sentiment::trend", run, "{}", report.summary_line());
+}

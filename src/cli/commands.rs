@@ -1,0 +1,219 @@
+//! The commands behind the CLI that are more than a call into one module (the emulator
+//! wing's are in `lab`).
+
+use super::args::AnalyzeArgs;
+use crate::genesys::ErrorKind;
+
+/// Why a one-shot command failed, with the exit status it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// Bad arguments or input (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// Genesys refused or failed (exit 1).
+    #[error(transparent)]
+    Genesys(#[from] crate::genesys::GenesysError),
+    /// I/O.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl CommandError {
+    /// Process exit status.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CommandError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+fn midnight(d: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
+    d.and_hms_opt(0, 0, 0).expect("midnight").and_utc()
+}
+
+/// The windows `analyze` compares: `[from, to)` and the same length before it.
+///
+/// # Errors
+/// [`CommandError::Usage`] when `from` is not before `to`.
+pub fn analyze_windows(
+    from: Option<chrono::NaiveDate>,
+    to: chrono::NaiveDate,
+    default_days: u32,
+) -> Result<crate::analytics::Windows, CommandError> {
+    let days = match from {
+        Some(f) if f >= to => {
+            return Err(CommandError::Usage(format!(
+                "--from {f} must be before --to {to}"
+            )));
+        }
+        Some(f) => (to - f).num_days() as u32,
+        None => default_days,
+    };
+    Ok(crate::analytics::Windows::ending_at(midnight(to), days))
+}
+
+/// `analyze --input FILE`: the report over exported records, printed in `args.format`.
+/// Bad rows are listed on standard error by line number and counted as rejected.
+///
+/// # Errors
+/// Unreadable file (I/O) or bad window arguments (usage).
+pub fn analyze_file(
+    args: &AnalyzeArgs,
+    settings: &crate::config::Settings,
+    path: &std::path::Path,
+) -> Result<String, CommandError> {
+    use crate::analytics::{Aggregator, Normalizer, TrendConfig, render, trend};
+    let scale = args.scale.unwrap_or(settings.genesys.sentiment_scale);
+    let mut agg = Aggregator::new(Normalizer::from_settings(&settings.analytics));
+    let mut latest: Option<chrono::DateTime<chrono::Utc>> = None;
+    crate::analytics::input::stream_file(path, scale, |line, row| match row {
+        Err(bad) => {
+            eprintln!("{}:{}: skipped: {}", path.display(), bad.line, bad.reason);
+            agg.reject(bad.code);
+        }
+        Ok(record) => match agg.push(&record) {
+            Ok(_) => latest = latest.max(Some(record.time)),
+            Err(e) => eprintln!("{}:{line}: skipped: {e}", path.display()),
+        },
+    })
+    .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let to = match (args.to, latest) {
+        (Some(t), _) => t,
+        (None, Some(t)) => t.date_naive() + chrono::TimeDelta::days(1),
+        (None, None) => {
+            return Err(CommandError::Usage(format!(
+                "{}: no usable records",
+                path.display()
+            )));
+        }
+    };
+    let windows = analyze_windows(args.from, to, settings.batch.window_days())?;
+    let mut cfg = TrendConfig::from_settings(&settings.analytics);
+    if !args.group_by.is_empty() {
+        cfg.groups = args.group_by.clone();
+    }
+    let source = format!("file:{}", path.display());
+    let report = trend::build_report(&agg, windows, &cfg, chrono::Utc::now(), None, &source);
+    Ok(render::render(&report, args.format))
+}
+
+/// `audit verify`: prints the result; returns whether the journal verified.
+pub fn audit_verify(dir: &std::path::Path) -> bool {
+    match crate::journal::verify(dir) {
+        Ok(outcome) => {
+            println!(
+                "journal OK: {} records in {} segment(s); last seq {}, hash {}",
+                outcome.records,
+                outcome.segments.len(),
+                outcome.last_seq,
+                outcome.last_hash
+            );
+            true
+        }
+        Err(e) => {
+            println!("journal verification FAILED in {}: {e}", dir.display());
+            false
+        }
+    }
+}
+
+/// `audit replay --dead-letters`: journals a `replay_requested` record for every dead
+/// letter; returns how many.
+///
+/// # Errors
+/// The journal is locked (daemon running), corrupt, or cannot be written.
+pub async fn audit_replay(
+    settings: &crate::config::Settings,
+    dir: &std::path::Path,
+) -> Result<usize, crate::journal::JournalError> {
+    use crate::domain::events::{Entry, ReplayRequest};
+    let mut journal_settings = settings.journal.clone();
+    journal_settings.dir = dir.to_string_lossy().into_owned();
+    let metrics = crate::telemetry::metrics::Metrics::new();
+    let (journal, state) = tokio::task::spawn_blocking(move || {
+        crate::journal::Journal::open(&journal_settings, metrics)
+    })
+    .await
+    .map_err(|e| {
+        crate::journal::JournalError::Io(std::sync::Arc::new(std::io::Error::other(e)))
+    })??;
+    let mut ids: Vec<&String> = state.dead_letters.keys().collect();
+    ids.sort();
+    for id in &ids {
+        journal
+            .record(
+                "cli",
+                "requested",
+                Entry::ReplayRequested(ReplayRequest {
+                    event_id: (*id).clone(),
+                }),
+            )
+            .await?;
+        println!("replay requested: {id}");
+    }
+    journal.close().await;
+    Ok(ids.len())
+}
+
+/// A next step for a Genesys failure, in words a newcomer can act on.
+pub fn hint(e: &crate::genesys::GenesysError) -> &'static str {
+    match e.kind() {
+        ErrorKind::Auth => {
+            "check genesys.client_id and genesys.client_secret (or GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET), \
+             and that genesys.region is the region of your Genesys Cloud org"
+        }
+        ErrorKind::Unauthorized => {
+            "the token was refused: check the OAuth client still exists and genesys.region / genesys.base_url"
+        }
+        ErrorKind::Forbidden => {
+            "add the missing permission to the OAuth client's role (Genesys Cloud Admin > Roles / Permissions); \
+             docs/operations.md lists what each feature needs"
+        }
+        ErrorKind::RateLimited => {
+            "Genesys is rate limiting this OAuth client: wait and retry, or lower genesys.requests_per_minute \
+             if other tools share the client"
+        }
+        ErrorKind::InvalidQuery => {
+            "fix the dates (or genesys.retention if your org keeps data longer)"
+        }
+        ErrorKind::Transport => {
+            "check genesys.region / genesys.base_url and that this machine can reach Genesys Cloud"
+        }
+        ErrorKind::Api | ErrorKind::Decode | ErrorKind::Job => {
+            "see the message above; run with RUST_LOG=genesys_sentiment=debug for every request"
+        }
+    }
+}
+
+/// `analyze` without `--input`: pull from the configured Genesys org, or from an embedded
+/// emulator with `--emulator` (its history ends at `--to`, so the output is reproducible).
+///
+/// # Errors
+/// [`CommandError::Genesys`] with the failure, [`CommandError::Usage`] for bad windows.
+pub async fn analyze_pull(
+    args: &AnalyzeArgs,
+    settings: &crate::config::Settings,
+) -> Result<String, CommandError> {
+    use crate::analytics::render;
+    let to = args.to.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let windows = analyze_windows(args.from, to, settings.batch.window_days())?;
+    let mut settings = settings.clone();
+    if !args.group_by.is_empty() {
+        settings.analytics.groups = args.group_by.clone();
+    }
+    #[cfg(feature = "emulator")]
+    let (_emulator, labels) = if args.uses_emulator() {
+        let (emu, labels) = super::lab::analyze_emulator(args.seed, windows, &mut settings).await?;
+        (Some(emu), labels)
+    } else {
+        (None, Default::default())
+    };
+    #[cfg(not(feature = "emulator"))]
+    let labels = crate::batch::Labels::default();
+    let analyzer = crate::batch::Analyzer::new(&settings)?;
+    let analysis = analyzer.analyze(windows, analyzer.filter(), None).await?;
+    let mut report = analysis.report;
+    report.set_labels(&labels);
+    Ok(render::render(&report, args.format))
+}

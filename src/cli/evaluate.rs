@@ -1,0 +1,329 @@
+//! Accuracy of the trend verdicts against the emulator's ground truth: precision and recall
+//! of `declining` / `improving`, and the false-positive rate on truly stable agents, for the
+//! statistical method and the original count-margin rule side by side.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::analytics::Dimension;
+use crate::analytics::report::{Direction, GroupReport, Windows};
+use crate::analytics::{Aggregator, Normalizer, TrendConfig, trend};
+use crate::config::AnalyticsSettings;
+use crate::domain::{AgentId, ConversationId, QueueId, RawSentiment, ScoreScale, SentimentRecord};
+use crate::emulator::api::reported;
+use crate::emulator::org::{AgentTruth, EffectSizes, Org, OrgSpec};
+
+/// What to evaluate.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalConfig {
+    /// Seeds (one org each).
+    pub seeds: Vec<u64>,
+    /// Agents per org.
+    pub agents: usize,
+    /// Conversations per weekday per org.
+    pub conversations_per_day: f64,
+    /// Window length (days).
+    pub window_days: u32,
+    /// End of history.
+    pub end: DateTime<Utc>,
+    /// Recall counts agents whose true shift is at least this many per-conversation SDs …
+    pub min_effect_sd: f64,
+    /// … with at least this many conversations in each window.
+    pub min_per_window: u64,
+}
+
+impl EvalConfig {
+    /// The defaults of `evaluate`: 400 agents, ~30 conversations per agent per weekday.
+    pub fn new(seeds: u64, end: DateTime<Utc>) -> EvalConfig {
+        EvalConfig {
+            seeds: (1..=seeds).collect(),
+            agents: 400,
+            conversations_per_day: 12_000.0,
+            window_days: 7,
+            end,
+            min_effect_sd: 0.5,
+            min_per_window: 150,
+        }
+    }
+}
+
+/// Confusion counts for one direction.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct DirectionScore {
+    /// Agents given this verdict.
+    pub flagged: u64,
+    /// … whose true trend is this direction.
+    pub correct: u64,
+    /// Agents truly moving this way by at least the recall threshold, with enough data.
+    pub eligible: u64,
+    /// … that got this verdict.
+    pub found: u64,
+}
+
+impl DirectionScore {
+    /// correct / flagged (1 when nothing was flagged).
+    pub fn precision(&self) -> f64 {
+        if self.flagged == 0 {
+            1.0
+        } else {
+            self.correct as f64 / self.flagged as f64
+        }
+    }
+
+    /// found / eligible (1 when nothing was eligible).
+    pub fn recall(&self) -> f64 {
+        if self.eligible == 0 {
+            1.0
+        } else {
+            self.found as f64 / self.eligible as f64
+        }
+    }
+
+    fn add(&mut self, o: &DirectionScore) {
+        self.flagged += o.flagged;
+        self.correct += o.correct;
+        self.eligible += o.eligible;
+        self.found += o.found;
+    }
+}
+
+/// Scores of one method.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct MethodScore {
+    /// Declining verdicts.
+    pub declining: DirectionScore,
+    /// Improving verdicts.
+    pub improving: DirectionScore,
+    /// Truly stable agents that got a verdict (not insufficient data).
+    pub stable_tested: u64,
+    /// … that were flagged improving or declining.
+    pub stable_flagged: u64,
+}
+
+impl MethodScore {
+    /// False-positive rate on truly stable agents.
+    pub fn false_positive_rate(&self) -> f64 {
+        if self.stable_tested == 0 {
+            0.0
+        } else {
+            self.stable_flagged as f64 / self.stable_tested as f64
+        }
+    }
+
+    /// Precision over both directions.
+    pub fn precision(&self) -> f64 {
+        let flagged = self.declining.flagged + self.improving.flagged;
+        if flagged == 0 {
+            1.0
+        } else {
+            (self.declining.correct + self.improving.correct) as f64 / flagged as f64
+        }
+    }
+
+    fn add(&mut self, o: &MethodScore) {
+        self.declining.add(&o.declining);
+        self.improving.add(&o.improving);
+        self.stable_tested += o.stable_tested;
+        self.stable_flagged += o.stable_flagged;
+    }
+}
+
+/// One seed's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedResult {
+    /// Seed.
+    pub seed: u64,
+    /// Conversations analysed.
+    pub records: u64,
+    /// Statistical method.
+    pub statistical: MethodScore,
+    /// Count-margin rule.
+    pub count_margin: MethodScore,
+}
+
+/// The whole evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// Inputs.
+    pub config: EvalConfig,
+    /// Per seed.
+    pub seeds: Vec<SeedResult>,
+    /// All seeds pooled, statistical method.
+    pub statistical: MethodScore,
+    /// All seeds pooled, count-margin rule.
+    pub count_margin: MethodScore,
+}
+
+/// The records an org's analysed conversations yield, as the STA endpoint reports them.
+pub fn records_of(org: &Org, scale: ScoreScale) -> Vec<SentimentRecord> {
+    org.conversations
+        .iter()
+        .filter(|c| c.analysed)
+        .map(|c| SentimentRecord {
+            conversation_id: ConversationId(c.id_string()),
+            agent_id: Some(AgentId(org.agents[c.agent as usize].id.clone())),
+            queue_id: Some(QueueId(org.queues[usize::from(c.queue)].id.clone())),
+            time: c.start(),
+            raw: RawSentiment {
+                value: reported(c.score, scale),
+                scale,
+            },
+            polarity: None,
+        })
+        .collect()
+}
+
+fn score(
+    truth: &[AgentTruth],
+    groups: &[&GroupReport],
+    pick: impl Fn(&GroupReport) -> Direction,
+    cfg: &EvalConfig,
+) -> MethodScore {
+    let mut s = MethodScore::default();
+    for t in truth {
+        let Some(g) = groups.iter().find(|g| g.key == t.agent_id) else {
+            continue;
+        };
+        let verdict = pick(g);
+        let eligible = t.effect_points.abs() >= cfg.min_effect_sd * t.sd_points
+            && g.verdict.n_current >= cfg.min_per_window
+            && g.verdict.n_previous >= cfg.min_per_window;
+        for (dir, word, slot) in [
+            (Direction::Declining, "declining", &mut s.declining),
+            (Direction::Improving, "improving", &mut s.improving),
+        ] {
+            if verdict == dir {
+                slot.flagged += 1;
+                slot.correct += u64::from(t.trend == word);
+            }
+            if t.trend == word && eligible {
+                slot.eligible += 1;
+                slot.found += u64::from(verdict == dir);
+            }
+        }
+        if t.trend == "stable" && verdict != Direction::InsufficientData {
+            s.stable_tested += 1;
+            s.stable_flagged += u64::from(matches!(
+                verdict,
+                Direction::Improving | Direction::Declining
+            ));
+        }
+    }
+    s
+}
+
+/// Runs the evaluation.
+pub fn evaluate(cfg: &EvalConfig, analytics: &AnalyticsSettings) -> Evaluation {
+    let mut seeds = Vec::new();
+    let trend_cfg = TrendConfig::from_settings(analytics);
+    for &seed in &cfg.seeds {
+        let mut spec = OrgSpec::new(seed);
+        spec.agents = cfg.agents;
+        spec.queues = 8;
+        spec.days = cfg.window_days * 2;
+        spec.conversations_per_day = cfg.conversations_per_day;
+        spec.window_days = cfg.window_days;
+        spec.end = cfg.end;
+        spec.effects = EffectSizes::Mixed;
+        let org = Org::generate(spec);
+        let truth = org.ground_truth(cfg.window_days, cfg.end);
+        let mut agg = Aggregator::new(Normalizer::from_settings(analytics));
+        let records = records_of(&org, ScoreScale::Unit);
+        for r in &records {
+            let _ = agg.push(r);
+        }
+        let windows = Windows::ending_at(cfg.end, cfg.window_days);
+        let report = trend::build_report(&agg, windows, &trend_cfg, cfg.end, None, "evaluation");
+        let agents: Vec<&GroupReport> = report.groups_of(Dimension::Agent).collect();
+        seeds.push(SeedResult {
+            seed,
+            records: records.len() as u64,
+            statistical: score(&truth.agents, &agents, |g| g.verdict.direction, cfg),
+            count_margin: score(&truth.agents, &agents, |g| g.count_margin_shift, cfg),
+        });
+    }
+    let mut statistical = MethodScore::default();
+    let mut count_margin = MethodScore::default();
+    for s in &seeds {
+        statistical.add(&s.statistical);
+        count_margin.add(&s.count_margin);
+    }
+    Evaluation {
+        config: cfg.clone(),
+        seeds,
+        statistical,
+        count_margin,
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1} %", x * 100.0)
+}
+
+/// A markdown section with the figures and the command that produced them.
+pub fn markdown(e: &Evaluation, command: &str) -> String {
+    let mut out = String::new();
+    let c = &e.config;
+    let _ = writeln!(
+        out,
+        "## Trend verdict accuracy against the emulator's ground truth\n"
+    );
+    let _ = writeln!(out, "Command: `{command}`\n");
+    let _ = writeln!(
+        out,
+        "{} seeds × {} agents, {} conversations per weekday, {}-day windows; recall counts agents whose true shift is at least {} per-conversation SD with at least {} conversations in each window.\n",
+        c.seeds.len(),
+        c.agents,
+        c.conversations_per_day,
+        c.window_days,
+        c.min_effect_sd,
+        c.min_per_window
+    );
+    let _ = writeln!(
+        out,
+        "| method | false-positive rate on stable agents | precision (declining) | precision (improving) | precision (both) | recall (declining) | recall (improving) |"
+    );
+    let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- | --- |");
+    for (name, m) in [
+        ("statistical (Welch + BH, trend-v1)", &e.statistical),
+        ("count-margin rule (original)", &e.count_margin),
+    ] {
+        let _ = writeln!(
+            out,
+            "| {name} | {} ({}/{}) | {} ({}/{}) | {} ({}/{}) | {} | {} ({}/{}) | {} ({}/{}) |",
+            pct(m.false_positive_rate()),
+            m.stable_flagged,
+            m.stable_tested,
+            pct(m.declining.precision()),
+            m.declining.correct,
+            m.declining.flagged,
+            pct(m.improving.precision()),
+            m.improving.correct,
+            m.improving.flagged,
+            pct(m.precision()),
+            pct(m.declining.recall()),
+            m.declining.found,
+            m.declining.eligible,
+            pct(m.improving.recall()),
+            m.improving.found,
+            m.improving.eligible,
+        );
+    }
+    let _ = writeln!(out, "\nPer seed (statistical method): ");
+    for s in &e.seeds {
+        let m = &s.statistical;
+        let _ = writeln!(
+            out,
+            "- seed {}: {} records, FPR {}, precision {}, recall declining {}, improving {}",
+            s.seed,
+            s.records,
+            pct(m.false_positive_rate()),
+            pct(m.precision()),
+            pct(m.declining.recall()),
+            pct(m.improving.recall())
+        );
+    }
+    out
+}

@@ -1,0 +1,131 @@
+//! The command line: [`args`] defines every subcommand, [`run`] carries one out and maps its
+//! result to the exit status (0 success, 1 failure, 2 invalid configuration or arguments).
+//! The emulator wing (`emulate`, `coaching-sink`, `demo`, `evaluate`) is built only with the
+//! `emulator` feature.
+
+pub mod args;
+pub mod commands;
+#[cfg(feature = "emulator")]
+pub mod demo;
+#[cfg(feature = "emulator")]
+pub mod evaluate;
+#[cfg(feature = "emulator")]
+pub mod lab;
+
+use std::process::ExitCode;
+
+pub use args::{AnalyzeArgs, AuditCommand, Cli, Command};
+
+use crate::config::{ConfigError, Purpose, Settings};
+use crate::startup::{Application, shutdown_signal};
+use crate::telemetry;
+
+/// Loads the configuration for `cli`'s command, starts telemetry and runs the command.
+pub fn run(cli: Cli) -> ExitCode {
+    let purpose = match &cli.command {
+        Command::Serve => Purpose::Serve,
+        Command::Analyze(a) if a.input.is_none() && !a.uses_emulator() => Purpose::Pull,
+        _ => Purpose::Inspect,
+    };
+    let settings = match Settings::load(cli.config.as_deref(), std::env::vars(), purpose) {
+        Ok(s) => s,
+        Err(e) => return config_failure(&e),
+    };
+    #[cfg_attr(not(feature = "emulator"), allow(unused_mut))]
+    let mut log = settings.log.clone();
+    #[cfg(feature = "emulator")]
+    if matches!(cli.command, Command::Demo(_)) && std::env::var_os("RUST_LOG").is_none() {
+        // The demo prints its own narrative; keep routine logs out of it.
+        log.level = crate::config::LogFilter::parse("warn").expect("a valid filter");
+    }
+    telemetry::init(&log);
+    match dispatch(cli.command, settings) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_failure(e: &ConfigError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Runtime::new().context("cannot start the async runtime")
+}
+
+fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::CheckConfig => {
+            print!("{}", settings.to_redacted_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve => {
+            runtime()?.block_on(async {
+                let app = Application::build(settings).await?;
+                app.run_until_stopped(shutdown_signal()).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "emulator")]
+        Command::Emulate(args) => {
+            runtime()?.block_on(lab::emulate(args, shutdown_signal()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "emulator")]
+        Command::CoachingSink(args) => {
+            runtime()?.block_on(lab::coaching_sink(args, shutdown_signal()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Analyze(args) => {
+            let result = match args.input.clone() {
+                Some(path) => commands::analyze_file(&args, &settings, &path),
+                None => runtime()?.block_on(commands::analyze_pull(&args, &settings)),
+            };
+            match result {
+                Ok(out) => {
+                    print!("{out}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    if let commands::CommandError::Genesys(g) = &e {
+                        eprintln!("hint: {}", commands::hint(g));
+                    }
+                    Ok(ExitCode::from(e.exit_code()))
+                }
+            }
+        }
+        #[cfg(feature = "emulator")]
+        Command::Demo(args) => {
+            runtime()?.block_on(demo::run(&args, &settings))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Verify { dir }) => {
+            let dir = dir.unwrap_or_else(|| settings.journal.dir.clone().into());
+            Ok(if commands::audit_verify(&dir) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Audit(AuditCommand::Replay {
+            dead_letters: _,
+            dir,
+        }) => {
+            let dir = dir.unwrap_or_else(|| settings.journal.dir.clone().into());
+            let n = runtime()?.block_on(commands::audit_replay(&settings, &dir))?;
+            println!("{n} dead-lettered event(s) queued for delivery at the next start.");
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "emulator")]
+        Command::Evaluate(args) => {
+            println!("{}", lab::evaluate(&args, &settings));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! `[webhook]`: how Genesys (or anyone) authenticates to the intake, and the timing of the
+//! scores fetched for conversation-end events.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigError, HumanDuration, Purpose, Secret};
+use crate::domain::signature::SigningKey;
+
+/// `[webhook]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Accept webhooks without any authentication (only for demos and tests).
+    pub allow_unauthenticated: bool,
+    /// Static token expected in `token_header` (`Authorization: Bearer <token>` by default).
+    pub bearer_token: Secret,
+    /// File holding `bearer_token`.
+    pub bearer_token_file: String,
+    /// Header carrying the static token; for `authorization` the value is `Bearer <token>`.
+    pub token_header: String,
+    /// HTTP Basic user name.
+    pub basic_username: String,
+    /// HTTP Basic password.
+    pub basic_password: Secret,
+    /// File holding `basic_password`.
+    pub basic_password_file: String,
+    /// Key for `X-Hub-Signature-256: sha256=<base64 HMAC-SHA256 of the body>`.
+    pub hub_signature_secret: Secret,
+    /// File holding `hub_signature_secret`.
+    pub hub_signature_secret_file: String,
+    /// Standard Webhooks secrets (`whsec_…`); several are accepted at once for rotation.
+    pub standard_webhooks_secrets: Vec<Secret>,
+    /// File with one Standard Webhooks secret per line.
+    pub standard_webhooks_secrets_file: String,
+    /// Largest accepted distance between `webhook-timestamp` and now.
+    pub timestamp_tolerance: HumanDuration,
+    /// First wait before fetching the STA score after a conversation-end event.
+    pub sta_retry_delay: HumanDuration,
+    /// Stop waiting for STA to produce a score after this long.
+    pub sta_max_wait: HumanDuration,
+}
+
+impl WebhookSettings {
+    /// Whether any authentication method is configured.
+    pub fn has_auth(&self) -> bool {
+        self.bearer_token.is_set()
+            || self.basic_password.is_set()
+            || self.hub_signature_secret.is_set()
+            || !self.standard_webhooks_secrets.is_empty()
+    }
+
+    pub(super) fn check(&self, purpose: Purpose) -> Result<(), ConfigError> {
+        if self.basic_username.is_empty() == self.basic_password.is_set() {
+            return Err(ConfigError::invalid(
+                "webhook.basic_password",
+                "webhook.basic_username and webhook.basic_password must be set together",
+            ));
+        }
+        for (i, s) in self.standard_webhooks_secrets.iter().enumerate() {
+            if let Err(e) = SigningKey::parse(s) {
+                return Err(ConfigError::invalid(
+                    "webhook.standard_webhooks_secrets",
+                    format!("secret #{}: {e}", i + 1),
+                ));
+            }
+        }
+        if purpose == Purpose::Serve && !self.allow_unauthenticated && !self.has_auth() {
+            return Err(ConfigError::invalid(
+                "webhook.allow_unauthenticated",
+                "no webhook authentication is configured: set webhook.bearer_token, \
+                 webhook.basic_username/basic_password, webhook.hub_signature_secret or \
+                 webhook.standard_webhooks_secrets (or set allow_unauthenticated = true for a demo)",
+            ));
+        }
+        Ok(())
+    }
+}

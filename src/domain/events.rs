@@ -1,0 +1,276 @@
+//! The event vocabulary: what the daemon decides and records (a webhook's score accepted, a
+//! score fetched, a delivery made or failed, a batch run, a coaching recommendation), the
+//! stable event ids those decisions carry, and the compact forms the dedupe set keeps.
+//! The journal stores these; it does not define them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{BatchSource, Polarity, ScoreScale};
+
+/// An accepted sentiment insight: a webhook's score, or one fetched from STA. Carries what
+/// an auditor asks (NIST AU-3): what, when, where from, about whom, and the numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentimentEvent {
+    /// Stable id: the `webhook-id` of every delivery, on every retry and replay.
+    pub event_id: String,
+    /// Keys a repeat of this event would match (webhook id, conversation + kind).
+    pub dedupe_keys: Vec<String>,
+    /// The conversation.
+    pub conversation_id: String,
+    /// The agent, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// The queue, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_id: Option<String>,
+    /// The score as received.
+    pub raw_score: f64,
+    /// Its scale.
+    pub scale: ScoreScale,
+    /// 0–100 quality score.
+    pub quality_score: f64,
+    /// Polarity (supplied and validated, or derived).
+    pub polarity: Polarity,
+    /// Below the action threshold.
+    pub action_required: bool,
+    /// Normalization formula version.
+    pub normalization_version: String,
+    /// Genesys's sentiment trend, when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trend_score: Option<f64>,
+    /// Notification topic, when the source was a Genesys notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// For a score fetched after a conversation-end event: that event's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause_event_id: Option<String>,
+    /// When it happened according to the source (else when it was received).
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// An accepted conversation-end event whose score the daemon will fetch from STA.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationEnded {
+    /// Stable id.
+    pub event_id: String,
+    /// Dedupe keys.
+    pub dedupe_keys: Vec<String>,
+    /// The conversation.
+    pub conversation_id: String,
+    /// The agent, when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// The queue, when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_id: Option<String>,
+    /// The notification topic.
+    pub topic: String,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Fetching a score for a conversation-end event ended without one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrichmentFailed {
+    /// The conversation-end event.
+    pub event_id: String,
+    /// The conversation.
+    pub conversation_id: String,
+    /// Why (`not analysed within 15m`, a Genesys error, …).
+    pub reason: String,
+}
+
+/// A coaching recommendation from a significant decline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// Stable id derived from (agent, window, rule, algorithm version).
+    pub event_id: String,
+    /// The agent.
+    pub agent_id: String,
+    /// Display name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
+    /// Current window start.
+    pub window_start: DateTime<Utc>,
+    /// Current window end.
+    pub window_end: DateTime<Utc>,
+    /// The rule that fired.
+    pub rule: String,
+    /// Trend algorithm version.
+    pub algorithm_version: String,
+    /// Normalization version of the scores.
+    pub normalization_version: String,
+    /// Change of mean quality (points).
+    pub effect_points: f64,
+    /// Benjamini–Hochberg q-value.
+    pub q_value: f64,
+    /// Conversations, current window.
+    pub n_current: u64,
+    /// Conversations, previous window.
+    pub n_previous: u64,
+    /// Mean quality, current window.
+    pub mean_current: f64,
+    /// Mean quality, previous window.
+    pub mean_previous: f64,
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryOutcome {
+    /// The event.
+    pub event_id: String,
+    /// Attempt number (1-based).
+    pub attempt: u32,
+    /// HTTP status, when there was an answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// What went wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When the next attempt is due (failed attempts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+/// A dead-lettered event put back in the delivery queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayRequest {
+    /// The event.
+    pub event_id: String,
+}
+
+/// One scheduled batch run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchRun {
+    /// Run number since start-up.
+    pub run: u64,
+    /// Current window start.
+    pub window_start: DateTime<Utc>,
+    /// Current window end.
+    pub window_end: DateTime<Utc>,
+    /// Where the run read sentiment from.
+    pub data_source: BatchSource,
+    /// Records aggregated.
+    pub records: u64,
+    /// Genesys requests made.
+    pub requests: u64,
+    /// 429s met.
+    pub rate_limited: u64,
+    /// Duration in milliseconds.
+    pub duration_ms: u64,
+    /// Agents declining / improving in the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declining: Option<u64>,
+    /// Improving agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub improving: Option<u64>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Start-up recovery found and removed a torn tail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recovered {
+    /// Bytes cut from the end of the last segment.
+    pub truncated_bytes: u64,
+    /// Records found intact.
+    pub records: u64,
+}
+
+/// What a record says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Entry {
+    /// A webhook with a score was accepted.
+    WebhookReceived(SentimentEvent),
+    /// A conversation-end webhook was accepted; the score will be fetched.
+    ConversationEndReceived(ConversationEnded),
+    /// A score was fetched from STA for a conversation-end event.
+    SentimentFetched(SentimentEvent),
+    /// No score could be fetched for a conversation-end event.
+    EnrichmentFailed(EnrichmentFailed),
+    /// A coaching recommendation was issued.
+    CoachingRecommendation(Recommendation),
+    /// The coaching platform accepted a delivery.
+    Delivered(DeliveryOutcome),
+    /// A delivery attempt failed and will be retried.
+    DeliveryFailed(DeliveryOutcome),
+    /// An event will not be delivered without a replay.
+    DeadLettered(DeliveryOutcome),
+    /// A dead-lettered event was put back in the queue.
+    ReplayRequested(ReplayRequest),
+    /// A scheduled batch ran.
+    BatchRun(BatchRun),
+    /// Start-up recovery removed a torn tail.
+    JournalRecovered(Recovered),
+}
+
+impl Entry {
+    /// The record's `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Entry::WebhookReceived(_) => "webhook_received",
+            Entry::ConversationEndReceived(_) => "conversation_end_received",
+            Entry::SentimentFetched(_) => "sentiment_fetched",
+            Entry::EnrichmentFailed(_) => "enrichment_failed",
+            Entry::CoachingRecommendation(_) => "coaching_recommendation",
+            Entry::Delivered(_) => "delivered",
+            Entry::DeliveryFailed(_) => "delivery_failed",
+            Entry::DeadLettered(_) => "dead_lettered",
+            Entry::ReplayRequested(_) => "replay_requested",
+            Entry::BatchRun(_) => "batch_run",
+            Entry::JournalRecovered(_) => "journal_recovered",
+        }
+    }
+}
+
+/// A stable event id derived from a key: `evt_` and 24 hex digits of SHA-256. Two events
+/// with the same key get the same id, so a repeat that slips past the dedupe window still
+/// carries the id the coaching platform already saw.
+pub fn event_id(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    let mut hex = [0u8; 24];
+    hex::encode_to_slice(&digest[..12], &mut hex).expect("24 hex digits");
+    let mut id = String::with_capacity(28);
+    id.push_str("evt_");
+    id.push_str(std::str::from_utf8(&hex).expect("hex is ASCII"));
+    id
+}
+
+/// A 128-bit digest of a dedupe key (collision-safe at this size, and small in memory).
+pub fn key_digest(key: &str) -> u128 {
+    let d = Sha256::digest(key.as_bytes());
+    u128::from_be_bytes(d[..16].try_into().expect("16 bytes"))
+}
+
+/// An accepted event in the dedupe set (32 bytes: ids are kept as their 96 bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// Its event id, compacted (see [`compact_id`]).
+    pub event: u128,
+    /// When it was accepted.
+    pub at: DateTime<Utc>,
+}
+
+impl Seen {
+    /// The event id as text.
+    pub fn event_id(&self) -> String {
+        expand_id(self.event)
+    }
+}
+
+/// `evt_<24 hex>` → its bits (ids from [`event_id`] always have this form;
+/// anything else maps to 0).
+pub fn compact_id(id: &str) -> u128 {
+    id.strip_prefix("evt_")
+        .and_then(|h| u128::from_str_radix(h, 16).ok())
+        .unwrap_or(0)
+}
+
+/// The inverse of [`compact_id`].
+pub fn expand_id(bits: u128) -> String {
+    format!("evt_{bits:024x}")
+}

@@ -1,0 +1,148 @@
+//! Genesys Cloud regions: API host and login host per region.
+//!
+//! The table is the official SDKs' region list (docs/genesys-api.md §1.1). The login host is
+//! the API host with `api.` replaced by `login.`; tokens come from the login host, never
+//! from the API host. In configuration a region is written by its SDK id (`us_east_1`).
+
+/// One Genesys Cloud region: its SDK identifier and API base URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    /// The SDK region id used in configuration, e.g. `us_east_1`.
+    pub id: &'static str,
+    /// The API base URL, e.g. `https://api.mypurecloud.com`.
+    pub api_base: &'static str,
+}
+
+/// Every region the official SDKs know (docs/genesys-api.md §1.1).
+pub const REGIONS: &[Region] = &[
+    Region {
+        id: "us_east_1",
+        api_base: "https://api.mypurecloud.com",
+    },
+    Region {
+        id: "us_east_2",
+        api_base: "https://api.use2.us-gov-pure.cloud",
+    },
+    Region {
+        id: "us_west_2",
+        api_base: "https://api.usw2.pure.cloud",
+    },
+    Region {
+        id: "ca_central_1",
+        api_base: "https://api.cac1.pure.cloud",
+    },
+    Region {
+        id: "sa_east_1",
+        api_base: "https://api.sae1.pure.cloud",
+    },
+    Region {
+        id: "mx_central_1",
+        api_base: "https://api.mxc1.pure.cloud",
+    },
+    Region {
+        id: "eu_west_1",
+        api_base: "https://api.mypurecloud.ie",
+    },
+    Region {
+        id: "eu_west_2",
+        api_base: "https://api.euw2.pure.cloud",
+    },
+    Region {
+        id: "eu_central_1",
+        api_base: "https://api.mypurecloud.de",
+    },
+    Region {
+        id: "eu_central_2",
+        api_base: "https://api.euc2.pure.cloud",
+    },
+    Region {
+        id: "me_central_1",
+        api_base: "https://api.mec1.pure.cloud",
+    },
+    Region {
+        id: "ap_south_1",
+        api_base: "https://api.aps1.pure.cloud",
+    },
+    Region {
+        id: "ap_southeast_1",
+        api_base: "https://api.apse1.pure.cloud",
+    },
+    Region {
+        id: "ap_southeast_2",
+        api_base: "https://api.mypurecloud.com.au",
+    },
+    Region {
+        id: "ap_northeast_1",
+        api_base: "https://api.mypurecloud.jp",
+    },
+    Region {
+        id: "ap_northeast_2",
+        api_base: "https://api.apne2.pure.cloud",
+    },
+    Region {
+        id: "ap_northeast_3",
+        api_base: "https://api.apne3.pure.cloud",
+    },
+];
+
+impl Region {
+    /// Looks a region up by its SDK id (`us_east_1`); `-` is accepted for `_`.
+    pub fn from_id(id: &str) -> Option<Region> {
+        let wanted = id.trim().to_ascii_lowercase().replace('-', "_");
+        REGIONS.iter().copied().find(|r| r.id == wanted)
+    }
+
+    /// The login (token) base URL: the API host with `//api.` replaced by `//login.`.
+    pub fn login_base(&self) -> String {
+        login_base_for(self.api_base)
+    }
+
+    /// All region ids, comma separated, for error messages.
+    pub fn known_ids() -> String {
+        REGIONS.iter().map(|r| r.id).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Derives a login base from an API base the way the Go SDK does (`//api.` → `//login.`).
+pub fn login_base_for(api_base: &str) -> String {
+    api_base.replacen("//api.", "//login.", 1)
+}
+
+impl std::fmt::Display for Region {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id)
+    }
+}
+
+impl serde::Serialize for Region {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.id)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Region {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(d)?;
+        Region::from_id(&id).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown region {id:?}; expected one of {}",
+                Region::known_ids()
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_host_replaces_api_prefix() {
+        let r = Region::from_id("eu_west_1").unwrap();
+        assert_eq!(r.login_base(), "https://login.mypurecloud.ie");
+        let r = Region::from_id("us-east-2").unwrap();
+        assert_eq!(r.login_base(), "https://login.use2.us-gov-pure.cloud");
+        assert!(Region::from_id("us-east-9").is_none());
+        assert_eq!(REGIONS.len(), 17);
+    }
+}

@@ -1,0 +1,13 @@
+//! The real-time path up to the journal: webhook bodies parsed into domain events
+//! ([`parse`]), deduplicated ([`dedupe`]), normalized and journaled durably ([`intake`]),
+//! then handed to the outbox; conversation-end events get their score fetched from STA
+//! ([`enrich`]).
+
+pub mod dedupe;
+pub mod enrich;
+pub mod intake;
+pub mod parse;
+
+pub use dedupe::Dedupe;
+pub use intake::{Intake, IntakeError, Outcome};
+pub use parse::{Format, Incoming, ParseError};

@@ -1,0 +1,378 @@
+//! Webhook bodies → domain events, at the edge. Accepted bodies:
+//! 1. the original form `{"interactionId", "sentiment": {"score": -1..1, "polarity"}}`;
+//! 2. a Genesys notification `{"topicName", "eventBody", "metadata"}` as a workflow data
+//!    action or notification forwarder posts it;
+//! 3. the same inside an Amazon EventBridge envelope (`detail-type`, `source`,
+//!    `detail: {topicName, eventBody, metadata}`) (docs/genesys-api.md §6.2);
+//! 4. conversation-end notifications (`v2.detail.events.conversation.{id}.acw` /
+//!    `.customer.end`), whose score the daemon fetches itself.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{Map, Value};
+
+use crate::domain::{Polarity, RawSentiment, ScoreScale};
+
+/// Which wire format a body came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `{"interactionId", "sentiment"}`.
+    SeedForm,
+    /// A Genesys notification.
+    Notification,
+    /// An EventBridge event.
+    EventBridge,
+}
+
+impl Format {
+    /// The journal `source` for this format.
+    pub fn source(self) -> &'static str {
+        match self {
+            Format::SeedForm => "webhook:seed_form",
+            Format::Notification => "webhook:notification",
+            Format::EventBridge => "webhook:eventbridge",
+        }
+    }
+}
+
+/// What a body says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// A sentiment score.
+    Sentiment {
+        /// Wire format.
+        format: Format,
+        /// Conversation.
+        conversation_id: String,
+        /// Agent, when sent.
+        agent_id: Option<String>,
+        /// Queue, when sent.
+        queue_id: Option<String>,
+        /// The score and its scale.
+        raw: RawSentiment,
+        /// A supplied polarity (validated).
+        polarity: Option<Polarity>,
+        /// Genesys's trend score, when sent.
+        trend: Option<f64>,
+        /// Notification topic.
+        topic: Option<String>,
+        /// Event time, when sent.
+        occurred_at: Option<DateTime<Utc>>,
+        /// EventBridge event id.
+        envelope_id: Option<String>,
+    },
+    /// A conversation ended; fetch its score.
+    ConversationEnd {
+        /// Wire format.
+        format: Format,
+        /// Conversation.
+        conversation_id: String,
+        /// Agent, when sent.
+        agent_id: Option<String>,
+        /// Queue, when sent.
+        queue_id: Option<String>,
+        /// Notification topic.
+        topic: String,
+        /// Event time, when sent.
+        occurred_at: Option<DateTime<Utc>>,
+        /// EventBridge event id.
+        envelope_id: Option<String>,
+    },
+}
+
+/// Why a body was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Not JSON (400).
+    #[error("the body is not valid JSON: {0}")]
+    Malformed(String),
+    /// Valid JSON that is not a usable event (422).
+    #[error("{0}")]
+    Unusable(String),
+}
+
+fn unusable(m: impl Into<String>) -> ParseError {
+    ParseError::Unusable(m.into())
+}
+
+fn text(map: &Map<String, Value>, keys: &[&str]) -> Option<String> {
+    keys.iter()
+        .find_map(|k| map.get(*k).and_then(Value::as_str))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn number(map: &Map<String, Value>, key: &str, what: &str) -> Result<Option<f64>, ParseError> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(n.as_f64()),
+        Some(other) => Err(unusable(format!("{what} must be a number, got {other}"))),
+    }
+}
+
+fn time(map: &Map<String, Value>, keys: &[&str]) -> Option<DateTime<Utc>> {
+    keys.iter().find_map(|k| match map.get(*k)? {
+        Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
+        Value::Number(n) => n
+            .as_i64()
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+        _ => None,
+    })
+}
+
+/// Parses a webhook body. `sentiment_scale` is the scale of notification scores
+/// (`genesys.sentiment_scale`); the original form is always on the unit scale.
+///
+/// # Errors
+/// [`ParseError::Malformed`] for non-JSON, [`ParseError::Unusable`] for anything else wrong.
+pub fn parse(body: &[u8], sentiment_scale: ScoreScale) -> Result<Incoming, ParseError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ParseError::Malformed(e.to_string()))?;
+    let Value::Object(map) = value else {
+        return Err(unusable("the body must be a JSON object"));
+    };
+    if map.contains_key("interactionId") || map.contains_key("sentiment") {
+        return seed_form(&map);
+    }
+    if map.contains_key("detail-type") || map.contains_key("detail") {
+        let Some(Value::Object(detail)) = map.get("detail") else {
+            return Err(unusable("EventBridge event without a `detail` object"));
+        };
+        let envelope_id = text(&map, &["id"]);
+        return notification(detail, Format::EventBridge, sentiment_scale, envelope_id);
+    }
+    if map.contains_key("topicName") || map.contains_key("eventBody") {
+        return notification(&map, Format::Notification, sentiment_scale, None);
+    }
+    Err(unusable(
+        "not a recognised event: expected {\"interactionId\", \"sentiment\"}, a Genesys notification \
+         {\"topicName\", \"eventBody\"} or an EventBridge event {\"detail-type\", \"detail\"}",
+    ))
+}
+
+fn seed_form(map: &Map<String, Value>) -> Result<Incoming, ParseError> {
+    let conversation_id =
+        text(map, &["interactionId"]).ok_or_else(|| unusable("interactionId is required"))?;
+    let Some(Value::Object(sentiment)) = map.get("sentiment") else {
+        return Err(unusable(
+            "sentiment must be an object {\"score\", \"polarity\"}",
+        ));
+    };
+    let score = number(sentiment, "score", "sentiment.score")?
+        .ok_or_else(|| unusable("sentiment.score is required"))?;
+    let polarity = match sentiment.get("polarity") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(p)) => Some(
+            p.parse::<Polarity>()
+                .map_err(|e| unusable(format!("sentiment.polarity: {e}")))?,
+        ),
+        Some(other) => {
+            return Err(unusable(format!(
+                "sentiment.polarity must be a string, got {other}"
+            )));
+        }
+    };
+    Ok(Incoming::Sentiment {
+        format: Format::SeedForm,
+        conversation_id,
+        agent_id: text(map, &["agentId", "userId", "agent_id"]),
+        queue_id: text(map, &["queueId", "queue_id"]),
+        raw: RawSentiment {
+            value: score,
+            scale: ScoreScale::Unit,
+        },
+        polarity,
+        trend: None,
+        topic: None,
+        occurred_at: time(map, &["timestamp"]),
+        envelope_id: None,
+    })
+}
+
+const STA_PREFIX: &str = "v2.speechandtextanalytics.conversation.";
+const DETAIL_PREFIX: &str = "v2.detail.events.conversation.";
+
+fn notification(
+    map: &Map<String, Value>,
+    format: Format,
+    scale: ScoreScale,
+    envelope_id: Option<String>,
+) -> Result<Incoming, ParseError> {
+    let topic = text(map, &["topicName"]).ok_or_else(|| unusable("topicName is required"))?;
+    let Some(Value::Object(body)) = map.get("eventBody") else {
+        return Err(unusable("eventBody must be an object"));
+    };
+    let topic_id = |prefix: &str, suffixes: &[&str]| {
+        let rest = topic.strip_prefix(prefix)?;
+        suffixes
+            .iter()
+            .find_map(|s| rest.strip_suffix(s))
+            .map(str::to_owned)
+    };
+    let occurred_at = time(body, &["eventTime"]).or_else(|| time(map, &["timestamp"]));
+    let first = |key: &str| match body.get(key) {
+        Some(Value::Array(items)) => items.iter().find_map(Value::as_str).map(str::to_owned),
+        _ => None,
+    };
+    if let Some(id) = topic_id(STA_PREFIX, &[".sentiment"]) {
+        let conversation_id = text(body, &["conversationId"])
+            .or(Some(id).filter(|i| i != "{id}"))
+            .ok_or_else(|| unusable("eventBody.conversationId is required"))?;
+        let score = number(
+            body,
+            "sentimentOverallScore",
+            "eventBody.sentimentOverallScore",
+        )?
+        .ok_or_else(|| unusable("eventBody.sentimentOverallScore is required"))?;
+        return Ok(Incoming::Sentiment {
+            format,
+            conversation_id,
+            agent_id: text(body, &["agentId", "userId"]),
+            queue_id: text(body, &["queueId"]).or_else(|| first("queueIds")),
+            raw: RawSentiment {
+                value: score,
+                scale,
+            },
+            polarity: None,
+            trend: number(body, "sentimentTrendScore", "eventBody.sentimentTrendScore")?,
+            topic: Some(topic),
+            occurred_at,
+            envelope_id,
+        });
+    }
+    if let Some(id) = topic_id(DETAIL_PREFIX, &[".acw", ".customer.end"]) {
+        let conversation_id = text(body, &["conversationId"])
+            .or(Some(id).filter(|i| i != "{id}"))
+            .ok_or_else(|| unusable("eventBody.conversationId is required"))?;
+        return Ok(Incoming::ConversationEnd {
+            format,
+            conversation_id,
+            agent_id: text(body, &["userId", "agentId"]),
+            queue_id: text(body, &["queueId"]),
+            topic,
+            occurred_at,
+            envelope_id,
+        });
+    }
+    Err(unusable(format!(
+        "topic {topic:?} is not handled: send v2.speechandtextanalytics.conversation.{{id}}.sentiment, \
+         v2.detail.events.conversation.{{id}}.acw or v2.detail.events.conversation.{{id}}.customer.end"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn all_four_shapes_parse() {
+        let seed = json!({"interactionId": "c-1", "sentiment": {"score": -0.4, "polarity": "Negative"}, "agentId": "a-1"});
+        let Incoming::Sentiment {
+            format,
+            conversation_id,
+            agent_id,
+            raw,
+            polarity,
+            ..
+        } = parse(seed.to_string().as_bytes(), ScoreScale::Percent).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (format, conversation_id.as_str(), agent_id.as_deref()),
+            (Format::SeedForm, "c-1", Some("a-1"))
+        );
+        assert_eq!(
+            (raw.value, raw.scale, polarity),
+            (-0.4, ScoreScale::Unit, Some(Polarity::Negative))
+        );
+
+        let note = json!({"topicName": "v2.speechandtextanalytics.conversation.c-2.sentiment",
+            "eventBody": {"conversationId": "c-2", "sentimentOverallScore": 0.5, "sentimentTrendScore": 0.1,
+                          "queueIds": ["q-1"], "divisionIds": ["d"]}, "metadata": {"CorrelationId": "x"}});
+        let Incoming::Sentiment {
+            format,
+            queue_id,
+            raw,
+            trend,
+            ..
+        } = parse(note.to_string().as_bytes(), ScoreScale::Unit).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (format, queue_id.as_deref(), raw.value, trend),
+            (Format::Notification, Some("q-1"), 0.5, Some(0.1))
+        );
+
+        let eb = json!({"version": "0", "id": "eb-1", "detail-type": "v2.speechandtextanalytics.conversation.{id}.sentiment",
+            "source": "aws.partner/genesys.com/cloud/org/x", "detail": note});
+        let Incoming::Sentiment {
+            format,
+            envelope_id,
+            conversation_id,
+            ..
+        } = parse(eb.to_string().as_bytes(), ScoreScale::Unit).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (format, envelope_id.as_deref(), conversation_id.as_str()),
+            (Format::EventBridge, Some("eb-1"), "c-2")
+        );
+
+        let acw = json!({"topicName": "v2.detail.events.conversation.c-3.acw",
+            "eventBody": {"eventTime": 1_714_560_000_000i64, "conversationId": "c-3", "userId": "a-9", "queueId": "q-9", "mediaType": "VOICE"}});
+        let Incoming::ConversationEnd {
+            conversation_id,
+            agent_id,
+            occurred_at,
+            ..
+        } = parse(acw.to_string().as_bytes(), ScoreScale::Unit).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (conversation_id.as_str(), agent_id.as_deref()),
+            ("c-3", Some("a-9"))
+        );
+        assert_eq!(occurred_at.unwrap().timestamp_millis(), 1_714_560_000_000);
+    }
+
+    #[test]
+    fn unusable_bodies_say_why() {
+        let cases = [
+            (
+                json!({"sentiment": {"score": 0.1}}),
+                "interactionId is required",
+            ),
+            (
+                json!({"interactionId": "x", "sentiment": {"score": "NaN"}}),
+                "must be a number",
+            ),
+            (
+                json!({"interactionId": "x", "sentiment": {"score": 0.1, "polarity": "meh"}}),
+                "unknown polarity",
+            ),
+            (
+                json!({"topicName": "v2.users.x.presence", "eventBody": {}}),
+                "is not handled",
+            ),
+            (json!({"hello": "world"}), "not a recognised event"),
+        ];
+        for (body, needle) in cases {
+            let e = parse(body.to_string().as_bytes(), ScoreScale::Unit).unwrap_err();
+            assert!(
+                matches!(&e, ParseError::Unusable(m) if m.contains(needle)),
+                "{body}: {e}"
+            );
+        }
+        assert!(matches!(
+            parse(b"{oops", ScoreScale::Unit),
+            Err(ParseError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,170 @@
+//! What start-up recovery rebuilds from the journal: deliveries still owed, dead letters,
+//! conversation-end events still waiting for a score, the dedupe set, and which coaching
+//! recommendations were already issued. The journal is the outbox: nothing here exists
+//! anywhere else after a restart.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+
+use super::codec::Record;
+use crate::domain::delivery::{DeadLetter, Deliverable, Pending};
+use crate::domain::events::{BatchRun, ConversationEnded, Entry, Seen, compact_id, key_digest};
+
+/// The rebuilt state.
+#[derive(Debug, Default)]
+pub struct JournalState {
+    /// Records read.
+    pub records: u64,
+    /// Deliveries owed, by event id.
+    pub pending: HashMap<String, Pending>,
+    /// Dead letters, by event id.
+    pub dead_letters: HashMap<String, DeadLetter>,
+    /// Conversation-end events waiting for their score, by event id.
+    pub enrichment: HashMap<String, ConversationEnded>,
+    /// Accepted events by dedupe-key digest.
+    pub dedupe: HashMap<u128, Seen>,
+    /// Coaching recommendation ids already issued.
+    pub recommendations: HashMap<String, DateTime<Utc>>,
+    /// The latest recommendation time per agent (cool-down).
+    pub last_recommendation: HashMap<String, DateTime<Utc>>,
+    /// Recent batch runs (newest last).
+    pub batch_runs: Vec<(DateTime<Utc>, String, BatchRun)>,
+    /// Deliveries completed.
+    pub delivered: u64,
+    /// Bytes cut from a torn tail at start-up.
+    pub truncated_bytes: u64,
+}
+
+/// A summary for logs and `/readyz`-style diagnostics.
+#[derive(Debug, Clone, Serialize)]
+pub struct StateSummary {
+    /// Records read.
+    pub records: u64,
+    /// Deliveries owed.
+    pub pending: usize,
+    /// Dead letters.
+    pub dead_letters: usize,
+    /// Conversation-end events waiting for a score.
+    pub enrichment: usize,
+    /// Dedupe entries kept.
+    pub dedupe: usize,
+}
+
+impl JournalState {
+    /// Applies one record.
+    pub fn apply(&mut self, r: Record) {
+        self.records += 1;
+        let (time, seq) = (r.time, r.seq);
+        match r.entry {
+            Entry::WebhookReceived(e) | Entry::SentimentFetched(e) => {
+                if let Some(cause) = &e.cause_event_id {
+                    self.enrichment.remove(cause);
+                }
+                self.remember(&e.dedupe_keys, &e.event_id, time);
+                self.owe(Deliverable::Sentiment(e), time, seq);
+            }
+            Entry::ConversationEndReceived(e) => {
+                self.remember(&e.dedupe_keys, &e.event_id, time);
+                self.enrichment.insert(e.event_id.clone(), e);
+            }
+            Entry::EnrichmentFailed(f) => {
+                self.enrichment.remove(&f.event_id);
+            }
+            Entry::CoachingRecommendation(rec) => {
+                self.recommendations.insert(rec.event_id.clone(), time);
+                let last = self
+                    .last_recommendation
+                    .entry(rec.agent_id.clone())
+                    .or_insert(time);
+                *last = (*last).max(time);
+                self.owe(Deliverable::Recommendation(rec), time, seq);
+            }
+            Entry::Delivered(o) => {
+                self.pending.remove(&o.event_id);
+                self.dead_letters.remove(&o.event_id);
+                self.delivered += 1;
+            }
+            Entry::DeliveryFailed(o) => {
+                if let Some(p) = self.pending.get_mut(&o.event_id) {
+                    p.attempts = p.attempts.max(o.attempt);
+                    p.next_attempt = o.retry_at;
+                }
+            }
+            Entry::DeadLettered(o) => {
+                if let Some(p) = self.pending.remove(&o.event_id) {
+                    self.dead_letters.insert(
+                        o.event_id.clone(),
+                        DeadLetter {
+                            event: p.event,
+                            outcome: o,
+                        },
+                    );
+                }
+            }
+            Entry::ReplayRequested(req) => {
+                if let Some(d) = self.dead_letters.remove(&req.event_id) {
+                    self.owe(d.event, time, seq);
+                }
+            }
+            Entry::BatchRun(run) => {
+                self.batch_runs.push((time, r.outcome, run));
+                if self.batch_runs.len() > 1000 {
+                    self.batch_runs.drain(..500);
+                }
+            }
+            Entry::JournalRecovered(_) => {}
+        }
+    }
+
+    fn owe(&mut self, event: Deliverable, since: DateTime<Utc>, seq: u64) {
+        let id = event.event_id().to_owned();
+        self.pending.insert(
+            id,
+            Pending {
+                event,
+                attempts: 0,
+                since,
+                next_attempt: None,
+                seq,
+            },
+        );
+    }
+
+    fn remember(&mut self, keys: &[String], event_id: &str, at: DateTime<Utc>) {
+        for k in keys {
+            self.dedupe.insert(
+                key_digest(k),
+                Seen {
+                    event: compact_id(event_id),
+                    at,
+                },
+            );
+        }
+    }
+
+    /// Drops dedupe entries older than `window` before `now`.
+    pub fn prune_dedupe(&mut self, now: DateTime<Utc>, window: std::time::Duration) {
+        let window = TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
+        self.dedupe.retain(|_, s| now - s.at <= window);
+    }
+
+    /// Deliveries owed, oldest first.
+    pub fn pending_in_order(&self) -> Vec<Pending> {
+        let mut v: Vec<Pending> = self.pending.values().cloned().collect();
+        v.sort_by_key(|p| p.seq);
+        v
+    }
+
+    /// Counts for logs.
+    pub fn summary(&self) -> StateSummary {
+        StateSummary {
+            records: self.records,
+            pending: self.pending.len(),
+            dead_letters: self.dead_letters.len(),
+            enrichment: self.enrichment.len(),
+            dedupe: self.dedupe.len(),
+        }
+    }
+}

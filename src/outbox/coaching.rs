@@ -1,0 +1,181 @@
+//! The outbound client to the coaching platform: the payload, Standard Webhooks signing,
+//! and how each answer is classified (delivered, retry later, or give up).
+
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use crate::config::CoachingSettings;
+use crate::domain::delivery::Deliverable;
+use crate::domain::retry::parse_retry_after;
+use crate::domain::signature::SigningKey;
+
+/// The JSON body delivered for an event. Sentiment events carry the original design's
+/// fields (`agent_interaction`, `quality_score`, `polarity`, `action_required`,
+/// `timestamp`) plus the audit fields.
+pub fn payload(event: &Deliverable) -> Value {
+    match event {
+        Deliverable::Sentiment(e) => json!({
+            "event_type": "sentiment",
+            "event_id": e.event_id,
+            "agent_interaction": e.conversation_id,
+            "quality_score": e.quality_score,
+            "polarity": e.polarity,
+            "action_required": e.action_required,
+            "timestamp": e.occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "conversation_id": e.conversation_id,
+            "agent_id": e.agent_id,
+            "queue_id": e.queue_id,
+            "raw_score": e.raw_score,
+            "scale": e.scale,
+            "normalization_version": e.normalization_version,
+        }),
+        Deliverable::Recommendation(r) => json!({
+            "event_type": "coaching_recommendation",
+            "event_id": r.event_id,
+            "agent_id": r.agent_id,
+            "agent_name": r.agent_name,
+            "window": {
+                "start": r.window_start.to_rfc3339_opts(SecondsFormat::Secs, true),
+                "end": r.window_end.to_rfc3339_opts(SecondsFormat::Secs, true),
+            },
+            "rule": r.rule,
+            "algorithm_version": r.algorithm_version,
+            "normalization_version": r.normalization_version,
+            "effect_points": r.effect_points,
+            "q_value": r.q_value,
+            "n_current": r.n_current,
+            "n_previous": r.n_previous,
+            "quality_score": r.mean_current,
+            "previous_quality_score": r.mean_previous,
+            "action_required": true,
+            "timestamp": r.window_end.to_rfc3339_opts(SecondsFormat::Secs, true),
+        }),
+    }
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    /// 2xx.
+    Delivered {
+        /// Status.
+        status: u16,
+    },
+    /// Worth retrying: 429, 408, 5xx, timeouts, connection errors.
+    Retry {
+        /// Status, if any.
+        status: Option<u16>,
+        /// What happened.
+        error: String,
+        /// `Retry-After` on 429/503.
+        retry_after: Option<Duration>,
+    },
+    /// Other 4xx: retrying the same request will not help.
+    Reject {
+        /// Status.
+        status: u16,
+        /// What happened.
+        error: String,
+    },
+}
+
+/// The coaching platform client.
+#[derive(Clone)]
+pub struct CoachingClient {
+    http: reqwest::Client,
+    url: reqwest::Url,
+    key: Option<SigningKey>,
+}
+
+impl std::fmt::Debug for CoachingClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoachingClient")
+            .field("url", &self.url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CoachingClient {
+    /// A client for `coaching.url`, or `None` when forwarding is off (empty URL).
+    ///
+    /// # Errors
+    /// A message when the URL or secret is unusable (config validation catches this first).
+    pub fn new(settings: &CoachingSettings) -> Result<Option<CoachingClient>, String> {
+        if settings.url.trim().is_empty() {
+            return Ok(None);
+        }
+        let url =
+            reqwest::Url::parse(settings.url.trim()).map_err(|e| format!("coaching.url: {e}"))?;
+        let key = if settings.secret.is_set() {
+            Some(SigningKey::parse(&settings.secret).map_err(|e| format!("coaching.secret: {e}"))?)
+        } else {
+            None
+        };
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("genesys-sentiment/", env!("CARGO_PKG_VERSION")))
+            .timeout(settings.timeout.get())
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Some(CoachingClient { http, url, key }))
+    }
+
+    /// Sends one delivery: the body, `webhook-id` = the event id, and a fresh
+    /// `webhook-timestamp` and signature on every attempt (Standard Webhooks).
+    pub async fn deliver(&self, event_id: &str, body: &[u8]) -> Attempt {
+        let timestamp = Utc::now().timestamp();
+        let mut request = self
+            .http
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("webhook-id", event_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .body(body.to_vec());
+        if let Some(key) = &self.key {
+            request = request.header("webhook-signature", key.sign(event_id, timestamp, body));
+        }
+        match request.send().await {
+            Err(e) => Attempt::Retry {
+                status: None,
+                error: if e.is_timeout() {
+                    "timed out".into()
+                } else {
+                    format!("request failed: {e}")
+                },
+                retry_after: None,
+            },
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
+                let text: String = response
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect();
+                match status {
+                    200..=299 => Attempt::Delivered { status },
+                    408 | 429 | 500..=599 => Attempt::Retry {
+                        status: Some(status),
+                        error: format!("answered {status}: {text}"),
+                        retry_after: if matches!(status, 429 | 503) {
+                            retry_after
+                        } else {
+                            None
+                        },
+                    },
+                    _ => Attempt::Reject {
+                        status,
+                        error: format!("answered {status}: {text}"),
+                    },
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Running the real `genesys-sentiment` binary from a test: to completion ([`run_bin`]) or
+//! in the background with its stderr collected line by line ([`RunningBinary`]). Shared by
+//! the integration tests and the resilience suite (`#[path]`-included by both).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The path of the real binary built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_genesys-sentiment");
+
+/// A signal to send to a running binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)]
+pub enum Signal {
+    /// SIGTERM: drain and exit.
+    Term,
+    /// SIGINT: the same as Ctrl-C.
+    Int,
+    /// SIGKILL: a crash.
+    Kill,
+}
+
+impl Signal {
+    fn name(self) -> &'static str {
+        match self {
+            Signal::Term => "TERM",
+            Signal::Int => "INT",
+            Signal::Kill => "KILL",
+        }
+    }
+}
+
+/// Sends `signal` to process `pid` with kill(1) (no `unsafe` in the tests).
+pub fn send_signal(pid: u32, signal: Signal) {
+    let status = Command::new("kill")
+        .args(["-s", signal.name(), &pid.to_string()])
+        .status()
+        .expect("kill(1) runs");
+    assert!(status.success(), "kill -s {} {pid} failed", signal.name());
+}
+
+/// Runs the real binary with `args` and extra environment variables, to completion.
+#[allow(dead_code)]
+pub fn run_bin(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("binary runs")
+}
+
+/// A running real binary whose stderr lines are collected on a channel.
+pub struct RunningBinary {
+    child: Option<Child>,
+    /// Every stderr line, in order.
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl RunningBinary {
+    /// Starts the binary with `args`, extra environment, and stderr captured (`RUST_LOG`
+    /// removed, so the configured log level applies).
+    pub fn start<K: AsRef<str>, V: AsRef<str>>(args: &[&str], env: &[(K, V)]) -> RunningBinary {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k.as_ref(), v.as_ref());
+        }
+        cmd.env_remove("RUST_LOG");
+        let mut child = cmd.spawn().expect("binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        RunningBinary {
+            child: Some(child),
+            lines,
+        }
+    }
+
+    /// Waits (up to `within`) for a log line containing `needle`, returning it.
+    pub fn wait_for_line(&self, needle: &str, within: Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Some(line),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The address from the JSON "Listening." log line (`log.format = "json"`).
+    pub fn wait_for_address(&self, within: Duration) -> SocketAddr {
+        let line = self
+            .wait_for_line("Listening.", within)
+            .expect("the binary logs its address");
+        let v: serde_json::Value = serde_json::from_str(&line).expect("json log line");
+        v["fields"]["address"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, signal: Signal) {
+        let pid = self.child.as_ref().expect("still running").id();
+        send_signal(pid, signal);
+    }
+
+    /// Waits for exit, up to `within`; `None` (and the process killed) if still running.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let (tx, rx) = mpsc::channel();
+        let pid = child.id();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        match rx.recv_timeout(within) {
+            Ok(status) => status.ok(),
+            Err(_) => {
+                // Still running: kill it so the test does not leak a process.
+                send_signal(pid, Signal::Kill);
+                None
+            }
+        }
+    }
+}
+
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
