@@ -34,6 +34,7 @@ fn received(i: usize) -> Entry {
         topic: None,
         cause_event_id: None,
         occurred_at: chrono::Utc::now(),
+        attribution: Some(genesys_sentiment::domain::events::AttributionSource::Event),
     })
 }
 

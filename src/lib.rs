@@ -11,7 +11,8 @@
 //!
 //! Two flows: webhooks → [`http`] → [`ingest`] → [`journal`] → [`outbox`] → coaching
 //! platform; Genesys → [`genesys`] → [`batch`] → [`analytics`] → reports. Modules, lowest
-//! layer first; a module only imports from the ones above it in this list.
+//! layer first; a module only imports from modules listed before it (its lower layers),
+//! never from one after it or in the same group (`tests/it/layout.rs` checks).
 //!
 //! - [`domain`]: ids, scores, polarity, the event vocabulary, secrets, signatures, regions.
 //! - [`config`]: layered settings; each section parses and checks itself (exit 2 on a bad key).
@@ -19,10 +20,10 @@
 //! - [`genesys`]: the Genesys Cloud client (token cache, rate budget, retries, wire models).
 //! - [`analytics`]: normalization, streaming aggregation, trend statistics; no I/O.
 //! - [`journal`]: the append-only hash-chained log: codec, writer, scan, recovery.
-//! - [`outbox`]: owed deliveries, the forwarder and the coaching-platform client.
-//! - [`ingest`]: webhook parsing, dedupe, the durable intake, STA enrichment.
-//! - [`batch`]: the scheduler, pull, analyzer, report store and coaching alerts.
 //! - `emulator` (feature `emulator`): a local Genesys Cloud, its ground truth and a coaching sink.
+//! - [`outbox`]: owed deliveries, the forwarder and the coaching-platform client.
+//! - [`batch`]: the scheduler, pull, analyzer, report store and coaching alerts.
+//! - [`ingest`]: webhook parsing, dedupe, the durable intake, attribution, STA enrichment.
 //! - [`http`]: the router — webhook intake, probes, `/v1/*`, metrics, dashboard.
 //! - [`startup`]: the composition root; builds, spawns and drains every task.
 //! - [`cli`]: the command line and the commands behind it (`demo`, `evaluate` with the feature).
@@ -37,13 +38,12 @@ pub mod analytics;
 pub mod genesys;
 pub mod journal;
 
+#[cfg(feature = "emulator")]
+pub mod emulator;
 pub mod outbox;
 
 pub mod batch;
 pub mod ingest;
-
-#[cfg(feature = "emulator")]
-pub mod emulator;
 
 pub mod http;
 

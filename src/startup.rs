@@ -15,13 +15,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::analytics::Normalizer;
-use crate::batch::{AlertState, Alerts, Analyzer, Batch, Labels, ReportStore, RunInfo, scheduler};
+use crate::batch::{
+    AlertState, Alerts, Analyzer, Batch, NameResolver, ReportStore, RunInfo, scheduler,
+};
 use crate::config::Settings;
 use crate::domain::RunOutcome;
 use crate::domain::events::{BatchRun, Entry, Recovered};
 use crate::genesys::GenesysClient;
 use crate::http::webhook::auth::WebhookAuth;
 use crate::http::{self, AppState, Phase, Services};
+use crate::ingest::attribution::{AttributionTiming, Attributor};
 use crate::ingest::enrich::Enricher;
 use crate::ingest::{Dedupe, Intake};
 use crate::journal::Journal;
@@ -59,7 +62,6 @@ pub enum StartupError {
 /// A daemon instance: bound, then started, then drained.
 pub struct Application {
     state: AppState,
-    labels: Labels,
     address: SocketAddr,
     listener: Option<TcpListener>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -85,7 +87,6 @@ impl Application {
         let state = AppState::new(Arc::new(settings), Metrics::new());
         Ok(Application {
             state,
-            labels: Default::default(),
             address,
             listener: Some(listener),
             server: None,
@@ -103,12 +104,6 @@ impl Application {
     /// The shared state (settings, metrics, readiness, services).
     pub fn state(&self) -> &AppState {
         &self.state
-    }
-
-    /// Display names for agents and queues in reports (ids otherwise). Call before
-    /// [`Application::start`].
-    pub fn set_labels(&mut self, labels: Labels) {
-        self.labels = labels;
     }
 
     /// The root cancellation token every background task watches.
@@ -169,19 +164,36 @@ impl Application {
         } else {
             DeliveryQueue::counting_only(metrics.clone())
         };
-        for pending in recovered.pending_in_order() {
-            deliveries.push(pending);
-        }
         let (enrich_tx, enrich_rx) = tokio::sync::mpsc::unbounded_channel();
-        let dedupe = Dedupe::new(
+        let dedupe = Arc::new(Dedupe::new(
             std::mem::take(&mut recovered.dedupe),
             settings.journal.dedupe_window.get(),
+        ));
+        let attributor = Attributor::new(
+            journal.clone(),
+            deliveries.clone(),
+            dedupe.clone(),
+            Some(genesys.clone()),
+            AttributionTiming {
+                lookup_delay: settings.webhook.attribution_lookup_delay.get(),
+                max_wait: settings.webhook.attribution_max_wait.get(),
+                max_held: settings.webhook.attribution_max_held,
+            },
+            metrics.clone(),
         );
+        attributor.seed_known(recovered.attributions.drain().map(|(_, v)| v));
+        for pending in recovered.pending_in_order() {
+            // Scores still waiting for their agent are held again, from when they arrived.
+            let since = pending.since;
+            attributor.route(pending, since).await;
+        }
+        self.tracker
+            .spawn(attributor.clone().run(self.root.clone()));
         let intake = Intake::new(
             journal.clone(),
             dedupe,
             normalizer.clone(),
-            deliveries.clone(),
+            attributor,
             enrich_tx,
         );
 
@@ -206,8 +218,7 @@ impl Application {
         let enricher = Enricher {
             client: genesys.clone(),
             journal: journal.clone(),
-            normalizer: normalizer.clone(),
-            deliveries: deliveries.clone(),
+            intake: intake.clone(),
             settings: settings.webhook.clone(),
         };
         let backlog: Vec<_> = recovered.enrichment.drain().map(|(_, e)| e).collect();
@@ -240,7 +251,11 @@ impl Application {
             alerts,
             metrics: metrics.clone(),
             settings: settings.clone(),
-            labels: Arc::new(std::sync::RwLock::new(std::mem::take(&mut self.labels))),
+            names: Arc::new(NameResolver::new(
+                genesys.clone(),
+                settings.genesys.resolve_names,
+                metrics.clone(),
+            )),
         };
         if settings.batch.enabled {
             let job = batch.clone();

@@ -3,13 +3,14 @@
 //! one human summary line), update the metrics, keep the report for the API, and issue
 //! coaching recommendations for agents whose verdict is `declining` (see [`super::alerts`]).
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
 use super::alerts::Alerts;
-use super::analyzer::{Analyzer, Labels};
+use super::analyzer::Analyzer;
+use super::names::NameResolver;
 use super::reports::{ReportStore, RunInfo};
 use crate::analytics::report::{Direction, TrendReport};
 use crate::analytics::{Dimension, Windows};
@@ -43,8 +44,8 @@ pub struct Batch {
     pub metrics: Metrics,
     /// Settings.
     pub settings: Arc<Settings>,
-    /// Display names (optional).
-    pub labels: Arc<RwLock<Labels>>,
+    /// Agent and queue names from Genesys.
+    pub names: Arc<NameResolver>,
 }
 
 impl std::fmt::Debug for Batch {
@@ -120,7 +121,8 @@ impl Batch {
             }
         };
         let mut report = analysis.report;
-        report.set_labels(&self.labels.read().expect("labels lock"));
+        let labels = self.names.labels_for(&report).await;
+        report.set_labels(&labels);
         let count = |d: Direction| {
             report
                 .groups_of(Dimension::Agent)

@@ -83,7 +83,8 @@ pub enum AuditCommand {
 #[derive(Debug, Clone, Args)]
 pub struct AnalyzeArgs {
     /// Exported records: JSON lines, or CSV when the name ends in .csv. Without it the
-    /// records are pulled from the configured Genesys org (or --emulator).
+    /// records are pulled from the configured Genesys org (or, with the emulator feature,
+    /// from an embedded emulator: --emulator).
     #[arg(long, value_name = "FILE")]
     pub input: Option<PathBuf>,
     /// Start of the current window (a date, UTC). The previous window is the same length
@@ -296,6 +297,7 @@ impl EmulateArgs {
             revoke_tokens: false,
             fail_jobs: self.fail_jobs,
             forbidden: self.forbid,
+            forbid_paths: vec![],
         };
         c.sink = crate::emulator::sink::SinkConfig {
             secret: self.sink_secret.clone(),

@@ -203,17 +203,19 @@ pub async fn analyze_pull(
         settings.analytics.groups = args.group_by.clone();
     }
     #[cfg(feature = "emulator")]
-    let (_emulator, labels) = if args.uses_emulator() {
-        let (emu, labels) = super::lab::analyze_emulator(args.seed, windows, &mut settings).await?;
-        (Some(emu), labels)
+    let _emulator = if args.uses_emulator() {
+        Some(super::lab::analyze_emulator(args.seed, windows, &mut settings).await?)
     } else {
-        (None, Default::default())
+        None
     };
-    #[cfg(not(feature = "emulator"))]
-    let labels = crate::batch::Labels::default();
     let analyzer = crate::batch::Analyzer::new(&settings)?;
     let analysis = analyzer.analyze(windows, analyzer.filter(), None).await?;
     let mut report = analysis.report;
-    report.set_labels(&labels);
+    let names = crate::batch::NameResolver::new(
+        analyzer.client().clone(),
+        settings.genesys.resolve_names,
+        crate::telemetry::metrics::Metrics::new(),
+    );
+    report.set_labels(&names.labels_for(&report).await);
     Ok(render::render(&report, args.format))
 }

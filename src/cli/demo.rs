@@ -20,7 +20,8 @@ use super::args::DemoArgs;
 use crate::analytics::Dimension;
 use crate::analytics::render::{ExtraColumn, table};
 use crate::analytics::report::{Direction, GroupReport, TrendReport};
-use crate::config::{BatchSource, Secret, Settings};
+use crate::config::Settings;
+use crate::domain::{BatchSource, Secret};
 use crate::emulator::org::{AgentTruth, EffectSizes, GroundTruth, today_midnight};
 use crate::emulator::{self, EmulatorConfig};
 use crate::startup::{Application, StartupError};
@@ -72,6 +73,10 @@ fn demo_settings(
         .sta_concurrency
         .max(std::num::NonZeroUsize::new(32).expect("non-zero"));
     s.webhook.allow_unauthenticated = true;
+    // Real sentiment events name no agent: the demo sends .acw events for half of them and
+    // lets the daemon look the rest up in the conversation details, a second later.
+    s.webhook.attribution_lookup_delay = Duration::from_secs(1).into();
+    s.webhook.attribution_max_wait = Duration::from_secs(10).into();
     s.coaching.url = format!("{emu_url}/sink/coaching");
     s.coaching.secret = Secret::new(DEMO_SINK_SECRET);
     s.batch.enabled = true;
@@ -164,7 +169,6 @@ pub async fn run(args: &DemoArgs, base: &Settings) -> Result<(), DemoError> {
     let journal = journal_dir.path().join("journal");
     let settings = demo_settings(base, &emu.url(), args.listen, &journal);
     let mut app = Application::build(settings).await?;
-    app.set_labels(org.labels());
     let daemon = format!("http://{}", app.address());
     app.start().await?;
     let services = app.state().services().expect("started").clone();
@@ -198,27 +202,38 @@ pub async fn run(args: &DemoArgs, base: &Settings) -> Result<(), DemoError> {
     print_truth_check(&report, &truth);
 
     let bodies = emulator::webhooks::sentiment_bodies(&org, args.webhooks);
+    // .acw events for every other notification / EventBridge conversation, sent first
+    // (Genesys emits them at wrap-up, before STA has finished the sentiment).
+    let acw: Vec<_> = emulator::webhooks::acw_bodies(&org, args.webhooks)
+        .into_iter()
+        .step_by(2)
+        .collect();
     println!(
-        "\n3. Pushing {} webhooks (original form, notifications, EventBridge events) into {daemon}/webhooks/genesys…",
-        bodies.len()
+        "\n3. Pushing {} sentiment webhooks (original form, notifications, EventBridge events) and {} .acw events into {daemon}/webhooks/genesys…",
+        bodies.len(),
+        acw.len()
     );
     let client = reqwest::Client::new();
     let url = format!("{daemon}/webhooks/genesys");
-    let statuses: Vec<u16> = futures_util::stream::iter(bodies)
-        .map(|body| {
-            let (client, url) = (client.clone(), url.clone());
-            async move {
-                client
-                    .post(&url)
-                    .json(&body)
-                    .send()
-                    .await
-                    .map_or(0, |r| r.status().as_u16())
-            }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
+    let post_all = |bodies: Vec<serde_json::Value>| {
+        let (client, url) = (client.clone(), url.clone());
+        futures_util::stream::iter(bodies)
+            .map(move |body| {
+                let (client, url) = (client.clone(), url.clone());
+                async move {
+                    client
+                        .post(&url)
+                        .json(&body)
+                        .send()
+                        .await
+                        .map_or(0, |r| r.status().as_u16())
+                }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<u16>>()
+    };
+    let acw_statuses = post_all(acw).await;
+    let statuses = post_all(bodies).await;
     let accepted = statuses.iter().filter(|s| **s == 202).count();
     let duplicates = statuses.iter().filter(|s| **s == 200).count();
     let recommendations = report
@@ -239,12 +254,25 @@ pub async fn run(args: &DemoArgs, base: &Settings) -> Result<(), DemoError> {
     }
     let sink = emu.state.sink.report();
     println!(
-        "   {accepted} accepted (202, each fsynced before the answer), {duplicates} duplicates, {} refused.",
-        statuses.len() - accepted - duplicates
+        "   {accepted} accepted (202, each fsynced before the answer), {duplicates} duplicates, {} refused; {} of {} .acw events accepted.",
+        statuses.len() - accepted - duplicates,
+        acw_statuses.iter().filter(|s| **s == 202).count(),
+        acw_statuses.len()
     );
     println!(
         "   Coaching sink: {} distinct events ({} sentiment, {recommendations} coaching recommendations), {} signature failures.",
         sink.unique, accepted, sink.refused_signature
+    );
+    let mut by_source: std::collections::BTreeMap<String, usize> = Default::default();
+    for d in emu.state.sink.events() {
+        if let Some(a) = d.body["attribution"].as_str() {
+            *by_source.entry(a.to_owned()).or_default() += 1;
+        }
+    }
+    let sources: Vec<String> = by_source.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    println!(
+        "   Agent attribution of the delivered scores: {} (event = the original form named the agent; acw = from the .acw event; details = looked up in the conversation's details).",
+        sources.join(", ")
     );
 
     if args.keep_running {

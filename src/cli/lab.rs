@@ -6,8 +6,8 @@ use std::future::Future;
 use super::args::{EmulateArgs, EvaluateArgs, SinkArgs};
 use super::commands::CommandError;
 use crate::analytics::Windows;
-use crate::batch::Labels;
-use crate::config::{Secret, Settings};
+use crate::config::Settings;
+use crate::domain::Secret;
 use crate::emulator::{self, RunningEmulator};
 
 /// Writes a line to standard output, ignoring a closed stdout: a long-running command must
@@ -131,7 +131,8 @@ pub fn evaluate(args: &EvaluateArgs, settings: &crate::config::Settings) -> Stri
 }
 
 /// Starts the emulator `analyze --emulator` pulls from (its history ends at the current
-/// window's end, so the output is reproducible) and points `settings` at it.
+/// window's end, so the output is reproducible) and points `settings` at it. Names come
+/// from its users and queues endpoints, like from a real org.
 ///
 /// # Errors
 /// When the emulator cannot bind a loopback port.
@@ -139,7 +140,7 @@ pub async fn analyze_emulator(
     seed: u64,
     windows: Windows,
     settings: &mut Settings,
-) -> Result<(RunningEmulator, Labels), CommandError> {
+) -> Result<RunningEmulator, CommandError> {
     let mut config = emulator::EmulatorConfig::new(seed);
     config.org.end = windows.current.end;
     config.org.days = ((windows.current.end - windows.previous.start).num_days()) as u32;
@@ -152,6 +153,5 @@ pub async fn analyze_emulator(
     settings.genesys.requests_per_minute =
         std::num::NonZeroU32::new(super::demo::DEMO_RATE_LIMIT as u32).expect("non-zero");
     settings.genesys.retention = std::time::Duration::from_secs(3650 * 86_400).into();
-    let labels = emu.state.org.labels();
-    Ok((emu, labels))
+    Ok(emu)
 }

@@ -70,6 +70,9 @@ pub struct GenesysSettings {
     pub job_page_size: u32,
     /// Parallel STA requests a batch may have in flight (all share the rate budget).
     pub sta_concurrency: NonZeroUsize,
+    /// Look up user and queue names (`GET /api/v2/users`, `/api/v2/routing/queues`) for
+    /// reports; off = ids only.
+    pub resolve_names: bool,
 }
 
 impl GenesysSettings {

@@ -210,7 +210,11 @@ fn describe(error: &config::ConfigError) -> ConfigError {
         .filter(|_| text.contains(" for key `"))
     {
         let key = key.split('`').next().unwrap_or(key).to_owned();
-        let message = text.split(" for key `").next().unwrap_or(&text).to_owned();
+        let mut message = text.split(" for key `").next().unwrap_or(&text).to_owned();
+        if message.contains("expected a nonzero") {
+            // Counts parsed as NonZero*: say it the way the rest of the messages do.
+            message = "must be greater than zero".into();
+        }
         return ConfigError::Invalid { key, message };
     }
     ConfigError::Load(text)

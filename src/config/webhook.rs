@@ -38,6 +38,13 @@ pub struct WebhookSettings {
     pub sta_retry_delay: HumanDuration,
     /// Stop waiting for STA to produce a score after this long.
     pub sta_max_wait: HumanDuration,
+    /// A score whose event names no agent waits this long for an `.acw` / `.user.end` of
+    /// its conversation before the daemon asks the conversation-details endpoint.
+    pub attribution_lookup_delay: HumanDuration,
+    /// After this long the score is delivered with whatever agent is known (or none).
+    pub attribution_max_wait: HumanDuration,
+    /// Most scores waiting for their agent at once; beyond it they are delivered at once.
+    pub attribution_max_held: usize,
 }
 
 impl WebhookSettings {

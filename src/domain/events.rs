@@ -48,6 +48,106 @@ pub struct SentimentEvent {
     pub cause_event_id: Option<String>,
     /// When it happened according to the source (else when it was received).
     pub occurred_at: DateTime<Utc>,
+    /// Where `agent_id` came from; `None` while the daemon is still finding out (the
+    /// delivery waits for an [`Attributed`] record, at most `webhook.attribution_max_wait`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<AttributionSource>,
+}
+
+impl SentimentEvent {
+    /// Applies an attribution decision: the agent it names (or none, for `unknown`, unless
+    /// the event already had one), the queue when the event had none, and the source.
+    pub fn attribute(&mut self, decision: &Attributed) {
+        if decision.agent_id.is_some() || self.agent_id.is_none() {
+            self.agent_id.clone_from(&decision.agent_id);
+        }
+        if self.queue_id.is_none() {
+            self.queue_id.clone_from(&decision.queue_id);
+        }
+        self.attribution = Some(decision.attribution);
+    }
+}
+
+/// Where a real-time score's agent (and queue) came from, in the order they are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributionSource {
+    /// The event named the agent itself (the original form, or a body with `userId`).
+    Event,
+    /// A `v2.detail.events.conversation.{id}.acw` event of the same conversation.
+    Acw,
+    /// A `v2.detail.events.conversation.{id}.user.end` event of the same conversation.
+    UserEnd,
+    /// `GET /api/v2/analytics/conversations/{id}/details`: the agent participant.
+    Details,
+    /// Nothing named the agent within `webhook.attribution_max_wait`.
+    Unknown,
+}
+
+impl AttributionSource {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttributionSource::Event => "event",
+            AttributionSource::Acw => "acw",
+            AttributionSource::UserEnd => "user_end",
+            AttributionSource::Details => "details",
+            AttributionSource::Unknown => "unknown",
+        }
+    }
+}
+
+/// An accepted `.acw` or `.user.end` event: it names the agent (`userId`) and queue of a
+/// conversation. It attributes that conversation's score, and, when no score has arrived,
+/// it also ends the conversation (the score is fetched from STA).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributionEvent {
+    /// Stable id.
+    pub event_id: String,
+    /// Dedupe keys (`conv:{id}:acw` or `conv:{id}:user_end`, webhook id, envelope id).
+    pub dedupe_keys: Vec<String>,
+    /// The conversation.
+    pub conversation_id: String,
+    /// The agent (`userId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// The queue (`queueId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_id: Option<String>,
+    /// `acw` or `user_end`.
+    pub source: AttributionSource,
+    /// The notification topic.
+    pub topic: String,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// An attribution decision for a score: which agent and queue its delivery carries, and
+/// why. `late` marks a link learned after the score was already delivered (reports use it;
+/// the delivery is not sent again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attributed {
+    /// The score's event id.
+    pub event_id: String,
+    /// The conversation.
+    pub conversation_id: String,
+    /// The agent, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// The queue, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_id: Option<String>,
+    /// Where the agent came from.
+    pub attribution: AttributionSource,
+    /// The attribution event it came from (`acw` / `user_end`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause_event_id: Option<String>,
+    /// Learned after the delivery was made.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
+    /// Why the agent is unknown (a failed lookup), when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// An accepted conversation-end event whose score the daemon will fetch from STA.
@@ -188,6 +288,10 @@ pub enum Entry {
     WebhookReceived(SentimentEvent),
     /// A conversation-end webhook was accepted; the score will be fetched.
     ConversationEndReceived(ConversationEnded),
+    /// An `.acw` / `.user.end` webhook was accepted: it names a conversation's agent.
+    AttributionReceived(AttributionEvent),
+    /// A score's agent was decided (or learned late).
+    Attributed(Attributed),
     /// A score was fetched from STA for a conversation-end event.
     SentimentFetched(SentimentEvent),
     /// No score could be fetched for a conversation-end event.
@@ -214,6 +318,8 @@ impl Entry {
         match self {
             Entry::WebhookReceived(_) => "webhook_received",
             Entry::ConversationEndReceived(_) => "conversation_end_received",
+            Entry::AttributionReceived(_) => "attribution_received",
+            Entry::Attributed(_) => "attributed",
             Entry::SentimentFetched(_) => "sentiment_fetched",
             Entry::EnrichmentFailed(_) => "enrichment_failed",
             Entry::CoachingRecommendation(_) => "coaching_recommendation",

@@ -56,6 +56,10 @@ pub const REGIONS: &[Region] = &[
         api_base: "https://api.euc2.pure.cloud",
     },
     Region {
+        id: "eusc_de_east_1",
+        api_base: "https://api.edee1.eusc-pure.cloud",
+    },
+    Region {
         id: "me_central_1",
         api_base: "https://api.mec1.pure.cloud",
     },
@@ -143,6 +147,8 @@ mod tests {
         let r = Region::from_id("us-east-2").unwrap();
         assert_eq!(r.login_base(), "https://login.use2.us-gov-pure.cloud");
         assert!(Region::from_id("us-east-9").is_none());
-        assert_eq!(REGIONS.len(), 17);
+        assert_eq!(REGIONS.len(), 18);
+        let r = Region::from_id("eusc_de_east_1").unwrap();
+        assert_eq!(r.login_base(), "https://login.edee1.eusc-pure.cloud");
     }
 }

@@ -69,6 +69,8 @@ pub struct Faults {
     pub fail_jobs: bool,
     /// Answer every API request 403, as if the OAuth client's role lacked the permission.
     pub forbidden: bool,
+    /// Answer 403 to requests whose path starts with one of these (one missing permission).
+    pub forbid_paths: Vec<String>,
 }
 
 /// The permission an emulated endpoint requires (docs/genesys-api.md §2, §4.1, §4.3).
@@ -77,6 +79,10 @@ fn permission_for(path: &str) -> &'static str {
         "speechAndTextAnalytics:data:view"
     } else if path.contains("/transcripts/aggregates") {
         "analytics:speechAndTextAnalyticsAggregates:view"
+    } else if path.starts_with("/api/v2/routing/queues") {
+        "routing:queue:view"
+    } else if path.starts_with("/api/v2/users") {
+        "directory:user:view"
     } else {
         "analytics:conversationDetail:view"
     }
@@ -183,6 +189,15 @@ pub async fn api_gate(
     };
     let limit = state.config.rate_limit_per_minute;
     let reset_secs = reset.as_secs_f64().ceil().max(1.0) as u64;
+    let path = request.uri().path();
+    let forbid = forbid || {
+        let faults = state.faults.lock().expect("faults lock");
+        faults
+            .current
+            .forbid_paths
+            .iter()
+            .any(|p| path.starts_with(p.as_str()))
+    };
     let mut response = if forbid {
         forbidden(request.uri().path())
     } else if let Some(left) = storm_left {

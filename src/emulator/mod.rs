@@ -9,6 +9,8 @@
 //!   `GET …/jobs/{id}/results`, `GET …/jobs/availability`
 //! - `GET /api/v2/speechandtextanalytics/conversations/{id}`
 //! - `POST /api/v2/analytics/transcripts/aggregates/query`
+//! - `GET /api/v2/analytics/conversations/{id}/details`
+//! - `GET /api/v2/users?id=…`, `GET /api/v2/routing/queues?id=…`
 //! - emulator only: `GET /emulator/ground-truth`, `GET /emulator/org`, `GET /emulator/stats`,
 //!   `GET|PUT /emulator/faults`, and the coaching sink under `/sink`.
 
@@ -65,6 +67,26 @@ pub struct EmulatorConfig {
     pub faults: Faults,
     /// Coaching sink settings.
     pub sink: sink::SinkConfig,
+    /// Results reachable by paging one details query (Genesys: 100 000); lower it to test
+    /// what happens on a day with more conversations than that.
+    pub max_paging_results: u64,
+    /// Keep every request body the API receives (for the conformance test), at most
+    /// [`RECORDED_MAX`].
+    pub record_requests: bool,
+}
+
+/// Most request bodies kept when [`EmulatorConfig::record_requests`] is on.
+pub const RECORDED_MAX: usize = 10_000;
+
+/// A request body the emulator received.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// The path template, e.g. `/api/v2/analytics/conversations/details/query`.
+    pub path: &'static str,
+    /// The body (JSON for POSTs; empty for GETs).
+    pub body: Vec<u8>,
 }
 
 impl EmulatorConfig {
@@ -80,6 +102,8 @@ impl EmulatorConfig {
             job_polls_per_state: 1,
             faults: Faults::default(),
             sink: sink::SinkConfig::default(),
+            max_paging_results: 100_000,
+            record_requests: false,
         }
     }
 }
@@ -123,6 +147,8 @@ pub struct EmulatorState {
     pub stats: Arc<EmulatorStats>,
     /// The coaching sink.
     pub sink: sink::Sink,
+    /// Request bodies received, when recording is on.
+    pub recorded: Arc<Mutex<Vec<RecordedRequest>>>,
 }
 
 impl EmulatorState {
@@ -139,6 +165,7 @@ impl EmulatorState {
             ))),
             stats: Arc::default(),
             sink: sink::Sink::new(config.sink.clone()),
+            recorded: Arc::default(),
             config: Arc::new(config),
         };
         let initial = state.config.faults.clone();
@@ -159,6 +186,21 @@ impl EmulatorState {
         state.storm_until = (faults.storm_seconds > 0)
             .then(|| Instant::now() + Duration::from_secs(faults.storm_seconds));
         state.current = faults;
+    }
+
+    /// Keeps a request body when recording is on (bounded by [`RECORDED_MAX`]).
+    pub fn record(&self, method: &'static str, path: &'static str, body: &[u8]) {
+        if !self.config.record_requests {
+            return;
+        }
+        let mut recorded = self.recorded.lock().expect("recorded lock");
+        if recorded.len() < RECORDED_MAX {
+            recorded.push(RecordedRequest {
+                method,
+                path,
+                body: body.to_vec(),
+            });
+        }
     }
 
     /// The router serving everything.
@@ -192,6 +234,12 @@ impl EmulatorState {
                 "/api/v2/analytics/transcripts/aggregates/query",
                 post(api::transcript_aggregates),
             )
+            .route(
+                "/api/v2/analytics/conversations/{id}/details",
+                get(api::conversation_details),
+            )
+            .route("/api/v2/users", get(api::users))
+            .route("/api/v2/routing/queues", get(api::queues))
             .route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 gate::api_gate,

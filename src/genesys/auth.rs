@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use super::endpoint::Endpoint;
 use super::error::GenesysError;
 use super::models::{AuthErrorResponse, TokenResponse};
-use super::retry::RetryPolicy;
-use crate::config::Secret;
+use crate::domain::Secret;
+use crate::domain::retry::RetryPolicy;
 use crate::telemetry::metrics::Metrics;
 
 /// A bearer token handed to one request. `Debug` never shows it.

@@ -1,12 +1,14 @@
 //! `POST /api/v2/analytics/conversations/details/query`: validation, interval splitting
 //! and paging as a stream (docs/genesys-api.md §2).
 //!
-//! Genesys rejects intervals over 31 days and paging past 100 000 results (docs/genesys-api.md §2.4), so an
-//! interval is validated, split into chunks (one day by default), and a chunk whose
-//! `totalHits` would need paging past the cap is halved. Pages shift while data is live
-//! (§2.4), so each chunk drops ids it already emitted, and a conversation is only
-//! emitted by the chunk its start falls in. Memory is bounded by one chunk, not the
-//! interval.
+//! Genesys rejects intervals over 31 days and paging past 100 000 results, and includes a
+//! conversation when it started on a *day the interval touches* (docs/genesys-api.md §2.4).
+//! So an interval is validated and split into chunks aligned to UTC midnights (one day by
+//! default); a day whose `totalHits` would need paging past the cap cannot be narrowed by
+//! splitting it (every part still touches the whole day), so it is read through an
+//! asynchronous details job instead (cursor paging, §3). Pages shift while data is live
+//! (§2.4), so each chunk drops ids it already emitted, and a conversation is only emitted
+//! by the chunk its start falls in. Memory is bounded by one chunk, not the interval.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -136,7 +138,8 @@ pub fn validate_interval(
     Ok(())
 }
 
-/// Splits an interval into consecutive chunks of at most `chunk` (never above `max`).
+/// Splits an interval into consecutive chunks of at most `chunk` (never above `max`). Chunks
+/// of whole days end on UTC midnights, so each touches only the days it covers.
 pub fn plan_chunks(
     interval: Interval,
     chunk: std::time::Duration,
@@ -148,10 +151,23 @@ pub fn plan_chunks(
     } else {
         step
     };
+    let whole_days = step.num_seconds() % 86_400 == 0;
     let mut out = Vec::new();
     let mut start = interval.start;
     while start < interval.end {
-        let end = (start + step).min(interval.end);
+        let mut end = start + step;
+        if whole_days {
+            // Back to the midnight at or before `end` (but past `start`).
+            let midnight = end
+                .date_naive()
+                .and_hms_opt(0, 0, 0)
+                .expect("midnight")
+                .and_utc();
+            if midnight > start {
+                end = midnight;
+            }
+        }
+        let end = end.min(interval.end);
         out.push(Interval::new(start, end));
         start = end;
     }
@@ -179,11 +195,16 @@ pub fn query_body(
     }
 }
 
+/// The conversations of a heavy day, read from a details job.
+type JobStream =
+    std::pin::Pin<Box<dyn Stream<Item = Result<AnalyticsConversation, GenesysError>> + Send>>;
+
 struct ChunkCursor {
     interval: Interval,
     next_page: u32,
     seen: HashSet<String>,
     done: bool,
+    job: Option<JobStream>,
 }
 
 struct PageCursor {
@@ -258,23 +279,44 @@ async fn next_conversation(
                         next_page: 1,
                         seen: HashSet::new(),
                         done: false,
+                        job: None,
                     });
                 }
                 None => return Ok(None),
             }
         }
         let chunk = c.current.as_mut().expect("set above");
+        if let Some(job) = chunk.job.as_mut() {
+            use futures_util::StreamExt;
+            match job.next().await.transpose()? {
+                Some(conv) => {
+                    let in_chunk = conv
+                        .conversation_start
+                        .is_some_and(|s| chunk.interval.contains(s));
+                    if in_chunk && chunk.seen.insert(conv.conversation_id.clone()) {
+                        c.buffer.push_back(conv);
+                    }
+                }
+                None => chunk.done = true,
+            }
+            continue;
+        }
         let page = chunk.next_page;
         let body = query_body(chunk.interval, &c.filter, page_size, page);
         let response = c.client.details_page(&body).await?;
         let total = response.total_hits.unwrap_or(0);
-        if page == 1 && total > cap && chunk.interval.duration() > TimeDelta::minutes(2) {
-            let mid = chunk.interval.start + chunk.interval.duration() / 2;
-            tracing::info!(interval = %chunk.interval, total, "Chunk would page past the cap; splitting it.");
-            c.chunks.push_front(Interval::new(mid, chunk.interval.end));
-            c.chunks
-                .push_front(Interval::new(chunk.interval.start, mid));
-            c.current = None;
+        if page == 1 && total > cap {
+            // Splitting cannot help (day-touched matching): read the chunk from a job.
+            tracing::info!(interval = %chunk.interval, total, cap, "More conversations than the details query can page through; reading them from a details job.");
+            let job = c
+                .client
+                .submit_details_job(chunk.interval, &c.filter)
+                .await?;
+            if job.clamped {
+                tracing::warn!(interval = %chunk.interval, availability = %job.availability, "Part of this day is after the data availability date; its later conversations follow at the next run.");
+            }
+            c.client.wait_for_job(&job.job_id).await?;
+            chunk.job = Some(Box::pin(c.client.details_job_results(job.job_id)));
             continue;
         }
         let conversations = response.conversations.unwrap_or_default();

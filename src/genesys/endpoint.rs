@@ -1,5 +1,5 @@
 //! The endpoints the client calls, with the permissions each needs
-//! (docs/genesys-api.md §2, §3, §4.1, §4.3, from the SDK docs).
+//! (docs/genesys-api.md §2, §3, §4.1, §4.3, §7, from the SDK docs).
 
 use std::fmt;
 
@@ -22,6 +22,12 @@ pub enum Endpoint {
     StaConversation,
     /// `POST /api/v2/analytics/transcripts/aggregates/query`
     TranscriptAggregates,
+    /// `GET /api/v2/analytics/conversations/{conversationId}/details`
+    ConversationDetails,
+    /// `GET /api/v2/users?id=…`
+    Users,
+    /// `GET /api/v2/routing/queues?id=…`
+    Queues,
 }
 
 impl Endpoint {
@@ -36,6 +42,9 @@ impl Endpoint {
             Endpoint::JobAvailability => "details_job_availability",
             Endpoint::StaConversation => "sta_conversation",
             Endpoint::TranscriptAggregates => "transcript_aggregates",
+            Endpoint::ConversationDetails => "conversation_details",
+            Endpoint::Users => "users",
+            Endpoint::Queues => "queues",
         }
     }
 
@@ -56,6 +65,11 @@ impl Endpoint {
                 "GET /api/v2/speechandtextanalytics/conversations/{conversationId}"
             }
             Endpoint::TranscriptAggregates => "POST /api/v2/analytics/transcripts/aggregates/query",
+            Endpoint::ConversationDetails => {
+                "GET /api/v2/analytics/conversations/{conversationId}/details"
+            }
+            Endpoint::Users => "GET /api/v2/users",
+            Endpoint::Queues => "GET /api/v2/routing/queues",
         }
     }
 
@@ -74,6 +88,11 @@ impl Endpoint {
                 "all of recording:recording:view, speechAndTextAnalytics:data:view"
             }
             Endpoint::TranscriptAggregates => "analytics:speechAndTextAnalyticsAggregates:view",
+            Endpoint::ConversationDetails => {
+                "any of analytics:conversationDetail:view, analytics:agentConversationDetail:view"
+            }
+            Endpoint::Users => "no permission (the SDK docs list none for listing users)",
+            Endpoint::Queues => "routing:queue:view",
         }
     }
 }

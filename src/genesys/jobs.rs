@@ -109,7 +109,7 @@ impl GenesysClient {
     /// # Errors
     /// Any [`GenesysError`].
     pub async fn details_job_status(&self, job_id: &str) -> Result<AsyncQueryStatus, GenesysError> {
-        let path = format!("{JOBS_PATH}/{job_id}");
+        let path = format!("{JOBS_PATH}/{}", GenesysClient::segment(job_id));
         self.send_json(Endpoint::JobStatus, Method::GET, &path, &[], None::<&()>)
             .await
     }
@@ -165,7 +165,7 @@ impl GenesysClient {
         job_id: &str,
         cursor: Option<&str>,
     ) -> Result<AsyncQueryResultsPage, GenesysError> {
-        let path = format!("{JOBS_PATH}/{job_id}/results");
+        let path = format!("{JOBS_PATH}/{}/results", GenesysClient::segment(job_id));
         // Always send pageSize explicitly (the Go SDK sends 0 otherwise, §3).
         let mut query = vec![(
             "pageSize",

@@ -10,15 +10,15 @@
 
 pub mod aggregates;
 pub mod auth;
+pub mod conversation;
 pub mod details;
 pub mod endpoint;
 pub mod error;
 pub mod jobs;
 pub mod models;
+pub mod names;
 pub mod rate;
 pub mod sta;
-
-pub use crate::domain::{region, retry};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,9 +39,10 @@ pub use endpoint::Endpoint;
 pub use error::{ApiFailure, ErrorBody, ErrorKind, GenesysError};
 pub use models::Interval;
 
+use crate::domain::region;
+use crate::domain::retry::{RetryPolicy, parse_retry_after};
 use auth::{AccessToken, TokenCache, TokenSettings};
 use rate::{RateBudget, ServerRateView};
-use retry::{RetryPolicy, parse_retry_after};
 
 /// Settings the client needs, resolved from [`GenesysSettings`].
 #[derive(Debug, Clone)]
@@ -230,6 +231,18 @@ impl GenesysClient {
             requests: self.inner.stats.requests.load(Ordering::Relaxed),
             rate_limited: self.inner.stats.rate_limited.load(Ordering::Relaxed),
         }
+    }
+
+    /// An id as one URL path segment: everything but unreserved characters percent-encoded,
+    /// so an id can never add segments (`../`) or a query to the path it is put into.
+    pub fn segment(id: &str) -> String {
+        use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+        const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.')
+            .remove(b'~');
+        utf8_percent_encode(id, SEGMENT).to_string()
     }
 
     fn url(&self, path: &str) -> Url {

@@ -48,7 +48,10 @@ impl GenesysClient {
         &self,
         conversation_id: &str,
     ) -> Result<StaOutcome, GenesysError> {
-        let path = format!("{STA_CONVERSATIONS_PATH}/{conversation_id}");
+        let path = format!(
+            "{STA_CONVERSATIONS_PATH}/{}",
+            GenesysClient::segment(conversation_id)
+        );
         let result: Result<ConversationMetrics, GenesysError> = self
             .send_json(
                 Endpoint::StaConversation,

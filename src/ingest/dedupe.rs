@@ -99,6 +99,19 @@ impl Dedupe {
         self.len() == 0
     }
 
+    /// The accepted event stored under this key digest, if any (in the window or not).
+    pub fn stored(&self, key: u128) -> Option<Seen> {
+        match self.shards[shard_of(key)]
+            .lock()
+            .expect("dedupe shard")
+            .slots
+            .get(&key)
+        {
+            Some(Slot::Stored(seen)) => Some(*seen),
+            _ => None,
+        }
+    }
+
     /// Reserves every key of an event, or says why not (a duplicate, or one in flight).
     /// The shards involved are locked together, in index order, so two requests for the
     /// same event cannot both pass.

@@ -1,41 +1,100 @@
-//! Conversation-end events carry no score: the enricher fetches it from STA through the
-//! shared Genesys client. STA computes sentiment after transcription (docs/genesys-api.md §4.1), so a
-//! "not analysed" answer is retried with growing waits — from `webhook.sta_retry_delay`,
-//! doubling — until `webhook.sta_max_wait` after the event; then `enrichment_failed` is
-//! journaled. A fetched score becomes a `sentiment_fetched` record and is forwarded.
+//! Conversation-end and attribution events carry no score: the enricher fetches it from STA
+//! through the shared Genesys client, once per conversation, unless a score arrives by
+//! webhook first.
+//!
+//! STA computes sentiment after transcription (docs/genesys-api.md §4.1), so the first fetch
+//! is `webhook.sta_retry_delay` after the event was *received* (never after a time the
+//! sender claims), and a "not analysed" answer is retried with doubling waits until
+//! `webhook.sta_max_wait` after receipt; then `enrichment_failed` is journaled. Waiting
+//! holds nothing: only a fetch in flight takes one of the few fetch slots. A fetched score
+//! goes through the intake (`sentiment_fetched`, the same dedupe key as a webhook score), so
+//! a conversation is delivered once whichever way its score came.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::analytics::Normalizer;
+use super::intake::{Fetched, FetchedScore, Intake, IntakeError};
 use crate::config::WebhookSettings;
-use crate::domain::delivery::{Deliverable, Pending};
-use crate::domain::events::{ConversationEnded, EnrichmentFailed, Entry, SentimentEvent, event_id};
+use crate::domain::events::{ConversationEnded, EnrichmentFailed, Entry};
 use crate::genesys::GenesysClient;
 use crate::genesys::sta::StaOutcome;
 use crate::journal::Journal;
-use crate::outbox::DeliveryQueue;
 
-/// Fetches scores at most this many at a time.
+/// Fetches in flight at most (each also waits for the shared rate budget).
 const CONCURRENCY: usize = 16;
+
+/// A conversation-end event and when it was received.
+pub type EndEvent = (DateTime<Utc>, ConversationEnded);
 
 /// The enricher.
 pub struct Enricher {
     /// Genesys client (shared budget).
     pub client: GenesysClient,
-    /// Journal.
+    /// Journal (failures).
     pub journal: Journal,
-    /// Normalization.
-    pub normalizer: Arc<Normalizer>,
-    /// Forwarder queue.
-    pub deliveries: DeliveryQueue,
+    /// Where fetched scores are stored.
+    pub intake: Intake,
     /// Timing.
     pub settings: WebhookSettings,
+}
+
+struct Waiting {
+    event: ConversationEnded,
+    received: DateTime<Utc>,
+    delay: Duration,
+    fetching: bool,
+}
+
+/// The conversations waiting for a fetch and when each is next due.
+#[derive(Default)]
+struct Schedule {
+    waiting: HashMap<String, Waiting>,
+    timers: BinaryHeap<Reverse<(Instant, u64, String)>>,
+    tiebreak: u64,
+}
+
+impl Schedule {
+    fn at(&mut self, due: Instant, conversation: String) {
+        self.tiebreak += 1;
+        self.timers
+            .push(Reverse((due, self.tiebreak, conversation)));
+    }
+
+    fn admit(&mut self, (received, event): EndEvent, first_delay: Duration) {
+        let conversation = event.conversation_id.clone();
+        if self.waiting.contains_key(&conversation) {
+            return;
+        }
+        self.at(instant_at(received) + first_delay, conversation.clone());
+        self.waiting.insert(
+            conversation,
+            Waiting {
+                event,
+                received,
+                delay: first_delay,
+                fetching: false,
+            },
+        );
+    }
+}
+
+/// How one fetch ended.
+enum Step {
+    Done,
+    Retry(String),
+}
+
+fn instant_at(at: DateTime<Utc>) -> Instant {
+    let now = Instant::now();
+    (at - Utc::now()).to_std().map_or(now, |ahead| now + ahead)
 }
 
 impl Enricher {
@@ -43,76 +102,112 @@ impl Enricher {
     /// Unfinished events stay owed in the journal and resume after restart.
     pub async fn run(
         self,
-        recovered: Vec<ConversationEnded>,
-        mut rx: mpsc::UnboundedReceiver<ConversationEnded>,
+        recovered: Vec<EndEvent>,
+        mut rx: mpsc::UnboundedReceiver<EndEvent>,
         cancel: CancellationToken,
     ) {
         let this = Arc::new(self);
-        let limit = Arc::new(Semaphore::new(CONCURRENCY));
+        let slots = Arc::new(Semaphore::new(CONCURRENCY));
         let tasks = TaskTracker::new();
-        let mut backlog = recovered.into_iter();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(String, Step)>();
+        let mut plan = Schedule::default();
+        let first_delay = this.settings.sta_retry_delay.get();
+        let max_wait = this.settings.sta_max_wait.get();
+        for e in recovered {
+            if !this.intake.has_score(&e.1.conversation_id) {
+                plan.admit(e, first_delay);
+            }
+        }
         loop {
-            let next = match backlog.next() {
-                Some(e) => Some(e),
-                None => tokio::select! {
-                    _ = cancel.cancelled() => None,
-                    e = rx.recv() => e,
-                },
-            };
-            let Some(event) = next else { break };
-            let permit = tokio::select! {
+            let next = plan.timers.peek().map(|Reverse((at, _, _))| *at);
+            let sleep = tokio::time::sleep_until(
+                next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+            );
+            tokio::select! {
                 _ = cancel.cancelled() => break,
-                p = limit.clone().acquire_owned() => p,
-            };
-            let Ok(permit) = permit else { break };
-            let this = this.clone();
-            let cancel = cancel.clone();
-            tasks.spawn(async move {
-                tokio::select! {
-                    _ = cancel.cancelled() => {}
-                    () = this.enrich(event) => {}
+                e = rx.recv() => match e {
+                    Some(e) if !this.intake.has_score(&e.1.conversation_id) => plan.admit(e, first_delay),
+                    Some(_) => {}
+                    None => break,
+                },
+                Some((conversation, step)) = done_rx.recv() => {
+                    let Some(w) = plan.waiting.get_mut(&conversation) else { continue };
+                    w.fetching = false;
+                    match step {
+                        Step::Done => {
+                            plan.waiting.remove(&conversation);
+                        }
+                        Step::Retry(reason) => {
+                            w.delay = w.delay.saturating_mul(2);
+                            let next_at = Utc::now()
+                                + chrono::TimeDelta::from_std(w.delay).unwrap_or(chrono::TimeDelta::MAX);
+                            let deadline = w.received
+                                + chrono::TimeDelta::from_std(max_wait).unwrap_or(chrono::TimeDelta::MAX);
+                            if next_at > deadline {
+                                let w = plan.waiting.remove(&conversation).expect("present");
+                                let why = format!("{reason} within {max_wait:?} of the event");
+                                this.record_failure(&w.event, why).await;
+                            } else {
+                                tracing::debug!(conversation_id = %conversation, retry_in = ?w.delay, %reason, "STA score not ready.");
+                                plan.at(instant_at(next_at), conversation);
+                            }
+                        }
+                    }
                 }
-                drop(permit);
-            });
+                () = sleep => {
+                    let now = Instant::now();
+                    while let Some(Reverse((at, _, _))) = plan.timers.peek() {
+                        if *at > now {
+                            break;
+                        }
+                        let Reverse((_, _, conversation)) = plan.timers.pop().expect("peeked");
+                        if this.intake.has_score(&conversation) {
+                            plan.waiting.remove(&conversation);
+                            continue;
+                        }
+                        let Some(w) = plan.waiting.get_mut(&conversation) else { continue };
+                        if w.fetching {
+                            continue;
+                        }
+                        w.fetching = true;
+                        let (this, slots, done) = (this.clone(), slots.clone(), done_tx.clone());
+                        let event = w.event.clone();
+                        let cancel = cancel.clone();
+                        tasks.spawn(async move {
+                            let Ok(_slot) = slots.acquire_owned().await else { return };
+                            let step = tokio::select! {
+                                _ = cancel.cancelled() => return,
+                                s = this.fetch(&event) => s,
+                            };
+                            let _ = done.send((event.conversation_id.clone(), step));
+                        });
+                    }
+                }
+            }
         }
         tasks.close();
         tasks.wait().await;
     }
 
-    async fn enrich(&self, event: ConversationEnded) {
-        let started = event.occurred_at;
-        let max_wait = chrono::TimeDelta::from_std(self.settings.sta_max_wait.get())
-            .unwrap_or(chrono::TimeDelta::MAX);
-        let mut delay = self.settings.sta_retry_delay.get();
-        let mut due = started + chrono::TimeDelta::from_std(delay).unwrap_or_default();
-        loop {
-            let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-            tokio::time::sleep(wait).await;
-            let reason = match self
-                .client
-                .conversation_sentiment(&event.conversation_id)
-                .await
-            {
-                Ok(StaOutcome::Analysed(sentiment)) => {
-                    self.record_score(&event, &sentiment).await;
-                    return;
-                }
-                Ok(StaOutcome::NotAnalysed) => "not analysed by Speech & Text Analytics".to_owned(),
-                Err(e) if !e.is_retryable() => {
-                    self.record_failure(&event, format!("Genesys refused: {e}"))
-                        .await;
-                    return;
-                }
-                Err(e) => format!("Genesys unavailable: {e}"),
-            };
-            delay = delay.saturating_mul(2);
-            due = Utc::now() + chrono::TimeDelta::from_std(delay).unwrap_or_default();
-            if due - started > max_wait {
-                let why = format!("{reason} within {:?}", self.settings.sta_max_wait.get());
-                self.record_failure(&event, why).await;
-                return;
+    async fn fetch(&self, event: &ConversationEnded) -> Step {
+        match self
+            .client
+            .conversation_sentiment(&event.conversation_id)
+            .await
+        {
+            Ok(StaOutcome::Analysed(sentiment)) => {
+                self.record_score(event, &sentiment).await;
+                Step::Done
             }
-            tracing::debug!(conversation_id = %event.conversation_id, retry_in = ?delay, %reason, "STA score not ready.");
+            Ok(StaOutcome::NotAnalysed) => {
+                Step::Retry("not analysed by Speech & Text Analytics".to_owned())
+            }
+            Err(e) if !e.is_retryable() => {
+                self.record_failure(event, format!("Genesys refused: {e}"))
+                    .await;
+                Step::Done
+            }
+            Err(e) => Step::Retry(format!("Genesys unavailable: {e}")),
         }
     }
 
@@ -121,48 +216,20 @@ impl Enricher {
         event: &ConversationEnded,
         s: &crate::genesys::sta::ConversationSentiment,
     ) {
-        let reading = match self.normalizer.read(s.score, None) {
-            Ok(r) => r,
-            Err(e) => {
+        let fetched = FetchedScore {
+            score: s.score,
+            trend: s.trend.map(|t| t.value),
+        };
+        match self.intake.accept_fetched(event, fetched).await {
+            Ok(Fetched::Stored) => {}
+            Ok(Fetched::Superseded) => {
+                tracing::debug!(conversation_id = %event.conversation_id, "A score arrived by webhook first; the fetched one is not stored.");
+            }
+            Err(IntakeError::Unusable(e)) => {
                 self.record_failure(event, format!("unusable STA score: {e}"))
                     .await;
-                return;
             }
-        };
-        let fetched = SentimentEvent {
-            event_id: event_id(&format!("fetched:{}", event.event_id)),
-            dedupe_keys: vec![],
-            conversation_id: event.conversation_id.clone(),
-            agent_id: event.agent_id.clone(),
-            queue_id: event.queue_id.clone(),
-            raw_score: s.score.value,
-            scale: s.score.scale,
-            quality_score: reading.quality_score,
-            polarity: reading.polarity,
-            action_required: reading.action_required,
-            normalization_version: self.normalizer.version().to_owned(),
-            trend_score: s.trend.map(|t| t.value),
-            topic: Some(event.topic.clone()),
-            cause_event_id: Some(event.event_id.clone()),
-            occurred_at: event.occurred_at,
-        };
-        match self
-            .journal
-            .record(
-                "enricher",
-                "fetched",
-                Entry::SentimentFetched(fetched.clone()),
-            )
-            .await
-        {
-            Ok(appended) => self.deliveries.push(Pending {
-                event: Deliverable::Sentiment(fetched),
-                attempts: 0,
-                since: Utc::now(),
-                next_attempt: None,
-                seq: appended.seq,
-            }),
-            Err(e) => {
+            Err(IntakeError::Journal(e)) => {
                 tracing::error!(error = %e, conversation_id = %event.conversation_id, "Cannot journal a fetched score; it will be fetched again after restart.");
             }
         }

@@ -1,21 +1,29 @@
-//! Accepting an event: dedupe, normalize, append durably, then hand it on (to the
-//! forwarder, or to the enricher for conversation-end events). Used by the webhook
-//! handler; knows nothing about HTTP.
+//! Accepting an event: dedupe, normalize, append durably, then hand it on — a score to the
+//! attributor (which releases it to the outbox once its agent is known), an attribution
+//! event to the attributor, a conversation end to the enricher. Used by the webhook handler
+//! and the enricher; knows nothing about HTTP.
+//!
+//! One score per conversation: webhook scores and scores fetched from STA share the dedupe
+//! key `conv:{id}:sentiment` and the event id derived from it, so a conversation is
+//! delivered once whichever way its score arrived.
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
+use super::attribution::{Attributor, score_key};
 use super::dedupe::Dedupe;
+use super::enrich::EndEvent;
 use super::parse::Incoming;
 use crate::analytics::Normalizer;
 use crate::domain::delivery::{Deliverable, Pending};
 use crate::domain::events::{
-    ConversationEnded, Entry, Seen, SentimentEvent, compact_id, event_id, key_digest,
+    AttributionEvent, ConversationEnded, Entry, Seen, SentimentEvent, compact_id, event_id,
+    key_digest,
 };
+use crate::domain::{QualityReading, RawSentiment};
 use crate::journal::{Draft, Journal, JournalError};
-use crate::outbox::DeliveryQueue;
 
 /// What became of an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,8 +53,8 @@ pub struct Intake {
     journal: Journal,
     dedupe: Arc<Dedupe>,
     normalizer: Arc<Normalizer>,
-    deliveries: DeliveryQueue,
-    enrich: mpsc::UnboundedSender<ConversationEnded>,
+    attributor: Attributor,
+    enrich: mpsc::UnboundedSender<EndEvent>,
 }
 
 impl std::fmt::Debug for Intake {
@@ -71,20 +79,45 @@ fn keys_for(
     keys
 }
 
+/// What to do once a record is durable.
+enum Then {
+    Score(Box<Pending>),
+    Learn(AttributionEvent),
+    Enrich(ConversationEnded),
+}
+
+/// A score fetched from STA for a conversation-end event.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchedScore {
+    /// `sentimentScore` with its scale.
+    pub score: RawSentiment,
+    /// `sentimentTrend`, when given.
+    pub trend: Option<f64>,
+}
+
+/// What became of a fetched score.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// Stored and handed on.
+    Stored,
+    /// The conversation already has a score (a webhook was faster); nothing written.
+    Superseded,
+}
+
 impl Intake {
     /// Builds the intake.
     pub fn new(
         journal: Journal,
-        dedupe: Dedupe,
+        dedupe: Arc<Dedupe>,
         normalizer: Arc<Normalizer>,
-        deliveries: DeliveryQueue,
-        enrich: mpsc::UnboundedSender<ConversationEnded>,
+        attributor: Attributor,
+        enrich: mpsc::UnboundedSender<EndEvent>,
     ) -> Intake {
         Intake {
             journal,
-            dedupe: Arc::new(dedupe),
+            dedupe,
             normalizer,
-            deliveries,
+            attributor,
             enrich,
         }
     }
@@ -94,22 +127,26 @@ impl Intake {
         self.dedupe.len()
     }
 
-    /// Normalizes an event without storing it (`?validate=true`). Conversation-end events
-    /// carry no score: they read as `None`.
+    /// Whether the conversation's score is already stored (in the dedupe window).
+    pub fn has_score(&self, conversation_id: &str) -> bool {
+        self.dedupe
+            .stored(key_digest(&score_key(conversation_id)))
+            .is_some()
+    }
+
+    /// Normalizes an event without storing it (`?validate=true`). Events without a score
+    /// (conversation end, attribution) read as `None`.
     ///
     /// # Errors
     /// The reason the event is unusable.
-    pub fn check(
-        &self,
-        incoming: &Incoming,
-    ) -> Result<Option<crate::domain::QualityReading>, String> {
+    pub fn check(&self, incoming: &Incoming) -> Result<Option<QualityReading>, String> {
         match incoming {
             Incoming::Sentiment { raw, polarity, .. } => self
                 .normalizer
                 .read(*raw, *polarity)
                 .map(Some)
                 .map_err(|e| e.to_string()),
-            Incoming::ConversationEnd { .. } => Ok(None),
+            Incoming::ConversationEnd { .. } | Incoming::Attribution { .. } => Ok(None),
         }
     }
 
@@ -123,7 +160,7 @@ impl Intake {
         webhook_id: Option<&str>,
     ) -> Result<Outcome, IntakeError> {
         let now = Utc::now();
-        let (source, entry, keys, deliverable, ended) = match incoming {
+        let (source, entry, keys, then) = match incoming {
             Incoming::Sentiment {
                 format,
                 conversation_id,
@@ -146,30 +183,54 @@ impl Intake {
                     webhook_id,
                     envelope_id.as_deref(),
                 );
-                let event = SentimentEvent {
+                let event = self.score_event(
+                    keys.clone(),
+                    conversation_id,
+                    agent_id,
+                    queue_id,
+                    raw,
+                    reading,
+                    trend,
+                    topic,
+                    occurred_at.unwrap_or(now),
+                );
+                let then = Then::Score(Box::new(pending(
+                    Deliverable::Sentiment(event.clone()),
+                    now,
+                )));
+                (format.source(), Entry::WebhookReceived(event), keys, then)
+            }
+            Incoming::Attribution {
+                format,
+                conversation_id,
+                agent_id,
+                queue_id,
+                source,
+                topic,
+                occurred_at,
+                envelope_id,
+            } => {
+                let keys = keys_for(
+                    source.as_str(),
+                    &conversation_id,
+                    webhook_id,
+                    envelope_id.as_deref(),
+                );
+                let event = AttributionEvent {
                     event_id: event_id(&keys[0]),
                     dedupe_keys: keys.clone(),
                     conversation_id,
                     agent_id,
                     queue_id,
-                    raw_score: raw.value,
-                    scale: raw.scale,
-                    quality_score: reading.quality_score,
-                    polarity: reading.polarity,
-                    action_required: reading.action_required,
-                    normalization_version: self.normalizer.version().to_owned(),
-                    trend_score: trend,
+                    source,
                     topic,
-                    cause_event_id: None,
                     occurred_at: occurred_at.unwrap_or(now),
                 };
-                let deliverable = Some(Deliverable::Sentiment(event.clone()));
                 (
                     format.source(),
-                    Entry::WebhookReceived(event),
+                    Entry::AttributionReceived(event.clone()),
                     keys,
-                    deliverable,
-                    None,
+                    Then::Learn(event),
                 )
             }
             Incoming::ConversationEnd {
@@ -200,16 +261,138 @@ impl Intake {
                     format.source(),
                     Entry::ConversationEndReceived(event.clone()),
                     keys,
-                    None,
-                    Some(event),
+                    Then::Enrich(event),
                 )
             }
         };
+        let id = event_id(&keys[0]);
+        let seq = match self.store(&keys, &id, source, entry, now).await? {
+            Ok(seq) => seq,
+            Err(outcome) => return Ok(outcome),
+        };
+        match then {
+            Then::Score(mut p) => {
+                p.seq = seq;
+                self.attributor.route(*p, now).await;
+            }
+            Then::Learn(event) => {
+                self.attributor.learn(&event, now).await;
+                // It also ends the conversation: fetch the score if none arrives.
+                if !self.has_score(&event.conversation_id) {
+                    let _ = self.enrich.send((
+                        now,
+                        ConversationEnded {
+                            event_id: event.event_id.clone(),
+                            dedupe_keys: vec![],
+                            conversation_id: event.conversation_id,
+                            agent_id: event.agent_id,
+                            queue_id: event.queue_id,
+                            topic: event.topic,
+                            occurred_at: event.occurred_at,
+                        },
+                    ));
+                }
+            }
+            Then::Enrich(event) => {
+                if !self.has_score(&event.conversation_id) {
+                    let _ = self.enrich.send((now, event));
+                }
+            }
+        }
+        Ok(Outcome::Accepted(id))
+    }
+
+    /// Stores a score fetched from STA for `cause` (a conversation-end or attribution event),
+    /// unless the conversation already has one.
+    ///
+    /// # Errors
+    /// [`IntakeError::Unusable`] for a score outside its scale; [`IntakeError::Journal`].
+    pub async fn accept_fetched(
+        &self,
+        cause: &ConversationEnded,
+        fetched: FetchedScore,
+    ) -> Result<Fetched, IntakeError> {
+        let now = Utc::now();
+        let reading = self
+            .normalizer
+            .read(fetched.score, None)
+            .map_err(|e| IntakeError::Unusable(e.to_string()))?;
+        let keys = vec![score_key(&cause.conversation_id)];
+        let mut event = self.score_event(
+            keys.clone(),
+            cause.conversation_id.clone(),
+            None,
+            None,
+            fetched.score,
+            reading,
+            fetched.trend,
+            Some(cause.topic.clone()),
+            cause.occurred_at,
+        );
+        event.cause_event_id = Some(cause.event_id.clone());
+        let id = event.event_id.clone();
+        let p = pending(Deliverable::Sentiment(event.clone()), now);
+        match self
+            .store(&keys, &id, "enricher", Entry::SentimentFetched(event), now)
+            .await?
+        {
+            Ok(seq) => {
+                self.attributor.route(Pending { seq, ..p }, now).await;
+                Ok(Fetched::Stored)
+            }
+            Err(_) => Ok(Fetched::Superseded),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn score_event(
+        &self,
+        keys: Vec<String>,
+        conversation_id: String,
+        agent_id: Option<String>,
+        queue_id: Option<String>,
+        raw: RawSentiment,
+        reading: QualityReading,
+        trend: Option<f64>,
+        topic: Option<String>,
+        occurred_at: DateTime<Utc>,
+    ) -> SentimentEvent {
+        SentimentEvent {
+            event_id: event_id(&keys[0]),
+            dedupe_keys: keys,
+            attribution: agent_id
+                .is_some()
+                .then_some(crate::domain::events::AttributionSource::Event),
+            conversation_id,
+            agent_id,
+            queue_id,
+            raw_score: raw.value,
+            scale: raw.scale,
+            quality_score: reading.quality_score,
+            polarity: reading.polarity,
+            action_required: reading.action_required,
+            normalization_version: self.normalizer.version().to_owned(),
+            trend_score: trend,
+            topic,
+            cause_event_id: None,
+            occurred_at,
+        }
+    }
+
+    /// Reserves the keys, appends durably and settles the dedupe set. `Ok(Err(outcome))`
+    /// when the event is a duplicate or in flight (nothing written).
+    async fn store(
+        &self,
+        keys: &[String],
+        id: &str,
+        source: &str,
+        entry: Entry,
+        now: DateTime<Utc>,
+    ) -> Result<Result<u64, Outcome>, IntakeError> {
         let digests: Vec<u128> = keys.iter().map(|k| key_digest(k)).collect();
         if let Err(outcome) = self.dedupe.reserve(&digests, now) {
-            return Ok(outcome);
+            return Ok(Err(outcome));
         }
-        let id = event_id(&keys[0]);
         let result = self
             .journal
             .append(Draft {
@@ -219,23 +402,20 @@ impl Intake {
             })
             .await;
         let stored = result.as_ref().ok().map(|_| Seen {
-            event: compact_id(&id),
+            event: compact_id(id),
             at: now,
         });
         self.dedupe.settle(&digests, stored);
-        let appended = result?;
-        if let Some(event) = deliverable {
-            self.deliveries.push(Pending {
-                event,
-                attempts: 0,
-                since: now,
-                next_attempt: None,
-                seq: appended.seq,
-            });
-        }
-        if let Some(event) = ended {
-            let _ = self.enrich.send(event);
-        }
-        Ok(Outcome::Accepted(id))
+        Ok(Ok(result?.seq))
+    }
+}
+
+fn pending(event: Deliverable, since: DateTime<Utc>) -> Pending {
+    Pending {
+        event,
+        attempts: 0,
+        since,
+        next_attempt: None,
+        seq: 0,
     }
 }

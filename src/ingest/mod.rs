@@ -1,8 +1,9 @@
 //! The real-time path up to the journal: webhook bodies parsed into domain events
 //! ([`parse`]), deduplicated ([`dedupe`]), normalized and journaled durably ([`intake`]),
-//! then handed to the outbox; conversation-end events get their score fetched from STA
-//! ([`enrich`]).
+//! then handed to the outbox once the score's agent is known ([`attribution`]);
+//! conversation-end events get their score fetched from STA ([`enrich`]).
 
+pub mod attribution;
 pub mod dedupe;
 pub mod enrich;
 pub mod intake;

@@ -4,12 +4,15 @@
 //!    action or notification forwarder posts it;
 //! 3. the same inside an Amazon EventBridge envelope (`detail-type`, `source`,
 //!    `detail: {topicName, eventBody, metadata}`) (docs/genesys-api.md §6.2);
-//! 4. conversation-end notifications (`v2.detail.events.conversation.{id}.acw` /
-//!    `.customer.end`), whose score the daemon fetches itself.
+//! 4. conversation detail events: `v2.detail.events.conversation.{id}.customer.end` (the
+//!    conversation ended; the daemon fetches its score from STA), and `.acw` / `.user.end`,
+//!    which name the agent (`userId`) and queue of a conversation and so attribute its score
+//!    (docs/genesys-api.md §6.1).
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Map, Value};
 
+use crate::domain::events::AttributionSource;
 use crate::domain::{Polarity, RawSentiment, ScoreScale};
 
 /// Which wire format a body came in.
@@ -60,7 +63,26 @@ pub enum Incoming {
         /// EventBridge event id.
         envelope_id: Option<String>,
     },
-    /// A conversation ended; fetch its score.
+    /// An `.acw` or `.user.end` event: it names the conversation's agent and queue.
+    Attribution {
+        /// Wire format.
+        format: Format,
+        /// Conversation.
+        conversation_id: String,
+        /// Agent (`userId`).
+        agent_id: Option<String>,
+        /// Queue (`queueId`).
+        queue_id: Option<String>,
+        /// `acw` or `user_end`.
+        source: AttributionSource,
+        /// Notification topic.
+        topic: String,
+        /// Event time, when sent.
+        occurred_at: Option<DateTime<Utc>>,
+        /// EventBridge event id.
+        envelope_id: Option<String>,
+    },
+    /// A conversation ended (`.customer.end`); fetch its score.
     ConversationEnd {
         /// Wire format.
         format: Format,
@@ -242,14 +264,34 @@ fn notification(
             envelope_id,
         });
     }
-    if let Some(id) = topic_id(DETAIL_PREFIX, &[".acw", ".customer.end"]) {
+    for (suffix, source) in [
+        (".acw", AttributionSource::Acw),
+        (".user.end", AttributionSource::UserEnd),
+    ] {
+        if let Some(id) = topic_id(DETAIL_PREFIX, &[suffix]) {
+            let conversation_id = text(body, &["conversationId"])
+                .or(Some(id).filter(|i| i != "{id}"))
+                .ok_or_else(|| unusable("eventBody.conversationId is required"))?;
+            return Ok(Incoming::Attribution {
+                format,
+                conversation_id,
+                agent_id: text(body, &["userId"]),
+                queue_id: text(body, &["queueId"]),
+                source,
+                topic,
+                occurred_at,
+                envelope_id,
+            });
+        }
+    }
+    if let Some(id) = topic_id(DETAIL_PREFIX, &[".customer.end"]) {
         let conversation_id = text(body, &["conversationId"])
             .or(Some(id).filter(|i| i != "{id}"))
             .ok_or_else(|| unusable("eventBody.conversationId is required"))?;
         return Ok(Incoming::ConversationEnd {
             format,
             conversation_id,
-            agent_id: text(body, &["userId", "agentId"]),
+            agent_id: text(body, &["userId"]),
             queue_id: text(body, &["queueId"]),
             topic,
             occurred_at,
@@ -258,7 +300,7 @@ fn notification(
     }
     Err(unusable(format!(
         "topic {topic:?} is not handled: send v2.speechandtextanalytics.conversation.{{id}}.sentiment, \
-         v2.detail.events.conversation.{{id}}.acw or v2.detail.events.conversation.{{id}}.customer.end"
+         or v2.detail.events.conversation.{{id}}.acw, .user.end or .customer.end"
     )))
 }
 
@@ -326,9 +368,11 @@ mod tests {
 
         let acw = json!({"topicName": "v2.detail.events.conversation.c-3.acw",
             "eventBody": {"eventTime": 1_714_560_000_000i64, "conversationId": "c-3", "userId": "a-9", "queueId": "q-9", "mediaType": "VOICE"}});
-        let Incoming::ConversationEnd {
+        let Incoming::Attribution {
             conversation_id,
             agent_id,
+            queue_id,
+            source,
             occurred_at,
             ..
         } = parse(acw.to_string().as_bytes(), ScoreScale::Unit).unwrap()
@@ -336,10 +380,31 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (conversation_id.as_str(), agent_id.as_deref()),
-            ("c-3", Some("a-9"))
+            (
+                conversation_id.as_str(),
+                agent_id.as_deref(),
+                queue_id.as_deref(),
+                source
+            ),
+            ("c-3", Some("a-9"), Some("q-9"), AttributionSource::Acw)
         );
         assert_eq!(occurred_at.unwrap().timestamp_millis(), 1_714_560_000_000);
+
+        let user_end = json!({"topicName": "v2.detail.events.conversation.c-4.user.end",
+            "eventBody": {"eventTime": 1_714_560_000_000i64, "conversationId": "c-4", "userId": "a-8"}});
+        assert!(matches!(
+            parse(user_end.to_string().as_bytes(), ScoreScale::Unit).unwrap(),
+            Incoming::Attribution {
+                source: AttributionSource::UserEnd,
+                ..
+            }
+        ));
+        let customer_end = json!({"topicName": "v2.detail.events.conversation.c-5.customer.end",
+            "eventBody": {"eventTime": 1_714_560_000_000i64, "conversationId": "c-5", "disconnectType": "CLIENT"}});
+        assert!(matches!(
+            parse(customer_end.to_string().as_bytes(), ScoreScale::Unit).unwrap(),
+            Incoming::ConversationEnd { agent_id: None, .. }
+        ));
     }
 
     #[test]

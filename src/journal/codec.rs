@@ -148,6 +148,8 @@ struct RecordVisitor;
 const KINDS: &[&str] = &[
     "webhook_received",
     "conversation_end_received",
+    "attribution_received",
+    "attributed",
     "sentiment_fetched",
     "enrichment_failed",
     "coaching_recommendation",
@@ -194,6 +196,8 @@ impl<'de> serde::de::Visitor<'de> for RecordVisitor {
             "conversation_end_received" => {
                 Entry::ConversationEndReceived(Deserialize::deserialize(rest)?)
             }
+            "attribution_received" => Entry::AttributionReceived(Deserialize::deserialize(rest)?),
+            "attributed" => Entry::Attributed(Deserialize::deserialize(rest)?),
             "sentiment_fetched" => Entry::SentimentFetched(Deserialize::deserialize(rest)?),
             "enrichment_failed" => Entry::EnrichmentFailed(Deserialize::deserialize(rest)?),
             "coaching_recommendation" => {

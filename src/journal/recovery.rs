@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use super::codec::Record;
 use crate::domain::delivery::{DeadLetter, Deliverable, Pending};
-use crate::domain::events::{BatchRun, ConversationEnded, Entry, Seen, compact_id, key_digest};
+use crate::domain::events::{
+    AttributionEvent, BatchRun, ConversationEnded, Entry, Seen, compact_id, key_digest,
+};
 
 /// The rebuilt state.
 #[derive(Debug, Default)]
@@ -21,8 +23,10 @@ pub struct JournalState {
     pub pending: HashMap<String, Pending>,
     /// Dead letters, by event id.
     pub dead_letters: HashMap<String, DeadLetter>,
-    /// Conversation-end events waiting for their score, by event id.
-    pub enrichment: HashMap<String, ConversationEnded>,
+    /// Conversation-end (and attribution) events waiting for their score, by conversation.
+    pub enrichment: HashMap<String, (DateTime<Utc>, ConversationEnded)>,
+    /// The latest attribution event per conversation, with when it was accepted.
+    pub attributions: HashMap<String, (DateTime<Utc>, AttributionEvent)>,
     /// Accepted events by dedupe-key digest.
     pub dedupe: HashMap<u128, Seen>,
     /// Coaching recommendation ids already issued.
@@ -58,19 +62,54 @@ impl JournalState {
         self.records += 1;
         let (time, seq) = (r.time, r.seq);
         match r.entry {
-            Entry::WebhookReceived(e) | Entry::SentimentFetched(e) => {
-                if let Some(cause) = &e.cause_event_id {
-                    self.enrichment.remove(cause);
-                }
+            Entry::WebhookReceived(mut e) | Entry::SentimentFetched(mut e) => {
+                self.enrichment.remove(&e.conversation_id);
                 self.remember(&e.dedupe_keys, &e.event_id, time);
+                if e.attribution.is_none() && e.agent_id.is_some() {
+                    // Records from before attribution existed: the event named its agent.
+                    e.attribution = Some(crate::domain::events::AttributionSource::Event);
+                }
                 self.owe(Deliverable::Sentiment(e), time, seq);
             }
             Entry::ConversationEndReceived(e) => {
                 self.remember(&e.dedupe_keys, &e.event_id, time);
-                self.enrichment.insert(e.event_id.clone(), e);
+                self.enrichment
+                    .entry(e.conversation_id.clone())
+                    .or_insert((time, e));
+            }
+            Entry::AttributionReceived(e) => {
+                self.remember(&e.dedupe_keys, &e.event_id, time);
+                let scored = self.score_stored(&e.conversation_id);
+                if !scored {
+                    self.enrichment
+                        .entry(e.conversation_id.clone())
+                        .or_insert_with(|| {
+                            let ended = ConversationEnded {
+                                event_id: e.event_id.clone(),
+                                dedupe_keys: vec![],
+                                conversation_id: e.conversation_id.clone(),
+                                agent_id: e.agent_id.clone(),
+                                queue_id: e.queue_id.clone(),
+                                topic: e.topic.clone(),
+                                occurred_at: e.occurred_at,
+                            };
+                            (time, ended)
+                        });
+                }
+                if e.agent_id.is_some() {
+                    self.attributions
+                        .insert(e.conversation_id.clone(), (time, e));
+                }
+            }
+            Entry::Attributed(a) => {
+                if let Some(p) = self.pending.get_mut(&a.event_id)
+                    && let Deliverable::Sentiment(e) = &mut p.event
+                {
+                    e.attribute(&a);
+                }
             }
             Entry::EnrichmentFailed(f) => {
-                self.enrichment.remove(&f.event_id);
+                self.enrichment.remove(&f.conversation_id);
             }
             Entry::CoachingRecommendation(rec) => {
                 self.recommendations.insert(rec.event_id.clone(), time);
@@ -144,10 +183,16 @@ impl JournalState {
         }
     }
 
-    /// Drops dedupe entries older than `window` before `now`.
+    fn score_stored(&self, conversation_id: &str) -> bool {
+        self.dedupe
+            .contains_key(&key_digest(&format!("conv:{conversation_id}:sentiment")))
+    }
+
+    /// Drops dedupe entries and attribution events older than `window` before `now`.
     pub fn prune_dedupe(&mut self, now: DateTime<Utc>, window: std::time::Duration) {
         let window = TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
         self.dedupe.retain(|_, s| now - s.at <= window);
+        self.attributions.retain(|_, (at, _)| now - *at <= window);
     }
 
     /// Deliveries owed, oldest first.

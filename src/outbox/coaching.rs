@@ -27,6 +27,7 @@ pub fn payload(event: &Deliverable) -> Value {
             "conversation_id": e.conversation_id,
             "agent_id": e.agent_id,
             "queue_id": e.queue_id,
+            "attribution": e.attribution.unwrap_or(crate::domain::events::AttributionSource::Unknown),
             "raw_score": e.raw_score,
             "scale": e.scale,
             "normalization_version": e.normalization_version,

@@ -95,6 +95,18 @@ impl DeliveryQueue {
         self.notify.notify_one();
     }
 
+    /// Changes a queued (not yet delivered) event in place; `false` when it is not queued.
+    pub fn amend(&self, id: &str, change: impl FnOnce(&mut Pending)) -> bool {
+        let mut s = self.state.lock().expect("queue lock");
+        match s.items.get_mut(id) {
+            Some(p) => {
+                change(p);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Events owed.
     pub fn len(&self) -> usize {
         if !self.enabled {

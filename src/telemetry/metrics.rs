@@ -39,6 +39,13 @@ pub mod names {
     pub const TREND_GROUPS: &str = "genesys_sentiment_trend_groups";
     /// 1 while the daemon is ready for traffic.
     pub const READY: &str = "genesys_sentiment_ready";
+    /// Attribution decisions for real-time scores, by source (event, acw, user_end,
+    /// details, unknown, late_link, lookup_failed).
+    pub const ATTRIBUTIONS: &str = "genesys_sentiment_attributions";
+    /// Real-time scores waiting for their agent.
+    pub const ATTRIBUTION_HELD: &str = "genesys_sentiment_attribution_held";
+    /// Name lookups (users, queues) by outcome.
+    pub const NAME_LOOKUPS: &str = "genesys_sentiment_name_lookups";
 }
 
 /// A label set with one `outcome` label.
@@ -94,6 +101,12 @@ pub struct Metrics {
     pub trend_groups: Family<VerdictLabels, Gauge>,
     /// See [`names::READY`].
     pub ready: Gauge,
+    /// See [`names::ATTRIBUTIONS`].
+    pub attributions: Family<OutcomeLabel, Counter>,
+    /// See [`names::ATTRIBUTION_HELD`].
+    pub attribution_held: Gauge,
+    /// See [`names::NAME_LOOKUPS`].
+    pub name_lookups: Family<OutcomeLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -184,6 +197,24 @@ impl Metrics {
             "1 while the daemon is ready for traffic",
             ready.clone(),
         );
+        let attributions = Family::<OutcomeLabel, Counter>::default();
+        r.register(
+            names::ATTRIBUTIONS,
+            "Attribution decisions for real-time scores, by source",
+            attributions.clone(),
+        );
+        let attribution_held = Gauge::default();
+        r.register(
+            names::ATTRIBUTION_HELD,
+            "Real-time scores whose delivery waits for their agent",
+            attribution_held.clone(),
+        );
+        let name_lookups = Family::<OutcomeLabel, Counter>::default();
+        r.register(
+            names::NAME_LOOKUPS,
+            "User and queue name lookups, by outcome",
+            name_lookups.clone(),
+        );
         Metrics {
             registry: Arc::new(r),
             webhooks,
@@ -198,7 +229,17 @@ impl Metrics {
             batch_duration_seconds,
             trend_groups,
             ready,
+            attributions,
+            attribution_held,
+            name_lookups,
         }
+    }
+
+    /// Counts one attribution decision.
+    pub fn attribution(&self, outcome: &'static str) {
+        self.attributions
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
     }
 
     /// Counts one webhook outcome.

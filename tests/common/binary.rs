@@ -23,23 +23,20 @@ pub enum Signal {
     Kill,
 }
 
-impl Signal {
-    fn name(self) -> &'static str {
-        match self {
-            Signal::Term => "TERM",
-            Signal::Int => "INT",
-            Signal::Kill => "KILL",
-        }
-    }
-}
-
-/// Sends `signal` to process `pid` with kill(1) (no `unsafe` in the tests).
+/// Sends `signal` to process `pid` (through `nix`'s safe wrapper of kill(2)). A process
+/// that has already exited is not an error.
 pub fn send_signal(pid: u32, signal: Signal) {
-    let status = Command::new("kill")
-        .args(["-s", signal.name(), &pid.to_string()])
-        .status()
-        .expect("kill(1) runs");
-    assert!(status.success(), "kill -s {} {pid} failed", signal.name());
+    use nix::sys::signal::{Signal as Sig, kill};
+    let sig = match signal {
+        Signal::Term => Sig::SIGTERM,
+        Signal::Int => Sig::SIGINT,
+        Signal::Kill => Sig::SIGKILL,
+    };
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid fits in i32"));
+    match kill(pid, sig) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(e) => panic!("kill({pid}, {sig:?}) failed: {e}"),
+    }
 }
 
 /// Runs the real binary with `args` and extra environment variables, to completion.

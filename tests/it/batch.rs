@@ -5,38 +5,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use genesys_sentiment::analytics::Dimension;
-use genesys_sentiment::config::{Secret, Settings};
-use genesys_sentiment::emulator::org::{EffectSizes, today_midnight};
-use genesys_sentiment::emulator::{self, EmulatorConfig, Faults, RunningEmulator};
+use genesys_sentiment::emulator::{Faults, RunningEmulator};
 use serde_json::Value;
 
 use crate::helpers::TestApp;
-use crate::webhooks::spawn_sink;
+use crate::helpers::emulator::{batch_org, spawn_sink, use_emulator};
 
 /// An org whose history ends at today's UTC midnight, where the batch's windows end.
-pub fn batch_org(seed: u64) -> EmulatorConfig {
-    let mut c = EmulatorConfig::new(seed);
-    c.org.agents = 24;
-    c.org.queues = 4;
-    c.org.days = 14;
-    c.org.conversations_per_day = 600.0;
-    c.org.effects = EffectSizes::Large;
-    c.org.end = today_midnight();
-    c.rate_limit_per_minute = 60_000;
-    c
-}
-
-/// Points the daemon at the emulator, with the batch on and running at start-up.
-pub fn use_emulator(s: &mut Settings, emu: &RunningEmulator) {
-    s.genesys.base_url = emu.url();
-    s.genesys.client_id = emulator::DEFAULT_CLIENT_ID.into();
-    s.genesys.client_secret = Secret::new(emulator::DEFAULT_CLIENT_SECRET);
-    s.genesys.requests_per_minute = std::num::NonZero::new(60_000).unwrap();
-    s.genesys.sta_concurrency = std::num::NonZero::new(32).unwrap();
-    s.batch.enabled = true;
-    s.batch.run_at_startup = true;
-}
-
 fn expected_declining(emu: &RunningEmulator, min_samples: u64) -> BTreeSet<String> {
     let org = &emu.state.org;
     org.ground_truth(org.spec.window_days, org.spec.end)

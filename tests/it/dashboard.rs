@@ -7,7 +7,7 @@ use std::time::Duration;
 use genesys_sentiment::analytics::Dimension;
 use genesys_sentiment::emulator::org::AgentTruth;
 
-use crate::batch::{batch_org, use_emulator};
+use crate::helpers::emulator::{batch_org, use_emulator};
 
 const CANDIDATES: [&str; 3] = [
     "/usr/bin/chromium",
@@ -15,12 +15,23 @@ const CANDIDATES: [&str; 3] = [
     "/usr/bin/google-chrome",
 ];
 
-/// The browser: `CHROMIUM` when set, else the first of the usual paths that exists.
+/// The browser: `CHROMIUM` when set, else `chromium` / `chromium-browser` / `google-chrome`
+/// on the `PATH`, else the first of the usual paths that exists.
 fn chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("CHROMIUM").filter(|p| !p.is_empty()) {
-        return Some(path.into());
+        let path = PathBuf::from(path);
+        assert!(path.exists(), "CHROMIUM={} does not exist", path.display());
+        return Some(path);
     }
-    CANDIDATES.iter().map(PathBuf::from).find(|p| p.exists())
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).find_map(|dir| {
+            ["chromium", "chromium-browser", "google-chrome"]
+                .iter()
+                .map(|name| dir.join(name))
+                .find(|p| p.is_file())
+        })
+    });
+    on_path.or_else(|| CANDIDATES.iter().map(PathBuf::from).find(|p| p.exists()))
 }
 
 /// Whether a missing browser fails the test: in CI (`CI` set) or with `REQUIRE_BROWSER=1`.
@@ -85,7 +96,6 @@ async fn the_dashboard_shows_the_charts_and_the_declining_agents() {
     let mut app = genesys_sentiment::startup::Application::build(settings)
         .await
         .unwrap();
-    app.set_labels(org.labels());
     app.start().await.unwrap();
     let url = format!("http://{}/", app.address());
     let services = app.state().services().unwrap().clone();

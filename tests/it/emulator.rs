@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use futures_util::TryStreamExt;
-use genesys_sentiment::emulator::{self, Faults, RunningEmulator};
+use genesys_sentiment::emulator::{Faults, RunningEmulator};
 use genesys_sentiment::genesys::Interval;
 use genesys_sentiment::genesys::aggregates::AggregateQuery;
 use genesys_sentiment::genesys::details::DetailsFilter;
 use genesys_sentiment::genesys::sta::StaOutcome;
 use serde_json::{Value, json};
 
-use crate::helpers::emulator::{client_for, fixed_end, small_config, start};
+use crate::helpers::emulator::{client_for, fixed_end, small_config, start, token};
 
 fn days(n: i64) -> TimeDelta {
     TimeDelta::days(n)
@@ -167,23 +167,6 @@ async fn the_emulator_rejects_over_31_days_unless_the_client_splits() {
         all.len(),
         emu.state.org.starting_between(long.start, long.end).len()
     );
-}
-
-async fn token(emu: &RunningEmulator) -> String {
-    let r: Value = reqwest::Client::new()
-        .post(format!("{}/oauth/token", emu.url()))
-        .basic_auth(
-            emulator::DEFAULT_CLIENT_ID,
-            Some(emulator::DEFAULT_CLIENT_SECRET),
-        )
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["access_token"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test(start_paused = true)]
@@ -439,230 +422,6 @@ async fn error_bodies_and_429s_match_the_reference_field_for_field() {
     assert_eq!(body["message"], "Pagination may not exceed 100000 results.");
 }
 
-/// Field names of the official generated models (PureCloudPlatformClientV2 `attribute_map`s)
-/// for the objects the emulator writes.
-const OFFICIAL_FIELDS: &[&str] = &[
-    // AnalyticsConversationQueryResponse
-    "conversations",
-    "aggregations",
-    "totalHits",
-    // AnalyticsConversation(WithoutAttributes)
-    "conversationId",
-    "conversationStart",
-    "conversationEnd",
-    "conversationInitiator",
-    "originatingDirection",
-    "divisionIds",
-    "externalTag",
-    "knowledgeBaseIds",
-    "mediaStatsMinConversationMos",
-    "mediaStatsMinConversationRFactor",
-    "customerParticipation",
-    "selfServed",
-    "participants",
-    "evaluations",
-    "surveys",
-    "resolutions",
-    // AnalyticsParticipant
-    "participantId",
-    "participantName",
-    "purpose",
-    "userId",
-    "teamId",
-    "externalContactId",
-    "externalOrganizationId",
-    "flaggedReason",
-    "screenRecording",
-    "sessions",
-    "attributes",
-    // AnalyticsSession
-    "sessionId",
-    "mediaType",
-    "direction",
-    "ani",
-    "dnis",
-    "recording",
-    "provider",
-    "edgeId",
-    "metrics",
-    "segments",
-    "flow",
-    "mediaEndpointStats",
-    // AnalyticsSessionMetric
-    "name",
-    "value",
-    "emitDate",
-    // AnalyticsConversationSegment
-    "segmentStart",
-    "segmentEnd",
-    "segmentType",
-    "queueId",
-    "wrapUpCode",
-    "wrapUpNote",
-    "wrapUpTags",
-    "disconnectType",
-    "requestedRoutingSkillIds",
-    "requestedLanguageId",
-    "errorCode",
-    "conference",
-    "properties",
-    "scoredAgents",
-    // ConversationMetrics
-    "conversation",
-    "sentimentScore",
-    "sentimentTrend",
-    "sentimentTrendClass",
-    "empathyScores",
-    "participantMetrics",
-    "id",
-    "selfUri",
-    "score",
-    // ParticipantMetrics
-    "agentDurationPercentage",
-    "customerDurationPercentage",
-    "silenceDurationPercentage",
-    "ivrDurationPercentage",
-    "acdDurationPercentage",
-    "overtalkDurationPercentage",
-    "otherDurationPercentage",
-    "overtalkCount",
-    // Async
-    "jobId",
-    "state",
-    "errorMessage",
-    "submissionDate",
-    "completionDate",
-    "expirationDate",
-    "cursor",
-    "dataAvailabilityDate",
-    // Transcript aggregates
-    "results",
-    "group",
-    "data",
-    "interval",
-    "metric",
-    "qualifier",
-    "stats",
-    "max",
-    "min",
-    "count",
-    "countNegative",
-    "countPositive",
-    "sum",
-];
-
-fn collect_keys(v: &Value, out: &mut BTreeSet<String>, skip_group_values: bool) {
-    match v {
-        Value::Object(map) => {
-            for (k, child) in map {
-                out.insert(k.clone());
-                if !(skip_group_values && k == "group") {
-                    collect_keys(child, out, skip_group_values);
-                }
-            }
-        }
-        Value::Array(items) => items
-            .iter()
-            .for_each(|i| collect_keys(i, out, skip_group_values)),
-        _ => {}
-    }
-}
-
-#[tokio::test]
-async fn every_field_the_emulator_writes_is_an_official_model_field() {
-    let emu = start(small_config(18)).await;
-    let t = token(&emu).await;
-    let http = reqwest::Client::new();
-    let iv = Interval::new(fixed_end() - days(1), fixed_end()).to_string();
-    let analysed = emu
-        .state
-        .org
-        .conversations
-        .iter()
-        .rev()
-        .find(|c| c.analysed)
-        .unwrap()
-        .id_string();
-    let base = emu.url();
-    let job: Value = http
-        .post(format!(
-            "{base}/api/v2/analytics/conversations/details/jobs"
-        ))
-        .bearer_auth(&t)
-        .json(&json!({"interval": iv}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let job_id = job["jobId"].as_str().unwrap().to_owned();
-    let mut bodies = vec![job];
-    for _ in 0..3 {
-        bodies.push(
-            http.get(format!(
-                "{base}/api/v2/analytics/conversations/details/jobs/{job_id}"
-            ))
-            .bearer_auth(&t)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap(),
-        );
-    }
-    let gets = [
-        format!("{base}/api/v2/analytics/conversations/details/jobs/{job_id}/results?pageSize=5"),
-        format!("{base}/api/v2/speechandtextanalytics/conversations/{analysed}"),
-        format!("{base}/api/v2/analytics/conversations/details/jobs/availability"),
-    ];
-    for url in gets {
-        let r = http.get(&url).bearer_auth(&t).send().await.unwrap();
-        assert!(r.status().is_success(), "{url}: {}", r.status());
-        bodies.push(r.json().await.unwrap());
-    }
-    let posts = [
-        (
-            "/api/v2/analytics/conversations/details/query",
-            json!({"interval": iv, "paging": {"pageSize": 5, "pageNumber": 1}}),
-        ),
-        (
-            "/api/v2/analytics/transcripts/aggregates/query",
-            json!({"interval": iv, "granularity": "P1D", "groupBy": ["userId", "queueId"],
-                "metrics": ["oSentimentScore", "oCustomerSentiment", "nSpeechTextAnalyzedConversations"]}),
-        ),
-    ];
-    for (path, body) in posts {
-        let r = http
-            .post(format!("{base}{path}"))
-            .bearer_auth(&t)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        bodies.push(r.json().await.unwrap());
-    }
-    let mut keys = BTreeSet::new();
-    for b in &bodies {
-        collect_keys(b, &mut keys, true);
-    }
-    let unknown: Vec<_> = keys
-        .iter()
-        .filter(|k| !OFFICIAL_FIELDS.contains(&k.as_str()))
-        .collect();
-    assert!(
-        unknown.is_empty(),
-        "fields not in the official models: {unknown:?}"
-    );
-    assert!(
-        keys.contains("sentimentTrendClass")
-            && keys.contains("countPositive")
-            && keys.contains("cursor")
-    );
-}
-
 #[tokio::test]
 async fn a_fault_mix_of_errors_and_truncated_bodies_loses_nothing() {
     let mut config = small_config(19);
@@ -695,5 +454,98 @@ async fn a_fault_mix_of_errors_and_truncated_bodies_loses_nothing() {
     assert!(
         requests > (all.len() / 10) as u64,
         "faults forced retries: {requests} requests"
+    );
+}
+
+#[tokio::test]
+async fn the_details_query_matches_days_touched_and_limits_unfiltered_intervals_to_7_days() {
+    let emu = start(small_config(21)).await;
+    let org = emu.state.org.clone();
+    let t = token(&emu).await;
+    let http = reqwest::Client::new();
+    let query = |body: Value| {
+        let (http, t, url) = (http.clone(), t.clone(), emu.url());
+        async move {
+            let r = http
+                .post(format!(
+                    "{url}/api/v2/analytics/conversations/details/query"
+                ))
+                .bearer_auth(t)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // 18:00–20:00 of one day touches the whole day: conversations from 08:00 on are in it.
+    let day = fixed_end() - days(1);
+    let evening = Interval::new(day + TimeDelta::hours(18), day + TimeDelta::hours(20));
+    let (status, body) = query(json!({"interval": evening.to_string(),
+        "paging": {"pageSize": 100, "pageNumber": 1}}))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let whole_day = org.starting_between(day, day + days(1)).len() as u64;
+    assert_eq!(body["totalHits"].as_u64(), Some(whole_day));
+    assert!(whole_day > org.starting_between(evening.start, evening.end).len() as u64);
+    // The client still yields only what started inside the interval it asked for.
+    let client = client_for(&emu, |_| {});
+    let got = crate::helpers::all_details(&client, evening).await;
+    assert_eq!(
+        got.len(),
+        org.starting_between(evening.start, evening.end).len()
+    );
+
+    // 8 days: refused without a filter, answered with one.
+    let eight = Interval::new(fixed_end() - days(8), fixed_end()).to_string();
+    let (status, body) = query(json!({"interval": eight})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("7 days"),
+        "{body}"
+    );
+    let (status, _) = query(json!({"interval": eight, "conversationFilters": [{"type": "and",
+        "predicates": [{"type": "dimension", "dimension": "conversationEnd", "operator": "exists"}]}]}))
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_day_with_more_conversations_than_the_paging_cap_is_read_through_a_details_job() {
+    let mut config = small_config(22);
+    // A day of ~300 conversations against a cap of 120 results (Genesys: 100 000).
+    config.max_paging_results = 120;
+    config.org.conversations_per_day = 300.0;
+    config.availability_lag = Duration::ZERO;
+    let emu = start(config).await;
+    let client = client_for(&emu, |s| {
+        s.genesys.max_paging_results = 120;
+        s.genesys.page_size = std::num::NonZero::new(20).unwrap();
+        s.genesys.job_poll_min = Duration::from_millis(5).into();
+        s.genesys.job_poll_max = Duration::from_millis(20).into();
+    });
+    let org = emu.state.org.clone();
+    let two_days = Interval::new(fixed_end() - days(2), fixed_end());
+    let expected: BTreeSet<String> = org
+        .starting_between(two_days.start, two_days.end)
+        .iter()
+        .map(|c| c.id_string())
+        .collect();
+    for d in [2, 1] {
+        let start = fixed_end() - days(d);
+        assert!(
+            org.starting_between(start, start + days(1)).len() > 120,
+            "each day is over the cap"
+        );
+    }
+    let got = crate::helpers::all_details(&client, two_days).await;
+    let ids: Vec<String> = got.iter().map(|c| c.conversation_id.clone()).collect();
+    let unique: BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(unique.len(), ids.len(), "every conversation exactly once");
+    assert_eq!(unique, expected, "and every one of them");
+    assert_eq!(
+        emu.state.jobs.lock().unwrap().len(),
+        2,
+        "one details job per heavy day"
     );
 }

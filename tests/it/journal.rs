@@ -34,6 +34,7 @@ pub async fn journal_with(n: usize, segment_max_bytes: u64) -> tempfile::TempDir
             topic: None,
             cause_event_id: None,
             occurred_at: chrono::Utc::now(),
+            attribution: Some(genesys_sentiment::domain::events::AttributionSource::Event),
         });
         journal
             .record("webhook:seed_form", "accepted", entry)

@@ -6,9 +6,13 @@ mod analytics;
 #[cfg(feature = "emulator")]
 mod analyze;
 #[cfg(feature = "emulator")]
+mod attribution;
+#[cfg(feature = "emulator")]
 mod batch;
 mod client;
 mod config;
+#[cfg(feature = "emulator")]
+mod conformance;
 #[cfg(feature = "emulator")]
 mod dashboard;
 #[cfg(feature = "emulator")]
@@ -18,6 +22,8 @@ mod foundation;
 mod helpers;
 mod journal;
 mod layout;
+#[cfg(feature = "emulator")]
+mod names;
 #[cfg(feature = "emulator")]
 mod operations;
 #[cfg(feature = "emulator")]

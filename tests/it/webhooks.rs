@@ -5,24 +5,14 @@ use std::time::Duration;
 
 use genesys_sentiment::config::Secret;
 use genesys_sentiment::domain::signature::{SigningKey, hub_signature};
-use genesys_sentiment::emulator::sink::{Sink, SinkConfig, SinkFault, SinkMode};
+use genesys_sentiment::emulator::sink::{SinkFault, SinkMode};
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
+use crate::helpers::emulator::spawn_sink;
 
 const KEY_OLD: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const KEY_NEW: &str = "whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u";
-
-pub async fn spawn_sink(secret: Option<&str>) -> (Sink, String) {
-    let sink = Sink::new(SinkConfig {
-        secret: secret.map(str::to_owned),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/coaching", listener.local_addr().unwrap());
-    let router = sink.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (sink, url)
-}
 
 fn seed(id: &str, score: f64) -> Value {
     json!({"interactionId": id, "sentiment": {"score": score, "polarity": if score < -0.2 { "negative" } else { "neutral" }}})
@@ -125,9 +115,11 @@ async fn every_answer_code_of_the_intake() {
     )
     .await;
     assert_eq!((status, body["duplicate"].as_bool()), (200, Some(true)));
+    // conv-2 wrote its record and its attribution decision (it names no agent); the two
+    // duplicates wrote nothing.
     assert_eq!(
         journal_lines(&t).len(),
-        before + 1,
+        before + 2,
         "duplicates write nothing"
     );
 
@@ -505,12 +497,13 @@ async fn a_4xx_from_the_coaching_platform_dead_letters_at_once_and_replay_requeu
         kinds,
         [
             "webhook_received",
+            "attributed",
             "dead_lettered",
             "replay_requested",
             "delivered"
         ]
     );
-    assert_eq!(lines[2]["source"], "cli");
+    assert_eq!(lines[3]["source"], "cli");
 }
 
 #[tokio::test]

@@ -87,6 +87,11 @@ impl Daemon {
                 "true".to_owned(),
             ),
             ("GENESYS_SENTIMENT__BATCH__ENABLED", "false".to_owned()),
+            // No Genesys to attribute agent-less scores with: deliver them at once.
+            (
+                "GENESYS_SENTIMENT__WEBHOOK__ATTRIBUTION_MAX_WAIT",
+                "0s".to_owned(),
+            ),
             (
                 "GENESYS_SENTIMENT__JOURNAL__DIR",
                 journal.to_string_lossy().into_owned(),

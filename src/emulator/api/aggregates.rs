@@ -47,6 +47,11 @@ struct Acc {
 
 /// `POST /api/v2/analytics/transcripts/aggregates/query`.
 pub async fn transcript_aggregates(State(state): State<EmulatorState>, body: Bytes) -> Response {
+    state.record(
+        "POST",
+        "/api/v2/analytics/transcripts/aggregates/query",
+        &body,
+    );
     let query: TranscriptAggregationQuery = match serde_json::from_slice(&body) {
         Ok(q) => q,
         Err(e) => return bad_request(&format!("Unable to parse the request body: {e}")),

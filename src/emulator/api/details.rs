@@ -11,11 +11,12 @@ use super::super::EmulatorState;
 use super::super::org::Conversation;
 use super::filters::all_match;
 use super::{
-    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_PAGING_RESULTS, bad_request, check_interval, parse_query,
+    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_UNFILTERED_DAYS, UNFILTERED_MESSAGE, bad_request,
+    check_interval, parse_query,
 };
 use crate::genesys::models::{
     AnalyticsConversation, AnalyticsConversationSegment, AnalyticsParticipant, AnalyticsSession,
-    AnalyticsSessionMetric, ConversationQueryResponse,
+    AnalyticsSessionMetric, ConversationQueryResponse, Interval,
 };
 
 fn sub_id(id: u128, salt: u64) -> String {
@@ -84,7 +85,7 @@ pub fn render_conversation(state: &EmulatorState, c: &Conversation) -> Analytics
         ..Default::default()
     };
     let mut wrapup = segment(wrap_start, end, "wrapup", Some(&queue.id));
-    wrapup.wrap_up_code = Some(sub_id(u128::from(c.queue), 7));
+    wrapup.wrap_up_code = Some(wrapup_code(c));
     wrapup.disconnect_type = Some("client".into());
     let agent_participant = AnalyticsParticipant {
         participant_id: Some(sub_id(c.id, 5)),
@@ -131,9 +132,30 @@ pub fn render_conversation(state: &EmulatorState, c: &Conversation) -> Analytics
     }
 }
 
-/// `POST /api/v2/analytics/conversations/details/query`: conversations that started in
-/// the interval, filtered, ordered, one page.
+/// The UTC days an interval touches, as `[first midnight, midnight after the last)`: the
+/// synchronous details query includes a conversation when it *started on a day the
+/// interval touches* (docs/genesys-api.md §2.4), not only when it started inside it.
+pub fn days_touched(interval: Interval) -> (DateTime<Utc>, DateTime<Utc>) {
+    let midnight = |t: DateTime<Utc>| {
+        t.date_naive()
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+    };
+    let first = midnight(interval.start);
+    let last = midnight(interval.end - TimeDelta::milliseconds(1));
+    (first, last + TimeDelta::days(1))
+}
+
+/// `POST /api/v2/analytics/conversations/details/query`: conversations that started on a
+/// day the interval touches, filtered, ordered, one page. An interval spans at most 7 days
+/// without a filter and 31 with one.
 pub async fn details_query(State(state): State<EmulatorState>, body: Bytes) -> Response {
+    state.record(
+        "POST",
+        "/api/v2/analytics/conversations/details/query",
+        &body,
+    );
     let query = match parse_query(&body) {
         Ok(q) => q,
         Err(m) => return bad_request(&m),
@@ -142,6 +164,10 @@ pub async fn details_query(State(state): State<EmulatorState>, body: Bytes) -> R
         Ok(iv) => iv,
         Err(m) => return bad_request(&m),
     };
+    let filtered = !query.conversation_filters.is_empty() || !query.segment_filters.is_empty();
+    if !filtered && interval.duration() > TimeDelta::days(MAX_UNFILTERED_DAYS) {
+        return bad_request(UNFILTERED_MESSAGE);
+    }
     let paging = query.paging.unwrap_or(crate::genesys::models::PagingSpec {
         page_size: DEFAULT_PAGE_SIZE,
         page_number: 1,
@@ -152,11 +178,13 @@ pub async fn details_query(State(state): State<EmulatorState>, body: Bytes) -> R
     if paging.page_size > MAX_PAGE_SIZE {
         return bad_request(&format!("paging.pageSize must be at most {MAX_PAGE_SIZE}."));
     }
-    if u64::from(paging.page_size) * u64::from(paging.page_number) > MAX_PAGING_RESULTS {
-        return bad_request("Pagination may not exceed 100000 results.");
+    let cap = state.config.max_paging_results;
+    if u64::from(paging.page_size) * u64::from(paging.page_number) > cap {
+        return bad_request(&format!("Pagination may not exceed {cap} results."));
     }
+    let (from_day, to_day) = days_touched(interval);
     let mut matching = Vec::new();
-    for c in state.org.starting_between(interval.start, interval.end) {
+    for c in state.org.starting_between(from_day, to_day) {
         match all_match(&state, c, &query.conversation_filters)
             .and_then(|a| Ok(a && all_match(&state, c, &query.segment_filters)?))
         {
@@ -181,4 +209,46 @@ pub async fn details_query(State(state): State<EmulatorState>, body: Bytes) -> R
         total_hits: Some(total),
     })
     .into_response()
+}
+
+/// The agent participant's id in a rendered conversation (detail events name it).
+pub fn agent_participant_id(c: &Conversation) -> String {
+    sub_id(c.id, 5)
+}
+
+/// The agent session's id in a rendered conversation.
+pub fn agent_session_id(c: &Conversation) -> String {
+    sub_id(c.id, 6)
+}
+
+/// The customer participant's id in a rendered conversation.
+pub fn customer_participant_id(c: &Conversation) -> String {
+    sub_id(c.id, 1)
+}
+
+/// The customer session's id in a rendered conversation.
+pub fn customer_session_id(c: &Conversation) -> String {
+    sub_id(c.id, 2)
+}
+
+/// The wrap-up code of a conversation's queue.
+pub fn wrapup_code(c: &Conversation) -> String {
+    sub_id(u128::from(c.queue), 7)
+}
+
+/// `GET /api/v2/analytics/conversations/{id}/details`: one conversation
+/// (`AnalyticsConversationWithoutAttributes`), or 404.
+pub async fn conversation_details(
+    State(state): State<EmulatorState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    state.record("GET", "/api/v2/analytics/conversations/{id}/details", &[]);
+    match state.org.find(&id) {
+        Some(c) => Json(render_conversation(&state, c)).into_response(),
+        None => super::super::gate::genesys_error(
+            axum::http::StatusCode::NOT_FOUND,
+            "resource.not.found",
+            &format!("Conversation {id} not found"),
+        ),
+    }
 }

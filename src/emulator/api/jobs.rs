@@ -47,6 +47,11 @@ pub async fn availability(State(state): State<EmulatorState>) -> Response {
 
 /// `POST …/jobs`.
 pub async fn submit_job(State(state): State<EmulatorState>, body: Bytes) -> Response {
+    state.record(
+        "POST",
+        "/api/v2/analytics/conversations/details/jobs",
+        &body,
+    );
     let query = match parse_query(&body) {
         Ok(q) => q,
         Err(m) => return bad_request(&m),

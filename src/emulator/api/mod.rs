@@ -6,6 +6,7 @@ pub mod aggregates;
 pub mod details;
 pub mod filters;
 pub mod jobs;
+pub mod names;
 pub mod oauth;
 pub mod sta;
 
@@ -17,13 +18,17 @@ use super::gate::genesys_error;
 use crate::genesys::models::{ConversationQuery, Interval};
 
 pub use aggregates::transcript_aggregates;
-pub use details::{details_query, render_conversation};
+pub use details::{conversation_details, details_query, render_conversation};
 pub use jobs::{Job, availability, job_results, job_status, submit_job};
+pub use names::{queues, users};
 pub use oauth::token;
 pub use sta::{reported, sta_conversation};
 
 pub(super) const MAX_INTERVAL_DAYS: i64 = 31;
-pub(super) const MAX_PAGING_RESULTS: u64 = 100_000;
+/// Without any conversation or segment filter an interval may span at most this many days.
+pub(super) const MAX_UNFILTERED_DAYS: i64 = 7;
+pub(super) const UNFILTERED_MESSAGE: &str =
+    "An interval over 7 days needs a filter; without one the query may span at most 7 days.";
 pub(super) const MAX_PAGE_SIZE: u32 = 100;
 pub(super) const DEFAULT_PAGE_SIZE: u32 = 25;
 

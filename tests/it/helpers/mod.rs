@@ -13,6 +13,8 @@ use tempfile::TempDir;
 mod binary;
 #[cfg(feature = "emulator")]
 pub mod emulator;
+#[cfg(feature = "emulator")]
+pub mod models;
 #[allow(unused_imports)] // BIN is only used by the emulator-backed tests.
 pub use binary::{BIN, RunningBinary, Signal, run_bin};
 
@@ -40,6 +42,10 @@ pub fn test_settings(dir: &TempDir) -> Settings {
     s.genesys.client_id = "test-client".into();
     s.genesys.client_secret = genesys_sentiment::config::Secret::new("test-secret-value");
     s.webhook.allow_unauthenticated = true;
+    // Scores without an agent are delivered at once (no Genesys to ask); the attribution
+    // tests set their own waits.
+    s.webhook.attribution_lookup_delay = Duration::ZERO.into();
+    s.webhook.attribution_max_wait = Duration::ZERO.into();
     s.batch.enabled = false;
     s
 }
@@ -104,6 +110,33 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.address, path)
+    }
+
+    /// Every journal record written so far, parsed.
+    #[cfg_attr(not(feature = "emulator"), allow(dead_code))]
+    pub fn journal(&self) -> Vec<serde_json::Value> {
+        let dir = self.dir.path().join("journal");
+        let mut out = Vec::new();
+        for seg in genesys_sentiment::journal::scan::list_segments(&dir).unwrap() {
+            for line in std::fs::read_to_string(seg.path).unwrap().lines() {
+                out.push(serde_json::from_str(line).unwrap());
+            }
+        }
+        out
+    }
+
+    /// POSTs a JSON body to the webhook intake; returns the status and the JSON answer.
+    #[cfg_attr(not(feature = "emulator"), allow(dead_code))]
+    pub async fn post_webhook(&self, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let r = self
+            .client
+            .post(self.url("/webhooks/genesys"))
+            .json(body)
+            .send()
+            .await
+            .expect("request reaches the app");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or_default())
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

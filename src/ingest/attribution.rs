@@ -1,0 +1,544 @@
+//! Agent attribution for real-time scores.
+//!
+//! Genesys's sentiment notification names the conversation, not the agent (docs/genesys-api.md
+//! §6.1). A score whose event names no agent is attributed, in order: from an `.acw` or
+//! `.user.end` event of the same conversation (learned before or after the score arrives);
+//! from `GET /api/v2/analytics/conversations/{id}/details` (the agent participant), asked
+//! `webhook.attribution_lookup_delay` after the score arrived, through the shared rate budget;
+//! and after `webhook.attribution_max_wait` it goes out as `unknown`. Meanwhile its delivery
+//! is held here, not in the outbox. Every decision is journaled as an `attributed` record
+//! before the delivery is released, so a restart holds again exactly what was still held.
+//!
+//! An `.acw` that arrives after its conversation's score was already attributed is
+//! journaled as a late link (`late: true`): reports use it; a delivery still queued is
+//! amended, one already made is not sent again.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::dedupe::Dedupe;
+use crate::domain::delivery::{Deliverable, Pending};
+use crate::domain::events::{Attributed, AttributionEvent, AttributionSource, Entry, key_digest};
+use crate::genesys::GenesysClient;
+use crate::journal::Journal;
+use crate::outbox::DeliveryQueue;
+use crate::telemetry::metrics::Metrics;
+
+/// Details lookups in flight at once (each also waits for the shared rate budget).
+const LOOKUP_CONCURRENCY: usize = 8;
+
+/// The dedupe key of a conversation's score: one score (and one delivery) per conversation.
+pub fn score_key(conversation_id: &str) -> String {
+    format!("conv:{conversation_id}:sentiment")
+}
+
+/// Timing of attribution (`[webhook]`).
+#[derive(Debug, Clone, Copy)]
+pub struct AttributionTiming {
+    /// Wait this long for an `.acw` / `.user.end` before asking the details endpoint.
+    pub lookup_delay: Duration,
+    /// Release the delivery with what is known after this long.
+    pub max_wait: Duration,
+    /// Most scores held at once; beyond it a new one goes out at once (`unknown`), so a
+    /// flood of agent-less scores cannot grow memory without bound.
+    pub max_held: usize,
+}
+
+/// What an attribution event said about a conversation.
+#[derive(Debug, Clone)]
+struct Known {
+    agent_id: Option<String>,
+    queue_id: Option<String>,
+    source: AttributionSource,
+    event_id: String,
+    at: DateTime<Utc>,
+}
+
+/// A score waiting for its agent.
+#[derive(Debug)]
+struct Held {
+    pending: Pending,
+    deadline: Instant,
+    lookup_at: Instant,
+    lookups: u32,
+    looking: bool,
+    last_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    known: HashMap<String, Known>,
+    held: HashMap<String, Held>,
+    timers: BinaryHeap<Reverse<(Instant, u64, String)>>,
+    tiebreak: u64,
+}
+
+impl State {
+    fn wake_at(&mut self, at: Instant, conversation: &str) {
+        self.tiebreak += 1;
+        let t = self.tiebreak;
+        self.timers.push(Reverse((at, t, conversation.to_owned())));
+    }
+}
+
+struct Inner {
+    state: Mutex<State>,
+    journal: Journal,
+    deliveries: DeliveryQueue,
+    dedupe: Arc<Dedupe>,
+    lookup: Option<GenesysClient>,
+    timing: AttributionTiming,
+    notify: Notify,
+    lookups: Arc<Semaphore>,
+    metrics: Metrics,
+}
+
+/// The attributor. Cheap to clone.
+#[derive(Clone)]
+pub struct Attributor {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Attributor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.inner.state.lock().expect("attribution lock");
+        write!(
+            f,
+            "Attributor({} held, {} known)",
+            s.held.len(),
+            s.known.len()
+        )
+    }
+}
+
+/// An attribution decided for one score.
+struct Decision {
+    agent_id: Option<String>,
+    queue_id: Option<String>,
+    source: AttributionSource,
+    cause_event_id: Option<String>,
+    reason: Option<String>,
+}
+
+fn to_instant(at: DateTime<Utc>) -> Instant {
+    let now = Instant::now();
+    match (at - Utc::now()).to_std() {
+        Ok(ahead) => now + ahead,
+        Err(_) => now,
+    }
+}
+
+impl Attributor {
+    /// An attributor that releases into `deliveries`. `lookup` is the Genesys client for the
+    /// details lookup (`None`: no lookup, only attribution events and the deadline).
+    pub fn new(
+        journal: Journal,
+        deliveries: DeliveryQueue,
+        dedupe: Arc<Dedupe>,
+        lookup: Option<GenesysClient>,
+        timing: AttributionTiming,
+        metrics: Metrics,
+    ) -> Attributor {
+        Attributor {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                journal,
+                deliveries,
+                dedupe,
+                lookup,
+                timing,
+                notify: Notify::new(),
+                lookups: Arc::new(Semaphore::new(LOOKUP_CONCURRENCY)),
+                metrics,
+            }),
+        }
+    }
+
+    /// Scores waiting for an agent.
+    pub fn held(&self) -> usize {
+        self.inner
+            .state
+            .lock()
+            .expect("attribution lock")
+            .held
+            .len()
+    }
+
+    /// Seeds what recovery found: attribution events still inside the dedupe window.
+    pub fn seed_known(&self, events: impl IntoIterator<Item = (DateTime<Utc>, AttributionEvent)>) {
+        let mut s = self.inner.state.lock().expect("attribution lock");
+        for (at, e) in events {
+            s.known.insert(
+                e.conversation_id.clone(),
+                Known {
+                    agent_id: e.agent_id,
+                    queue_id: e.queue_id,
+                    source: e.source,
+                    event_id: e.event_id,
+                    at,
+                },
+            );
+        }
+    }
+
+    /// Hands on a stored score: to the outbox when its agent is known (from the event or an
+    /// attribution event), else held until it is, at most `max_wait` after `received_at`.
+    pub async fn route(&self, mut pending: Pending, received_at: DateTime<Utc>) {
+        let Deliverable::Sentiment(event) = &mut pending.event else {
+            self.inner.deliveries.push(pending);
+            return;
+        };
+        if event.attribution.is_none() && event.agent_id.is_some() {
+            event.attribution = Some(AttributionSource::Event);
+        }
+        if event.attribution.is_some() {
+            self.inner.deliveries.push(pending);
+            return;
+        }
+        let known = self
+            .inner
+            .state
+            .lock()
+            .expect("attribution lock")
+            .known
+            .get(&event.conversation_id)
+            .cloned();
+        if let Some(k) = known.filter(|k| k.agent_id.is_some()) {
+            let decision = Decision {
+                agent_id: k.agent_id,
+                queue_id: k.queue_id,
+                source: k.source,
+                cause_event_id: Some(k.event_id),
+                reason: None,
+            };
+            self.release(pending, decision).await;
+            return;
+        }
+        let t = self.inner.timing;
+        let full = self.held() >= t.max_held;
+        if t.max_wait.is_zero() || full {
+            // Not held: decided now, journaled before the webhook is answered.
+            let reason = if full {
+                format!(
+                    "{} scores are already waiting for their agent (webhook.attribution_max_held)",
+                    t.max_held
+                )
+            } else {
+                "no agent in the event and webhook.attribution_max_wait is 0s".into()
+            };
+            let decision = Decision {
+                agent_id: None,
+                queue_id: None,
+                source: AttributionSource::Unknown,
+                cause_event_id: None,
+                reason: Some(reason),
+            };
+            self.release(pending, decision).await;
+            return;
+        }
+        let deadline = to_instant(received_at) + t.max_wait;
+        let lookup_at = (to_instant(received_at) + t.lookup_delay).min(deadline);
+        let conversation = event.conversation_id.clone();
+        {
+            let mut s = self.inner.state.lock().expect("attribution lock");
+            s.wake_at(lookup_at, &conversation);
+            s.wake_at(deadline, &conversation);
+            s.held.insert(
+                conversation,
+                Held {
+                    pending,
+                    deadline,
+                    lookup_at,
+                    lookups: 0,
+                    looking: false,
+                    last_error: None,
+                },
+            );
+            self.inner.metrics.attribution_held.set(s.held.len() as i64);
+        }
+        self.inner.notify.notify_one();
+    }
+
+    /// Learns an accepted `.acw` / `.user.end` event: releases the conversation's held score
+    /// with this agent, or journals a late link when the score was already attributed.
+    pub async fn learn(&self, event: &AttributionEvent, at: DateTime<Utc>) {
+        if event.agent_id.is_none() {
+            return;
+        }
+        let held = {
+            let mut s = self.inner.state.lock().expect("attribution lock");
+            s.known.insert(
+                event.conversation_id.clone(),
+                Known {
+                    agent_id: event.agent_id.clone(),
+                    queue_id: event.queue_id.clone(),
+                    source: event.source,
+                    event_id: event.event_id.clone(),
+                    at,
+                },
+            );
+            let held = s.held.remove(&event.conversation_id);
+            self.inner.metrics.attribution_held.set(s.held.len() as i64);
+            held
+        };
+        let decision = Decision {
+            agent_id: event.agent_id.clone(),
+            queue_id: event.queue_id.clone(),
+            source: event.source,
+            cause_event_id: Some(event.event_id.clone()),
+            reason: None,
+        };
+        if let Some(held) = held {
+            self.release(held.pending, decision).await;
+            return;
+        }
+        // Not held: if the conversation's score was stored, it was attributed already.
+        let Some(seen) = self
+            .inner
+            .dedupe
+            .stored(key_digest(&score_key(&event.conversation_id)))
+        else {
+            return;
+        };
+        let score_event = seen.event_id();
+        let record = attributed(&score_event, &event.conversation_id, &decision, true);
+        if let Err(e) = self
+            .inner
+            .journal
+            .record(
+                "attribution",
+                "late_link",
+                Entry::Attributed(record.clone()),
+            )
+            .await
+        {
+            tracing::error!(error = %e, conversation_id = %event.conversation_id, "Cannot journal a late attribution link.");
+            return;
+        }
+        self.inner.metrics.attribution("late_link");
+        // A delivery still waiting in the outbox goes out with the better agent.
+        self.inner.deliveries.amend(&score_event, |p| {
+            if let Deliverable::Sentiment(e) = &mut p.event {
+                e.attribute(&record);
+            }
+        });
+    }
+
+    /// Journals the decision, then queues the delivery. If the decision cannot be journaled
+    /// the delivery still goes out (the score itself is durable; a restart decides again).
+    async fn release(&self, mut pending: Pending, decision: Decision) {
+        if let Deliverable::Sentiment(event) = &mut pending.event {
+            let record = attributed(&event.event_id, &event.conversation_id, &decision, false);
+            if let Err(e) = self
+                .inner
+                .journal
+                .record(
+                    "attribution",
+                    decision.source.as_str(),
+                    Entry::Attributed(record.clone()),
+                )
+                .await
+            {
+                tracing::error!(error = %e, conversation_id = %event.conversation_id, "Cannot journal an attribution decision; delivering anyway.");
+            }
+            event.attribute(&record);
+            self.inner.metrics.attribution(decision.source.as_str());
+        }
+        self.inner.deliveries.push(pending);
+    }
+
+    /// Runs the timers (details lookups, deadlines) until `cancel` fires. Held scores stay
+    /// owed in the journal and are held again after a restart.
+    pub async fn run(self, cancel: CancellationToken) {
+        loop {
+            let notified = self.inner.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let next = self.due_now();
+            for conversation in next.ready {
+                self.step(&conversation, &cancel);
+            }
+            let sleep = tokio::time::sleep_until(
+                next.wake
+                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+            );
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                () = &mut notified => {}
+                () = sleep => {}
+            }
+        }
+    }
+
+    fn due_now(&self) -> Due {
+        let mut s = self.inner.state.lock().expect("attribution lock");
+        let now = Instant::now();
+        let mut ready = Vec::new();
+        while let Some(Reverse((at, _, _))) = s.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Reverse((_, _, conversation)) = s.timers.pop().expect("peeked");
+            ready.push(conversation);
+        }
+        ready.dedup();
+        Due {
+            ready,
+            wake: s.timers.peek().map(|Reverse((at, _, _))| *at),
+        }
+    }
+
+    /// Acts on a conversation whose timer fired: release at the deadline, else look it up.
+    fn step(&self, conversation: &str, cancel: &CancellationToken) {
+        let now = Instant::now();
+        let mut s = self.inner.state.lock().expect("attribution lock");
+        let Some(held) = s.held.get_mut(conversation) else {
+            return;
+        };
+        if now >= held.deadline {
+            let held = s.held.remove(conversation).expect("present");
+            self.inner.metrics.attribution_held.set(s.held.len() as i64);
+            drop(s);
+            let reason = held.last_error.unwrap_or_else(|| {
+                "no .acw or .user.end event and no agent in the conversation's details".into()
+            });
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.release(
+                    held.pending,
+                    Decision {
+                        agent_id: None,
+                        queue_id: None,
+                        source: AttributionSource::Unknown,
+                        cause_event_id: None,
+                        reason: Some(reason),
+                    },
+                )
+                .await;
+            });
+            return;
+        }
+        if now < held.lookup_at || held.looking {
+            return;
+        }
+        let Some(client) = self.inner.lookup.clone() else {
+            return;
+        };
+        held.looking = true;
+        held.lookups += 1;
+        let this = self.clone();
+        let conversation = conversation.to_owned();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = this.inner.lookups.clone().acquire_owned().await else {
+                return;
+            };
+            let result = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = client.conversation(&conversation) => r,
+            };
+            this.looked_up(&conversation, result).await;
+        });
+    }
+
+    async fn looked_up(
+        &self,
+        conversation: &str,
+        result: Result<
+            Option<crate::genesys::models::AnalyticsConversation>,
+            crate::genesys::GenesysError,
+        >,
+    ) {
+        let found = match &result {
+            Ok(Some(c)) => c
+                .agent_id()
+                .map(|a| (a.to_owned(), c.queue_id().map(str::to_owned))),
+            _ => None,
+        };
+        let held = {
+            let mut s = self.inner.state.lock().expect("attribution lock");
+            let Some(held) = s.held.get_mut(conversation) else {
+                return;
+            };
+            held.looking = false;
+            match (&result, &found) {
+                (_, Some(_)) => {}
+                (Ok(None), None) => {
+                    held.last_error =
+                        Some("the conversation is not in the analytics details yet".into())
+                }
+                (Ok(Some(_)), None) => {
+                    held.last_error =
+                        Some("the conversation's details name no agent participant".into())
+                }
+                (Err(e), None) => {
+                    self.inner.metrics.attribution("lookup_failed");
+                    tracing::warn!(conversation_id = conversation, error = %e, "Conversation details lookup failed.");
+                    held.last_error = Some(format!("details lookup failed: {e}"))
+                }
+            }
+            if found.is_none() {
+                // Ask again later, doubling the wait, until the deadline releases it.
+                let backoff = self.inner.timing.lookup_delay.max(Duration::from_secs(1))
+                    * 2u32.saturating_pow(held.lookups.min(6));
+                let again = (Instant::now() + backoff).min(held.deadline);
+                held.lookup_at = again;
+                s.wake_at(again, conversation);
+                drop(s);
+                self.inner.notify.notify_one();
+                return;
+            }
+            let held = s.held.remove(conversation).expect("present");
+            self.inner.metrics.attribution_held.set(s.held.len() as i64);
+            held
+        };
+        let (agent, queue) = found.expect("checked");
+        let existing_queue = match &held.pending.event {
+            Deliverable::Sentiment(e) => e.queue_id.clone(),
+            Deliverable::Recommendation(_) => None,
+        };
+        self.release(
+            held.pending,
+            Decision {
+                agent_id: Some(agent),
+                queue_id: existing_queue.or(queue),
+                source: AttributionSource::Details,
+                cause_event_id: None,
+                reason: None,
+            },
+        )
+        .await;
+    }
+
+    /// Drops attribution events older than `window` (they can no longer meet their score).
+    pub fn prune(&self, now: DateTime<Utc>, window: Duration) {
+        let window = chrono::TimeDelta::from_std(window).unwrap_or(chrono::TimeDelta::MAX);
+        let mut s = self.inner.state.lock().expect("attribution lock");
+        s.known.retain(|_, k| now - k.at <= window);
+    }
+}
+
+struct Due {
+    ready: Vec<String>,
+    wake: Option<Instant>,
+}
+
+fn attributed(event_id: &str, conversation_id: &str, d: &Decision, late: bool) -> Attributed {
+    Attributed {
+        event_id: event_id.to_owned(),
+        conversation_id: conversation_id.to_owned(),
+        agent_id: d.agent_id.clone(),
+        queue_id: d.queue_id.clone(),
+        attribution: d.source,
+        cause_event_id: d.cause_event_id.clone(),
+        late,
+        reason: d.reason.clone(),
+    }
+}
