@@ -20,6 +20,7 @@
 //! - [`genesys`]: the Genesys Cloud client (token cache, rate budget, retries, wire models).
 //! - [`analytics`]: normalization, streaming aggregation, trend statistics; no I/O.
 //! - [`journal`]: the append-only hash-chained log: codec, writer, scan, recovery.
+//! - [`store`]: conversations, coverage, names, reports and runs (SQLite or PostgreSQL).
 //! - `emulator` (feature `emulator`): a local Genesys Cloud, its ground truth and a coaching sink.
 //! - [`outbox`]: owed deliveries, the forwarder and the coaching-platform client.
 //! - [`batch`]: the scheduler, pull, analyzer, report store and coaching alerts.
@@ -37,6 +38,7 @@ pub mod telemetry;
 pub mod analytics;
 pub mod genesys;
 pub mod journal;
+pub mod store;
 
 #[cfg(feature = "emulator")]
 pub mod emulator;

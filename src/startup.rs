@@ -26,9 +26,11 @@ use crate::http::webhook::auth::WebhookAuth;
 use crate::http::{self, AppState, Phase, Services};
 use crate::ingest::attribution::{AttributionTiming, Attributor};
 use crate::ingest::enrich::Enricher;
+use crate::ingest::recorder::ScoreRecorder;
 use crate::ingest::{Dedupe, Intake};
 use crate::journal::Journal;
 use crate::outbox::{CoachingClient, DeliveryLog, DeliveryQueue, Forwarder};
+use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
 
 /// Why the daemon could not start or stop cleanly.
@@ -57,6 +59,9 @@ pub enum StartupError {
     /// The coaching client could not be built.
     #[error("cannot build the coaching client: {0}")]
     Coaching(String),
+    /// The conversation store could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// A daemon instance: bound, then started, then drained.
@@ -158,6 +163,7 @@ impl Application {
 
         let normalizer = Arc::new(Normalizer::from_settings(&settings.analytics));
         let genesys = GenesysClient::new(&settings.genesys, metrics.clone())?;
+        let store = Store::open(settings.store.url()).await?;
         let coaching = CoachingClient::new(&settings.coaching).map_err(StartupError::Coaching)?;
         let deliveries = if coaching.is_some() {
             DeliveryQueue::new(metrics.clone())
@@ -173,11 +179,21 @@ impl Application {
             journal.clone(),
             deliveries.clone(),
             dedupe.clone(),
-            Some(genesys.clone()),
+            Some(genesys.realtime()),
+            ScoreRecorder::spawn(
+                store.clone(),
+                metrics.clone(),
+                self.root.clone(),
+                &self.tracker,
+            ),
             AttributionTiming {
                 lookup_delay: settings.webhook.attribution_lookup_delay.get(),
                 max_wait: settings.webhook.attribution_max_wait.get(),
                 max_held: settings.webhook.attribution_max_held,
+                known_ttl: (2
+                    * (settings.webhook.sta_max_wait.get()
+                        + settings.webhook.attribution_max_wait.get()))
+                .max(Duration::from_secs(3600)),
             },
             metrics.clone(),
         );
@@ -216,7 +232,7 @@ impl Application {
             ),
         }
         let enricher = Enricher {
-            client: genesys.clone(),
+            client: genesys.realtime(),
             journal: journal.clone(),
             intake: intake.clone(),
             settings: settings.webhook.clone(),
@@ -228,13 +244,17 @@ impl Application {
         let reports = ReportStore::new(
             settings.batch.history_limit.get(),
             settings.batch.runs_limit.get(),
+            Some(store.clone()),
         );
-        reports.seed_runs(
-            recovered
-                .batch_runs
-                .iter()
-                .map(|(time, outcome, run)| run_info(*time, outcome, run)),
-        );
+        if reports.load().await? == 0 {
+            // A store from before runs were kept there: the journal has them.
+            reports.seed_runs(
+                recovered
+                    .batch_runs
+                    .iter()
+                    .map(|(time, outcome, run)| run_info(*time, outcome, run)),
+            );
+        }
         let alerts = Alerts {
             state: Arc::new(std::sync::Mutex::new(AlertState {
                 issued: recovered.recommendations.keys().cloned().collect(),
@@ -245,16 +265,17 @@ impl Application {
             cooldown: settings.coaching.alert_cooldown.get(),
         };
         let batch = Batch {
-            analyzer: Analyzer::with_client(genesys.clone(), &settings),
+            analyzer: Analyzer::new(genesys.clone(), &settings, store.clone()),
             journal: journal.clone(),
             reports: reports.clone(),
             alerts,
             metrics: metrics.clone(),
             settings: settings.clone(),
             names: Arc::new(NameResolver::new(
-                genesys.clone(),
+                genesys.realtime(),
                 settings.genesys.resolve_names,
                 metrics.clone(),
+                Some(store.clone()),
             )),
         };
         if settings.batch.enabled {
@@ -358,6 +379,7 @@ fn run_info(time: chrono::DateTime<chrono::Utc>, outcome: &str, run: &BatchRun) 
         declining: run.declining,
         improving: run.improving,
         provisional_after: None,
+        progress: None,
         error: run.error.clone(),
     }
 }

@@ -1,51 +1,70 @@
 //! Display names for reports: the agents' and queues' names from Genesys
 //! (`GET /api/v2/users?id=…`, `GET /api/v2/routing/queues?id=…`, 100 ids a request), cached
-//! and refreshed at most daily, and whenever a report names an id the cache has not seen.
-//! A failed lookup (a missing permission, Genesys down) leaves ids in the report, with one
-//! warning naming what to fix; a run never fails for want of names.
+//! in the conversation store and asked again at most daily, and whenever a report names an
+//! id the cache has not seen. A failed lookup (a missing permission, Genesys down) keeps
+//! what is cached (or ids), with one warning per kind of failure naming what to fix; a run
+//! never fails for want of names.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::Mutex;
 
 use super::analyzer::Labels;
 use crate::analytics::{Dimension, TrendReport};
 use crate::genesys::names::NameKind;
 use crate::genesys::{ErrorKind, GenesysClient, GenesysError};
+use crate::store::Store;
 use crate::telemetry::metrics::{Metrics, OutcomeLabel};
 
-/// How long cached names are trusted before they are asked for again.
+/// How long a cached name is trusted before it is asked for again.
 pub const REFRESH_AFTER: TimeDelta = TimeDelta::days(1);
 
 #[derive(Debug, Default)]
 struct Cache {
-    /// id → name; `None` for an id Genesys did not return (deleted, another division).
-    names: HashMap<String, Option<String>>,
-    refreshed_at: Option<DateTime<Utc>>,
+    /// Loaded from the store yet.
+    loaded: bool,
+    /// id → (name, when asked); `None` for an id Genesys did not return.
+    names: HashMap<String, (Option<String>, DateTime<Utc>)>,
 }
 
-/// The name cache of one org. Cheap to share behind an `Arc`.
+/// The name cache of one org.
 #[derive(Debug)]
 pub struct NameResolver {
     client: GenesysClient,
     enabled: bool,
     users: Mutex<Cache>,
     queues: Mutex<Cache>,
-    warned: Mutex<HashSet<&'static str>>,
+    warned: std::sync::Mutex<HashSet<(&'static str, ErrorKind)>>,
     metrics: Metrics,
+    store: Option<Store>,
+}
+
+fn store_kind(kind: NameKind) -> &'static str {
+    match kind {
+        NameKind::User => "user",
+        NameKind::Queue => "queue",
+    }
 }
 
 impl NameResolver {
-    /// A resolver using `client`; `enabled = false` (`genesys.resolve_names`) keeps ids.
-    pub fn new(client: GenesysClient, enabled: bool, metrics: Metrics) -> NameResolver {
+    /// A resolver using `client` (real-time priority: name lookups share the reserve);
+    /// `enabled = false` (`genesys.resolve_names`) keeps ids. With a store the cache survives
+    /// restarts.
+    pub fn new(
+        client: GenesysClient,
+        enabled: bool,
+        metrics: Metrics,
+        store: Option<Store>,
+    ) -> NameResolver {
         NameResolver {
             client,
             enabled,
             users: Mutex::default(),
             queues: Mutex::default(),
-            warned: Mutex::default(),
+            warned: std::sync::Mutex::default(),
             metrics,
+            store,
         }
     }
 
@@ -63,45 +82,63 @@ impl NameResolver {
         if !self.enabled || ids.is_empty() {
             return Labels::new();
         }
-        let cache = match kind {
-            NameKind::User => &self.users,
-            NameKind::Queue => &self.queues,
+        let mut cache = match kind {
+            NameKind::User => self.users.lock().await,
+            NameKind::Queue => self.queues.lock().await,
         };
-        let now = Utc::now();
-        let wanted: Vec<String> = {
-            let mut c = cache.lock().expect("names lock");
-            if c.refreshed_at.is_none_or(|t| now - t > REFRESH_AFTER) {
-                c.names.clear();
-                c.refreshed_at = Some(now);
+        if !cache.loaded {
+            cache.loaded = true;
+            if let Some(store) = &self.store {
+                match store.names(store_kind(kind)).await {
+                    Ok(names) => cache.names = names,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Cannot read cached names from the store.")
+                    }
+                }
             }
-            ids.iter()
-                .filter(|id| !c.names.contains_key(*id))
-                .cloned()
-                .collect()
-        };
+        }
+        let now = Utc::now();
+        let wanted: Vec<String> = ids
+            .iter()
+            .filter(|id| {
+                cache
+                    .names
+                    .get(*id)
+                    .is_none_or(|(_, at)| now - *at > REFRESH_AFTER)
+            })
+            .cloned()
+            .collect();
         if !wanted.is_empty() {
             match self.client.names(kind, &wanted).await {
                 Ok(found) => {
                     self.count("looked_up");
                     let found: HashMap<String, String> = found.into_iter().collect();
-                    let mut c = cache.lock().expect("names lock");
-                    for id in wanted {
-                        let name = found.get(&id).cloned();
-                        c.names.insert(id, name);
+                    let rows: Vec<(String, Option<String>)> = wanted
+                        .into_iter()
+                        .map(|id| {
+                            let name = found.get(&id).cloned();
+                            (id, name)
+                        })
+                        .collect();
+                    for (id, name) in &rows {
+                        cache.names.insert(id.clone(), (name.clone(), now));
+                    }
+                    if let Some(store) = &self.store
+                        && let Err(e) = store.save_names(store_kind(kind), &rows, now).await
+                    {
+                        tracing::warn!(error = %e, "Cannot cache names in the store.");
                     }
                 }
                 Err(e) => {
+                    // Stale names are better than ids; the next report asks again.
                     self.count("failed");
                     self.warn_once(kind, &e);
-                    // Ask again next time: the failure may be temporary.
-                    cache.lock().expect("names lock").refreshed_at = None;
                 }
             }
         }
-        let c = cache.lock().expect("names lock");
         ids.into_iter()
             .filter_map(|id| {
-                let name = c.names.get(&id).cloned().flatten()?;
+                let name = cache.names.get(&id).and_then(|(n, _)| n.clone())?;
                 Some((id, name))
             })
             .collect()
@@ -119,17 +156,24 @@ impl NameResolver {
             NameKind::User => "users",
             NameKind::Queue => "queues",
         };
-        if !self.warned.lock().expect("warned lock").insert(what) {
+        if !self
+            .warned
+            .lock()
+            .expect("warned lock")
+            .insert((what, e.kind()))
+        {
             return;
         }
         if e.kind() == ErrorKind::Forbidden {
             let permission = match kind {
-                NameKind::User => "a permission to list users (the SDK documents none)",
+                NameKind::User => {
+                    "read access to the users' divisions (GET /api/v2/users lists no permission)"
+                }
                 NameKind::Queue => "routing:queue:view",
             };
             tracing::warn!(error = %e, permission, "Cannot look up {what} names; reports show ids. Add the permission to the OAuth client's role, or set genesys.resolve_names = false.");
         } else {
-            tracing::warn!(error = %e, "Cannot look up {what} names; reports show ids until a lookup succeeds.");
+            tracing::warn!(error = %e, "Cannot look up {what} names; reports show ids (or the names last seen) until a lookup succeeds.");
         }
     }
 }

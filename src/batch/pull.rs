@@ -1,90 +1,528 @@
-//! Pulling sentiment from Genesys into an aggregator, from either source:
+//! Pulling sentiment from Genesys into the store, incrementally, from either source:
 //!
-//! - `conversations`: the details query (ended conversations, filtered) and one STA request
-//!   per conversation, in parallel within the shared rate budget. Full per-record detail.
-//! - `aggregates`: transcript aggregates per agent, per queue and overall, by day. A few
-//!   requests, but no per-conversation values: no variance or quantiles, and it only works
-//!   with the linear normalization (a mean of a non-linear mapping is not the mapping of a
-//!   mean).
+//! - `conversations`: the details query lists each UTC day of the windows once — again only
+//!   while the day was after Genesys's data-availability date when listed (data there may
+//!   still change) or when the filter changed — and STA is asked only for conversations
+//!   that have no score yet (from a webhook or an earlier run). One that STA has not
+//!   analysed is asked again later, with doubling waits, while it is in the windows and
+//!   inside `genesys.retention`. Each answer is stored as it arrives, so an interrupted run
+//!   loses nothing and the next one resumes.
+//! - `aggregates`: transcript aggregates per agent, per queue and overall, by day, stored
+//!   per day and asked again only for unsettled days. A few requests, but no
+//!   per-conversation values: no variance or quantiles, and only the linear normalization.
 
-use futures_util::TryStreamExt;
-use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::analytics::Aggregator;
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
 use crate::analytics::aggregate::{CellStats, Dimension, day_number};
-use crate::domain::{AgentId, ConversationId, QueueId, SentimentRecord};
+use crate::analytics::{Aggregator, Normalizer};
 use crate::genesys::aggregates::{AggregateCell, AggregateQuery};
 use crate::genesys::details::DetailsFilter;
+use crate::genesys::models::AnalyticsConversation;
 use crate::genesys::sta::StaOutcome;
 use crate::genesys::{GenesysClient, GenesysError, Interval};
+use crate::store::{
+    Coverage, DailyAggregate, Listed, ScoreSource, Scored, Selection, Store, StoreError,
+};
 
-/// What a pull saw.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct PullStats {
-    /// Conversations listed by the details query (conversations source).
-    pub conversations: u64,
-    /// Conversations with an STA score.
-    pub analysed: u64,
-    /// Conversations without STA analysis.
-    pub not_analysed: u64,
-    /// Records (or aggregate values) that reached the aggregator.
-    pub records: u64,
+/// Coverage source name of the details query.
+const DETAILS: &str = "details";
+/// Coverage source name of the transcript aggregates.
+const AGGREGATES: &str = "aggregates";
+/// Conversations written to the store per transaction while listing.
+const LIST_BATCH: usize = 500;
+/// Due conversations read from the store at a time.
+const DUE_BATCH: i64 = 2000;
+/// First wait before asking STA again about a conversation it had not analysed (or whose
+/// request failed); it doubles with each ask.
+const REASK_AFTER: TimeDelta = TimeDelta::hours(6);
+/// Longest wait between asks.
+const REASK_CAP: TimeDelta = TimeDelta::days(4);
+/// A conversation STA has not analysed this long after it started is not asked about again
+/// (STA analyses within hours; what it skips — no recording, a queue or media type it does
+/// not cover — never gets a score). With the waits above: at most four asks.
+pub const REASK_HORIZON: TimeDelta = TimeDelta::days(3);
+
+/// When to ask STA again about a conversation that started at `started_at`, after
+/// `attempts` earlier asks, at `now`: `None` once past [`REASK_HORIZON`] or `retention`.
+fn next_ask(
+    started_at: DateTime<Utc>,
+    attempts: u32,
+    now: DateTime<Utc>,
+    retention: std::time::Duration,
+) -> Option<DateTime<Utc>> {
+    let wait = REASK_AFTER
+        .checked_mul(1 << attempts.min(8))
+        .unwrap_or(REASK_CAP)
+        .min(REASK_CAP);
+    let next = now.checked_add_signed(wait)?;
+    let horizon = REASK_HORIZON.min(TimeDelta::from_std(retention).unwrap_or(TimeDelta::MAX));
+    (next.signed_duration_since(started_at) <= horizon).then_some(next)
+}
+
+/// Whether a failed STA request concerns only its conversation (a 4xx other than 401, 403
+/// and 429, an unreadable answer): the run goes on without it. Anything else — rate limits,
+/// outages, a missing permission — stops the run.
+fn only_this_conversation(e: &GenesysError) -> bool {
+    use crate::genesys::ErrorKind;
+    match e.kind() {
+        ErrorKind::Decode | ErrorKind::InvalidQuery => true,
+        ErrorKind::Api => e
+            .status()
+            .is_some_and(|s| (400..500).contains(&s) && ![401, 403, 429].contains(&s)),
+        _ => false,
+    }
+}
+
+/// Why a pull stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// Genesys refused or failed (after the client's retries).
+    #[error(transparent)]
+    Genesys(#[from] GenesysError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a pull did, as counters a run reports while it goes (`/v1/runs`, logs, metrics).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Days of the windows that needed listing this run.
+    pub days_to_cover: AtomicU64,
+    /// … of which done.
+    pub days_covered: AtomicU64,
+    /// Conversations listed this run.
+    pub listed: AtomicU64,
+    /// Conversations that needed an STA score when the fetch began.
+    pub scores_to_fetch: AtomicU64,
+    /// STA answers this run (analysed or not).
+    pub scores_fetched: AtomicU64,
+    /// … of which with a score.
+    pub analysed: AtomicU64,
     /// Scores that could not be normalized.
+    pub rejected: AtomicU64,
+}
+
+/// A snapshot of [`Progress`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullStats {
+    /// Days that needed listing.
+    pub days_to_cover: u64,
+    /// … done.
+    pub days_covered: u64,
+    /// Conversations listed.
+    pub listed: u64,
+    /// Conversations that needed a score.
+    pub scores_to_fetch: u64,
+    /// STA answers.
+    pub scores_fetched: u64,
+    /// … with a score.
+    pub analysed: u64,
+    /// Unusable scores.
     pub rejected: u64,
 }
 
-/// Details + STA for `interval`, `concurrency` STA requests in flight.
-///
-/// # Errors
-/// The first Genesys error that retries could not overcome.
-pub async fn pull_conversations(
-    client: &GenesysClient,
-    interval: Interval,
-    filter: DetailsFilter,
-    concurrency: usize,
-    agg: &mut Aggregator,
-) -> Result<PullStats, GenesysError> {
-    let mut stats = PullStats::default();
-    let details = client.conversation_details(interval, filter)?;
-    let scored = details
-        .map_ok(|conversation| {
-            let client = client.clone();
-            async move {
-                let outcome = client
-                    .conversation_sentiment(&conversation.conversation_id)
-                    .await?;
-                Ok::<_, GenesysError>((conversation, outcome))
+impl Progress {
+    /// The counters now.
+    pub fn snapshot(&self) -> PullStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        PullStats {
+            days_to_cover: get(&self.days_to_cover),
+            days_covered: get(&self.days_covered),
+            listed: get(&self.listed),
+            scores_to_fetch: get(&self.scores_to_fetch),
+            scores_fetched: get(&self.scores_fetched),
+            analysed: get(&self.analysed),
+            rejected: get(&self.rejected),
+        }
+    }
+}
+
+/// One pull: a client, the store, the normalization and the limits.
+pub struct Pull<'a> {
+    /// The Genesys client (batch priority).
+    pub client: &'a GenesysClient,
+    /// Where everything is stored.
+    pub store: &'a Store,
+    /// Normalization of STA scores.
+    pub normalizer: &'a Normalizer,
+    /// STA requests in flight.
+    pub concurrency: usize,
+    /// How far back Genesys keeps data.
+    pub retention: std::time::Duration,
+    /// Counters.
+    pub progress: &'a Progress,
+}
+
+/// The batch filter as the store selects rows (language ids are not stored: they narrow the
+/// listing only).
+pub fn selection(filter: &DetailsFilter) -> Selection {
+    Selection {
+        queue_ids: filter.queue_ids.clone(),
+        agent_ids: filter.user_ids.clone(),
+        media_type: filter.media_type.clone(),
+        conversation_ids: filter.conversation_ids.clone(),
+    }
+}
+
+/// The key of a filter in the coverage table (a day covered under another filter is
+/// covered again).
+pub fn filter_key(filter: &DetailsFilter) -> String {
+    let text = format!("{filter:?}");
+    let digest = Sha256::digest(text.as_bytes());
+    hex::encode(&digest[..8])
+}
+
+/// The UTC days `[from, to)` as day numbers and their intervals, clipped to `interval`.
+fn days_of(interval: Interval) -> Vec<(i64, Interval)> {
+    let mut out = Vec::new();
+    let mut day = i64::from(day_number(interval.start));
+    loop {
+        let start = DateTime::from_timestamp(day * 86_400, 0).expect("in range");
+        if start >= interval.end {
+            break;
+        }
+        let end = start + TimeDelta::days(1);
+        out.push((
+            day,
+            Interval::new(start.max(interval.start), end.min(interval.end)),
+        ));
+        day += 1;
+    }
+    out
+}
+
+/// Whether a day must be listed (again).
+fn needs_cover(coverage: Option<&Coverage>, key: &str) -> bool {
+    coverage.is_none_or(|c| !c.settled || c.filter_key != key)
+}
+
+fn listed(c: &AnalyticsConversation) -> Option<Listed> {
+    let started_at = c.conversation_start?;
+    let media_type = c
+        .participants
+        .iter()
+        .flat_map(|p| p.sessions.iter())
+        .find_map(|s| s.media_type.clone());
+    Some(Listed {
+        id: c.conversation_id.clone(),
+        started_at,
+        agent_id: c.agent_id().map(str::to_owned),
+        queue_id: c.queue_id().map(str::to_owned),
+        media_type,
+    })
+}
+
+impl Pull<'_> {
+    /// The filter's key and the days of `interval` that `source` has not covered for it
+    /// (counted in the progress).
+    async fn uncovered(
+        &self,
+        source: &str,
+        interval: Interval,
+        filter: &DetailsFilter,
+    ) -> Result<(String, Vec<(i64, Interval)>), PullError> {
+        let key = filter_key(filter);
+        let days = days_of(interval);
+        if days.is_empty() {
+            return Ok((key, Vec::new()));
+        }
+        let (first, last) = (days[0].0, days[days.len() - 1].0 + 1);
+        let coverage = self.store.coverage(source, first, last).await?;
+        let todo: Vec<(i64, Interval)> = days
+            .into_iter()
+            .filter(|(d, _)| needs_cover(coverage.get(d), &key))
+            .collect();
+        self.progress
+            .days_to_cover
+            .store(todo.len() as u64, Ordering::Relaxed);
+        Ok((key, todo))
+    }
+
+    /// Lists, with the details query, every day of `interval` not yet covered (or covered
+    /// while unsettled, or under another filter). A day is settled when it ended before
+    /// `availability`.
+    ///
+    /// # Errors
+    /// The first [`PullError`].
+    pub async fn cover(
+        &self,
+        interval: Interval,
+        filter: &DetailsFilter,
+        availability: Option<DateTime<Utc>>,
+    ) -> Result<(), PullError> {
+        let (key, todo) = self.uncovered(DETAILS, interval, filter).await?;
+        for (day, day_interval) in &todo {
+            let mut stream = std::pin::pin!(
+                self.client
+                    .conversation_details(*day_interval, filter.clone())?
+            );
+            let mut batch = Vec::with_capacity(LIST_BATCH);
+            let mut count = 0u64;
+            while let Some(c) = stream.try_next().await? {
+                if let Some(l) = listed(&c) {
+                    batch.push(l);
+                }
+                if batch.len() >= LIST_BATCH {
+                    count += batch.len() as u64;
+                    self.store.upsert_listed(&batch).await?;
+                    self.progress
+                        .listed
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    batch.clear();
+                }
             }
-        })
-        .try_buffer_unordered(concurrency.max(1));
-    let mut scored = std::pin::pin!(scored);
-    while let Some((conversation, outcome)) = scored.try_next().await? {
-        stats.conversations += 1;
-        let StaOutcome::Analysed(sentiment) = outcome else {
-            stats.not_analysed += 1;
-            continue;
-        };
-        stats.analysed += 1;
-        let Some(time) = conversation.conversation_start else {
-            continue;
-        };
-        let record = SentimentRecord {
-            conversation_id: ConversationId(conversation.conversation_id.clone()),
-            agent_id: conversation.agent_id().map(|a| AgentId(a.to_owned())),
-            queue_id: conversation.queue_id().map(|q| QueueId(q.to_owned())),
-            time,
-            raw: sentiment.score,
-            polarity: None,
-        };
-        match agg.push(&record) {
-            Ok(_) => stats.records += 1,
-            Err(e) => {
-                stats.rejected += 1;
-                tracing::warn!(conversation_id = %record.conversation_id, error = %e, "Unusable STA score.");
+            count += batch.len() as u64;
+            self.store.upsert_listed(&batch).await?;
+            self.progress
+                .listed
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            let day_end = day_interval.start + TimeDelta::days(1);
+            let settled = availability.is_some_and(|a| day_end <= a) && day_interval.end == day_end;
+            self.store
+                .set_coverage(
+                    DETAILS,
+                    *day,
+                    &Coverage {
+                        filter_key: key.clone(),
+                        settled,
+                        conversations: count,
+                        covered_at: Utc::now(),
+                    },
+                )
+                .await?;
+            self.progress.days_covered.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Asks STA for every conversation of `interval` without a score that is due at `now`,
+    /// storing each answer as it arrives.
+    ///
+    /// # Errors
+    /// The first [`PullError`] (answers before it are stored).
+    pub async fn fetch_scores(
+        &self,
+        interval: Interval,
+        selection: &Selection,
+        now: DateTime<Utc>,
+    ) -> Result<(), PullError> {
+        let (listed, scored, waiting) = self
+            .store
+            .counts(interval.start, interval.end, selection)
+            .await?;
+        let _ = (listed, scored);
+        self.progress
+            .scores_to_fetch
+            .store(waiting, Ordering::Relaxed);
+        loop {
+            let due = self
+                .store
+                .due_for_sta(interval.start, interval.end, now, DUE_BATCH, selection)
+                .await?;
+            if due.is_empty() {
+                return Ok(());
+            }
+            let answers = futures_util::stream::iter(due)
+                .map(|(id, attempts, started_at)| async move {
+                    let outcome = self.client.conversation_sentiment(&id).await;
+                    (id, attempts, started_at, outcome)
+                })
+                .buffer_unordered(self.concurrency.max(1));
+            let mut answers = std::pin::pin!(answers);
+            while let Some((id, attempts, started_at, outcome)) = answers.next().await {
+                self.progress.scores_fetched.fetch_add(1, Ordering::Relaxed);
+                let later = next_ask(started_at, attempts, now, self.retention);
+                let outcome = match outcome {
+                    Ok(o) => o,
+                    Err(e) => {
+                        // Asked again later either way, so one conversation can never hold
+                        // up the ones behind it.
+                        self.store.record_not_analysed(&id, later).await?;
+                        if only_this_conversation(&e) {
+                            self.progress.rejected.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(conversation_id = %id, error = %e, "STA request for this conversation failed; going on without it (asked again later).");
+                            continue;
+                        }
+                        return Err(e.into());
+                    }
+                };
+                match outcome {
+                    StaOutcome::Analysed(s) => match self.normalizer.read(s.score, None) {
+                        Ok(reading) => {
+                            self.progress.analysed.fetch_add(1, Ordering::Relaxed);
+                            let scored = Scored {
+                                raw: s.score,
+                                quality_score: reading.quality_score,
+                                normalization_version: self.normalizer.version().to_owned(),
+                                trend: s.trend.map(|t| t.value),
+                                trend_class: s.trend_class.clone(),
+                                source: ScoreSource::Sta,
+                                agent_id: None,
+                                queue_id: None,
+                                attribution: None,
+                            };
+                            self.store.record_score(&id, &scored).await?;
+                        }
+                        Err(e) => {
+                            self.progress.rejected.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(conversation_id = %id, error = %e, "Unusable STA score; not asked again.");
+                            self.store.record_not_analysed(&id, None).await?;
+                        }
+                    },
+                    StaOutcome::NotAnalysed => {
+                        self.store.record_not_analysed(&id, later).await?;
+                    }
+                }
             }
         }
     }
-    Ok(stats)
+
+    /// Stores the transcript aggregates of every day of `interval` not yet settled: one query
+    /// per dimension (overall, agent, queue) over the days that need it.
+    ///
+    /// # Errors
+    /// The first [`PullError`].
+    pub async fn cover_aggregates(
+        &self,
+        interval: Interval,
+        filter: &DetailsFilter,
+        availability: Option<DateTime<Utc>>,
+    ) -> Result<(), PullError> {
+        let (key, todo) = self.uncovered(AGGREGATES, interval, filter).await?;
+        let (Some(from), Some(to)) = (todo.first(), todo.last()) else {
+            return Ok(());
+        };
+        let span = Interval::new(from.1.start, to.1.end);
+        let mut by_day: std::collections::BTreeMap<(i64, &str), Vec<(String, DailyAggregate)>> =
+            Default::default();
+        for (dim, group_by) in [
+            (Dimension::Overall, None),
+            (Dimension::Agent, Some("userId")),
+            (Dimension::Queue, Some("queueId")),
+        ] {
+            let query = AggregateQuery {
+                interval: span,
+                granularity: "P1D".into(),
+                time_zone: None,
+                group_by: group_by.map(|g| vec![g.to_owned()]).unwrap_or_default(),
+                filter: filter.clone(),
+                metrics: vec!["oSentimentScore".into(), "oCustomerSentiment".into()],
+            };
+            let cells = self.client.transcript_aggregates(&query).await?;
+            for cell in cells.iter().filter(|c| c.metric == "oSentimentScore") {
+                let counts = cells.iter().find(|c| {
+                    c.metric == "oCustomerSentiment"
+                        && c.group == cell.group
+                        && c.interval == cell.interval
+                });
+                let key = group_by
+                    .and_then(|g| cell.group.get(g))
+                    .map(String::as_str)
+                    .unwrap_or("all");
+                let day = i64::from(day_number(cell.interval.start));
+                match cell_stats(cell, counts) {
+                    Some(s) => by_day.entry((day, dim.as_str())).or_default().push((
+                        key.to_owned(),
+                        DailyAggregate {
+                            count: s.count,
+                            sum_quality: s.sum_quality,
+                            min_quality: s.min_quality,
+                            max_quality: s.max_quality,
+                            positive: s.positive,
+                            negative: s.negative,
+                        },
+                    )),
+                    None => {
+                        self.progress.rejected.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        for (day, day_interval) in &todo {
+            for dim in [Dimension::Overall, Dimension::Agent, Dimension::Queue] {
+                let groups = by_day.remove(&(*day, dim.as_str())).unwrap_or_default();
+                self.store
+                    .save_daily_aggregates(dim.as_str(), *day, &groups)
+                    .await?;
+            }
+            let day_end = day_interval.start + TimeDelta::days(1);
+            self.store
+                .set_coverage(
+                    AGGREGATES,
+                    *day,
+                    &Coverage {
+                        filter_key: key.clone(),
+                        settled: availability.is_some_and(|a| day_end <= a)
+                            && day_interval.end == day_end,
+                        conversations: 0,
+                        covered_at: Utc::now(),
+                    },
+                )
+                .await?;
+            self.progress.days_covered.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Reads the scored conversations of `interval` from the store into `agg`.
+///
+/// # Errors
+/// [`StoreError`].
+pub async fn aggregate_conversations(
+    store: &Store,
+    interval: Interval,
+    selection: &Selection,
+    agg: &mut Aggregator,
+) -> Result<(), StoreError> {
+    store
+        .scored_between(interval.start, interval.end, selection, |r| {
+            let _ = agg.push(&r);
+        })
+        .await
+}
+
+/// Reads the stored daily aggregates of `interval` into `agg`.
+///
+/// # Errors
+/// [`StoreError`].
+pub async fn aggregate_days(
+    store: &Store,
+    interval: Interval,
+    agg: &mut Aggregator,
+) -> Result<(), StoreError> {
+    let (from, to) = (
+        i64::from(day_number(interval.start)),
+        i64::from(day_number(interval.end - TimeDelta::milliseconds(1))) + 1,
+    );
+    for (dim, key, day, a) in store.daily_aggregates(from, to).await? {
+        let dimension = match dim.as_str() {
+            "agent" => Dimension::Agent,
+            "queue" => Dimension::Queue,
+            _ => Dimension::Overall,
+        };
+        agg.push_cell_to(
+            dimension,
+            &key,
+            i32::try_from(day).unwrap_or(i32::MAX),
+            CellStats {
+                count: a.count,
+                sum_quality: a.sum_quality,
+                min_quality: a.min_quality,
+                max_quality: a.max_quality,
+                positive: a.positive,
+                negative: a.negative,
+                action_required: 0,
+            },
+        );
+    }
+    Ok(())
 }
 
 fn cell_stats(cell: &AggregateCell, counts: Option<&AggregateCell>) -> Option<CellStats> {
@@ -111,58 +549,4 @@ fn cell_stats(cell: &AggregateCell, counts: Option<&AggregateCell>) -> Option<Ce
         negative: negative.min(cell.count.saturating_sub(positive)),
         action_required: 0,
     })
-}
-
-/// Transcript aggregates by day for `interval`: one query grouped by agent, one by queue,
-/// one overall (each split at 31 days).
-///
-/// # Errors
-/// The first Genesys error that retries could not overcome.
-pub async fn pull_aggregates(
-    client: &GenesysClient,
-    interval: Interval,
-    filter: DetailsFilter,
-    agg: &mut Aggregator,
-) -> Result<PullStats, GenesysError> {
-    let mut stats = PullStats::default();
-    for (dim, group_by) in [
-        (Dimension::Overall, None),
-        (Dimension::Agent, Some("userId")),
-        (Dimension::Queue, Some("queueId")),
-    ] {
-        let query = AggregateQuery {
-            interval,
-            granularity: "P1D".into(),
-            time_zone: None,
-            group_by: group_by.map(|g| vec![g.to_owned()]).unwrap_or_default(),
-            filter: filter.clone(),
-            metrics: vec!["oSentimentScore".into(), "oCustomerSentiment".into()],
-        };
-        let cells = client.transcript_aggregates(&query).await?;
-        for cell in cells.iter().filter(|c| c.metric == "oSentimentScore") {
-            let counts = cells.iter().find(|c| {
-                c.metric == "oCustomerSentiment"
-                    && c.group == cell.group
-                    && c.interval == cell.interval
-            });
-            let key = group_by
-                .and_then(|g| cell.group.get(g))
-                .map(String::as_str)
-                .unwrap_or("all");
-            match cell_stats(cell, counts) {
-                Some(s) => {
-                    agg.push_cell_to(dim, key, day_number(cell.interval.start), s);
-                    if dim == Dimension::Overall {
-                        stats.records += s.count;
-                    }
-                }
-                None => {
-                    stats.rejected += 1;
-                    agg.reject("aggregate_out_of_range");
-                }
-            }
-        }
-    }
-    stats.analysed = stats.records;
-    Ok(stats)
 }

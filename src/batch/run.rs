@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use super::alerts::Alerts;
 use super::analyzer::Analyzer;
 use super::names::NameResolver;
+use super::pull::{Progress, PullError};
 use super::reports::{ReportStore, RunInfo};
 use crate::analytics::report::{Direction, TrendReport};
 use crate::analytics::{Dimension, Windows};
@@ -27,6 +28,18 @@ pub enum BatchError {
     /// Genesys refused or failed, after the client's retries.
     #[error("{0} [{kind}]", kind = .0.kind())]
     Genesys(#[from] GenesysError),
+    /// The conversation store failed.
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl From<PullError> for BatchError {
+    fn from(e: PullError) -> Self {
+        match e {
+            PullError::Genesys(g) => BatchError::Genesys(g),
+            PullError::Store(s) => BatchError::Store(s),
+        }
+    }
 }
 
 /// The batch job.
@@ -66,51 +79,82 @@ pub fn windows_at(now: DateTime<Utc>, window_days: u32) -> Windows {
     Windows::ending_at(midnight, window_days)
 }
 
+/// How often a run's progress is logged and shown in `/v1/runs` and the metrics.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
 impl Batch {
-    /// Runs once. Never panics on Genesys failures: the run is recorded as failed.
+    /// Runs once, for the windows ending at today's UTC midnight. Never panics on Genesys
+    /// failures: the run is recorded as failed.
     ///
     /// # Errors
     /// The cause, when the run failed (already journaled, logged and counted).
     pub async fn run_once(&self, run: u64) -> Result<RunInfo, BatchError> {
+        self.run_at(run, Utc::now()).await
+    }
+
+    /// Runs once as if it were `now` (the windows end at `now`'s UTC midnight).
+    ///
+    /// # Errors
+    /// See [`Batch::run_once`].
+    pub async fn run_at(&self, run: u64, now: DateTime<Utc>) -> Result<RunInfo, BatchError> {
         let started_at = Utc::now();
         let clock = Instant::now();
-        let windows = windows_at(started_at, self.settings.batch.window_days());
+        let windows = windows_at(now, self.settings.batch.window_days());
         let client = self.analyzer.client();
         let before = client.stats();
-        let provisional = match client.details_availability().await {
-            Ok(date) => Some(date),
-            Err(e) => {
-                tracing::warn!(error = %e, "Cannot read the data availability date; the report is not marked provisional.");
-                None
-            }
-        };
-        let result = self
-            .analyzer
-            .analyze(windows, self.analyzer.filter(), provisional)
-            .await;
-        let cost = client.stats().since(before);
-        let duration_ms = clock.elapsed().as_millis() as u64;
-        self.metrics
-            .batch_duration_seconds
-            .observe(clock.elapsed().as_secs_f64());
         let mut info = RunInfo {
             run,
             started_at,
-            finished_at: Utc::now(),
+            finished_at: started_at,
             window_start: windows.current.start,
             window_end: windows.current.end,
             source: self.settings.batch.source,
-            outcome: RunOutcome::Succeeded,
+            outcome: RunOutcome::Running,
             records: 0,
-            requests: cost.requests,
-            rate_limited: cost.rate_limited,
-            duration_ms,
+            requests: 0,
+            rate_limited: 0,
+            duration_ms: 0,
             declining: None,
             improving: None,
             provisional_after: None,
+            progress: None,
             error: None,
         };
-        let analysis = match result {
+        self.reports.set_current(info.clone());
+        let provisional = match client.details_availability().await {
+            Ok(date) => Some(date),
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot read the data availability date; every day is listed again and the report is not marked provisional.");
+                None
+            }
+        };
+        let progress = Progress::default();
+        let analysis = {
+            let work =
+                self.analyzer
+                    .analyze(windows, self.analyzer.filter(), provisional, &progress);
+            tokio::pin!(work);
+            let mut ticks = tokio::time::interval_at(
+                tokio::time::Instant::now() + PROGRESS_EVERY,
+                PROGRESS_EVERY,
+            );
+            loop {
+                tokio::select! {
+                    result = &mut work => break result,
+                    _ = ticks.tick() => self.report_progress(&info, &progress, before, clock),
+                }
+            }
+        };
+        let cost = client.stats().since(before);
+        info.finished_at = Utc::now();
+        info.duration_ms = clock.elapsed().as_millis() as u64;
+        info.requests = cost.requests;
+        info.rate_limited = cost.rate_limited;
+        info.progress = Some(progress.snapshot());
+        self.metrics
+            .batch_duration_seconds
+            .observe(clock.elapsed().as_secs_f64());
+        let analysis = match analysis {
             Ok(a) => a,
             Err(e) => {
                 let error = BatchError::from(e);
@@ -120,6 +164,7 @@ impl Batch {
                 return Err(error);
             }
         };
+        info.outcome = RunOutcome::Succeeded;
         let mut report = analysis.report;
         let labels = self.names.labels_for(&report).await;
         report.set_labels(&labels);
@@ -137,9 +182,39 @@ impl Batch {
         log_report(&report, run);
         self.set_verdict_gauges(&report);
         self.alerts.issue(&report).await;
-        self.reports.publish(report);
+        self.reports.publish(report).await;
         self.finish(info.clone()).await;
         Ok(info)
+    }
+
+    /// Logs the progress of a long run and shows it in `/v1/runs` and the metrics.
+    fn report_progress(
+        &self,
+        info: &RunInfo,
+        progress: &Progress,
+        before: crate::genesys::StatsSnapshot,
+        clock: Instant,
+    ) {
+        let p = progress.snapshot();
+        let cost = self.analyzer.client().stats().since(before);
+        let mut current = info.clone();
+        current.finished_at = Utc::now();
+        current.duration_ms = clock.elapsed().as_millis() as u64;
+        current.requests = cost.requests;
+        current.rate_limited = cost.rate_limited;
+        current.progress = Some(p);
+        self.reports.set_current(current);
+        let remaining = p.scores_to_fetch.saturating_sub(p.scores_fetched);
+        self.metrics.backfill_remaining.set(remaining as i64);
+        tracing::info!(
+            run = info.run,
+            days_listed = p.days_covered,
+            days_to_list = p.days_to_cover,
+            scores_fetched = p.scores_fetched,
+            scores_to_fetch = p.scores_to_fetch,
+            requests = cost.requests,
+            "Batch run in progress."
+        );
     }
 
     async fn finish(&self, info: RunInfo) {
@@ -168,6 +243,11 @@ impl Batch {
         {
             tracing::error!(error = %e, "Cannot journal the batch run.");
         }
+        self.metrics.backfill_remaining.set(
+            info.progress
+                .map_or(0, |p| p.scores_to_fetch.saturating_sub(p.scores_fetched))
+                as i64,
+        );
         tracing::info!(
             run = info.run,
             outcome,
@@ -177,7 +257,7 @@ impl Batch {
             records = info.records,
             "Batch run finished."
         );
-        self.reports.record_run(info);
+        self.reports.record_run(info).await;
     }
 
     fn set_verdict_gauges(&self, report: &TrendReport) {

@@ -62,11 +62,16 @@ pub enum Command {
 /// `audit` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify the whole hash chain; exit 1 naming the first bad seq on any edit, deletion,
-    /// reordering or truncation.
+    /// Verify the hash chain; exit 1 naming the first bad seq on any edit, deletion,
+    /// reordering or truncation. Without --archive: the live journal, from seq 1 or from the
+    /// checkpoint it begins with once old segments were archived (checked against ANCHOR).
     Verify {
         /// Journal directory (default: journal.dir).
         dir: Option<PathBuf>,
+        /// Also verify the archived segments in this directory: the whole history from seq 1
+        /// across the archive into the live journal.
+        #[arg(long, value_name = "DIR")]
+        archive: Option<PathBuf>,
     },
     /// Put dead-lettered events back in the delivery queue (journaled as replay_requested;
     /// the daemon delivers them at its next start). The daemon must be stopped.

@@ -4,6 +4,15 @@
 use super::args::AnalyzeArgs;
 use crate::genesys::ErrorKind;
 
+impl From<crate::batch::pull::PullError> for CommandError {
+    fn from(e: crate::batch::pull::PullError) -> Self {
+        match e {
+            crate::batch::pull::PullError::Genesys(g) => CommandError::Genesys(g),
+            crate::batch::pull::PullError::Store(s) => CommandError::Store(s),
+        }
+    }
+}
+
 /// Why a one-shot command failed, with the exit status it maps to.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -13,6 +22,9 @@ pub enum CommandError {
     /// Genesys refused or failed (exit 1).
     #[error(transparent)]
     Genesys(#[from] crate::genesys::GenesysError),
+    /// The temporary store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// I/O.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -98,17 +110,28 @@ pub fn analyze_file(
     Ok(render::render(&report, args.format))
 }
 
-/// `audit verify`: prints the result; returns whether the journal verified.
-pub fn audit_verify(dir: &std::path::Path) -> bool {
-    match crate::journal::verify(dir) {
+/// `audit verify [--archive DIR]`: prints the result; returns whether the journal verified.
+pub fn audit_verify(dir: &std::path::Path, archive: Option<&std::path::Path>) -> bool {
+    let result = match archive {
+        Some(archive) => crate::journal::verify_with_archive(dir, archive),
+        None => crate::journal::verify(dir),
+    };
+    match result {
         Ok(outcome) => {
             println!(
-                "journal OK: {} records in {} segment(s); last seq {}, hash {}",
+                "journal OK: {} records (seq {} to {}) in {} segment(s); last hash {}",
                 outcome.records,
-                outcome.segments.len(),
+                outcome.first_seq.min(outcome.last_seq),
                 outcome.last_seq,
+                outcome.segments.len(),
                 outcome.last_hash
             );
+            if outcome.first_seq > 1 {
+                println!(
+                    "Records before seq {} were archived; the live chain was checked from its anchor. Add --archive DIR (journal.archive_dir) to verify the whole history.",
+                    outcome.first_seq
+                );
+            }
             true
         }
         Err(e) => {
@@ -208,13 +231,21 @@ pub async fn analyze_pull(
     } else {
         None
     };
-    let analyzer = crate::batch::Analyzer::new(&settings)?;
-    let analysis = analyzer.analyze(windows, analyzer.filter(), None).await?;
+    let (analyzer, _store_dir) = crate::batch::Analyzer::temporary(&settings).await?;
+    let analysis = analyzer
+        .analyze(
+            windows,
+            analyzer.filter(),
+            None,
+            &crate::batch::pull::Progress::default(),
+        )
+        .await?;
     let mut report = analysis.report;
     let names = crate::batch::NameResolver::new(
         analyzer.client().clone(),
         settings.genesys.resolve_names,
         crate::telemetry::metrics::Metrics::new(),
+        None,
     );
     report.set_labels(&names.labels_for(&report).await);
     Ok(render::render(&report, args.format))

@@ -83,6 +83,10 @@ fn demo_settings(
     s.batch.run_at_startup = true;
     s.batch.source = BatchSource::Conversations;
     s.journal.dir = journal.to_string_lossy().into_owned();
+    s.store.url = Secret::new(format!(
+        "sqlite://{}/genesys-sentiment.db",
+        journal.parent().unwrap_or(journal).display()
+    ));
     s
 }
 

@@ -105,9 +105,9 @@ fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(demo::run(&args, &settings))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit(AuditCommand::Verify { dir }) => {
+        Command::Audit(AuditCommand::Verify { dir, archive }) => {
             let dir = dir.unwrap_or_else(|| settings.journal.dir.clone().into());
-            Ok(if commands::audit_verify(&dir) {
+            Ok(if commands::audit_verify(&dir, archive.as_deref()) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

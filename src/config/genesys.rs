@@ -28,6 +28,9 @@ pub struct GenesysSettings {
     pub requests_per_minute: NonZeroU32,
     /// Fraction of the server-reported allowance kept in reserve (`inin-ratelimit-*`).
     pub rate_headroom: f64,
+    /// Fraction of `requests_per_minute` the batch never uses: kept for real-time work
+    /// (webhook enrichment and attribution, name lookups), so a backfill cannot starve it.
+    pub realtime_share: f64,
     /// Refresh a token this long before it expires (capped at a tenth of its lifetime).
     pub token_refresh_skew: HumanDuration,
     /// Lifetime assumed when the token response has no `expires_in` (UNVERIFIED default).
@@ -82,6 +85,12 @@ impl GenesysSettings {
         if !(0.0..0.9).contains(&self.rate_headroom) {
             return Err(ConfigError::invalid(
                 "genesys.rate_headroom",
+                "must be a fraction from 0 up to (not including) 0.9",
+            ));
+        }
+        if !(0.0..0.9).contains(&self.realtime_share) {
+            return Err(ConfigError::invalid(
+                "genesys.realtime_share",
                 "must be a fraction from 0 up to (not including) 0.9",
             ));
         }

@@ -18,6 +18,14 @@ pub struct JournalSettings {
     pub group_commit_max: NonZeroUsize,
     /// Repeats of an accepted event within this window are answered as duplicates.
     pub dedupe_window: HumanDuration,
+    /// How often the journal writes a checkpoint (the state a restart needs), starting a new
+    /// segment with it; start-up reads only from the newest checkpoint on.
+    pub checkpoint_interval: HumanDuration,
+    /// Segments whose every record is older than this, and that lie before a checkpoint,
+    /// leave the journal directory.
+    pub retention: HumanDuration,
+    /// Where such segments go; empty deletes them instead.
+    pub archive_dir: String,
 }
 
 impl JournalSettings {
@@ -29,6 +37,27 @@ impl JournalSettings {
             return Err(ConfigError::invalid(
                 "journal.segment_max_bytes",
                 "must be at least 4096",
+            ));
+        }
+        if self.checkpoint_interval.get().is_zero() {
+            return Err(ConfigError::invalid(
+                "journal.checkpoint_interval",
+                "must be greater than zero",
+            ));
+        }
+        if self.retention.get() < self.dedupe_window.get() {
+            return Err(ConfigError::invalid(
+                "journal.retention",
+                "must be at least journal.dedupe_window (records inside the dedupe window stay in the journal)",
+            ));
+        }
+        let archive = self.archive_dir.trim();
+        if !archive.is_empty()
+            && std::path::Path::new(archive) == std::path::Path::new(self.dir.trim())
+        {
+            return Err(ConfigError::invalid(
+                "journal.archive_dir",
+                "must not be the journal directory itself",
             ));
         }
         Ok(())

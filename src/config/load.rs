@@ -116,6 +116,11 @@ impl Settings {
             &mut self.coaching.secret,
             &self.coaching.secret_file,
         )?;
+        if !self.store.url_file.trim().is_empty() {
+            // The file replaces the default URL (there is always one).
+            self.store.url = Secret::new("");
+        }
+        resolve_one("store.url", &mut self.store.url, &self.store.url_file)?;
         let path = self.webhook.standard_webhooks_secrets_file.trim();
         if !path.is_empty() {
             let text = read_secret_file("webhook.standard_webhooks_secrets_file", path)?;

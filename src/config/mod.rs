@@ -17,6 +17,7 @@ mod journal;
 mod load;
 mod log;
 mod server;
+mod store;
 mod webhook;
 
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,7 @@ pub use journal::JournalSettings;
 pub use load::{ConfigError, Purpose};
 pub use log::{LogFilter, LogFormat, LogSettings};
 pub use server::ServerSettings;
+pub use store::StoreSettings;
 pub use webhook::WebhookSettings;
 
 use load::check_url;
@@ -64,6 +66,8 @@ pub struct Settings {
     pub coaching: CoachingSettings,
     /// The scheduled batch.
     pub batch: BatchSettings,
+    /// The conversation store.
+    pub store: StoreSettings,
 }
 
 impl Settings {
@@ -91,6 +95,7 @@ impl Settings {
         self.webhook.check(purpose)?;
         self.coaching.check()?;
         self.batch.check()?;
+        self.store.check()?;
         if self.batch.source == BatchSource::Aggregates
             && self.analytics.normalization != NormalizationKind::Linear
         {

@@ -3,11 +3,13 @@
 //! them) and the outbox (which sends them).
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::events::{DeliveryOutcome, Recommendation, SentimentEvent};
 
 /// An event owed to the coaching platform.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "event", rename_all = "snake_case")]
 pub enum Deliverable {
     /// A sentiment insight.
     Sentiment(SentimentEvent),
@@ -26,7 +28,7 @@ impl Deliverable {
 }
 
 /// A delivery still owed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
     /// What to deliver.
     pub event: Deliverable,
@@ -41,7 +43,7 @@ pub struct Pending {
 }
 
 /// A dead-lettered event.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
     /// What could not be delivered.
     pub event: Deliverable,

@@ -280,6 +280,35 @@ pub struct Recovered {
     pub records: u64,
 }
 
+/// A checkpoint: the state a restart would rebuild from every record before it — deliveries
+/// owed and dead-lettered, conversations waiting for an STA score, the dedupe keys still
+/// inside their window, attribution events waiting for their score, the coaching alerts
+/// already issued, and the latest batch runs. Start-up reads the newest checkpoint and the
+/// records after it; segments before it can be archived.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Records the state covers (every record before this one).
+    pub records: u64,
+    /// Deliveries completed so far.
+    pub delivered: u64,
+    /// Deliveries owed.
+    pub pending: Vec<crate::domain::delivery::Pending>,
+    /// Dead letters.
+    pub dead_letters: Vec<crate::domain::delivery::DeadLetter>,
+    /// Conversation-end events waiting for their score, with when each was accepted.
+    pub enrichment: Vec<(DateTime<Utc>, ConversationEnded)>,
+    /// Attribution events waiting for their conversation's score.
+    pub attributions: Vec<(DateTime<Utc>, AttributionEvent)>,
+    /// Dedupe keys inside the window: (key digest as 32 hex digits, event id, accepted at).
+    pub dedupe: Vec<(String, String, DateTime<Utc>)>,
+    /// Coaching recommendation ids already issued, with when.
+    pub recommendations: Vec<(String, DateTime<Utc>)>,
+    /// The latest recommendation per agent (the cool-down).
+    pub last_recommendation: Vec<(String, DateTime<Utc>)>,
+    /// The latest batch runs: (when, outcome, run).
+    pub batch_runs: Vec<(DateTime<Utc>, String, BatchRun)>,
+}
+
 /// What a record says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -308,6 +337,8 @@ pub enum Entry {
     ReplayRequested(ReplayRequest),
     /// A scheduled batch ran.
     BatchRun(BatchRun),
+    /// Everything needed to resume from here without reading the records before it.
+    Checkpoint(Box<Checkpoint>),
     /// Start-up recovery removed a torn tail.
     JournalRecovered(Recovered),
 }
@@ -328,6 +359,7 @@ impl Entry {
             Entry::DeadLettered(_) => "dead_lettered",
             Entry::ReplayRequested(_) => "replay_requested",
             Entry::BatchRun(_) => "batch_run",
+            Entry::Checkpoint(_) => "checkpoint",
             Entry::JournalRecovered(_) => "journal_recovered",
         }
     }

@@ -234,6 +234,8 @@ impl BatchSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunOutcome {
+    /// Still going (`/v1/runs` shows its progress).
+    Running,
     /// The report was built and published.
     Succeeded,
     /// Genesys or the journal failed; no report.
@@ -244,6 +246,7 @@ impl RunOutcome {
     /// The snake_case name (journal `outcome`, metric label, `/v1/runs`).
     pub fn as_str(self) -> &'static str {
         match self {
+            RunOutcome::Running => "running",
             RunOutcome::Succeeded => "succeeded",
             RunOutcome::Failed => "failed",
         }
@@ -252,6 +255,7 @@ impl RunOutcome {
     /// Parses the snake_case name.
     pub fn parse(s: &str) -> Option<RunOutcome> {
         match s {
+            "running" => Some(RunOutcome::Running),
             "succeeded" => Some(RunOutcome::Succeeded),
             "failed" => Some(RunOutcome::Failed),
             _ => None,

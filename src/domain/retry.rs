@@ -50,22 +50,36 @@ impl RetryPolicy {
     }
 }
 
-/// Parses `Retry-After`: delta seconds or an HTTP date (RFC 9110 §10.2.3).
+/// The longest `Retry-After` taken from a peer: anything longer (up to `1e20` or an HTTP
+/// date in year 9999) counts as this long, which is beyond every configured cap. It keeps
+/// all arithmetic on the value (instants, sums) far from overflowing.
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(366 * 86_400);
+
+/// Parses `Retry-After`: delta seconds or an HTTP date (RFC 9110 §10.2.3). Never panics: a
+/// negative, non-finite or unreadable value is `None`, a huge one [`RETRY_AFTER_MAX`].
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
+    if value.len() > 64 {
+        return None;
+    }
     if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(RETRY_AFTER_MAX));
     }
     if let Ok(secs) = value.parse::<f64>()
         && secs.is_finite()
         && secs >= 0.0
     {
-        return Some(Duration::from_secs_f64(secs));
+        return Some(
+            Duration::try_from_secs_f64(secs)
+                .unwrap_or(RETRY_AFTER_MAX)
+                .min(RETRY_AFTER_MAX),
+        );
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(
         when.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
+            .unwrap_or(Duration::ZERO)
+            .min(RETRY_AFTER_MAX),
     )
 }
 
@@ -85,6 +99,34 @@ mod tests {
         let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(10));
         assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn a_hostile_retry_after_never_panics_and_is_capped() {
+        for v in [
+            "1e20",
+            "18446744073709551615",
+            "1e308",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(parse_retry_after(v), Some(RETRY_AFTER_MAX), "{v}");
+        }
+        for v in [
+            "-1",
+            "NaN",
+            "inf",
+            "-inf",
+            "",
+            "1e",
+            "9".repeat(100).as_str(),
+        ] {
+            assert_eq!(parse_retry_after(v), None, "{v}");
+        }
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT"),
+            Some(RETRY_AFTER_MAX)
+        );
+        assert_eq!(parse_retry_after("2.5"), Some(Duration::from_millis(2500)));
     }
 
     #[test]

@@ -156,7 +156,14 @@ pub async fn api_gate(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
+    let unauthorized = || {
+        state
+            .stats
+            .unauthorized
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
     let Some(token) = token else {
+        unauthorized();
         return genesys_error(
             StatusCode::UNAUTHORIZED,
             "bad.credentials",
@@ -181,6 +188,7 @@ pub async fn api_gate(
         }
     };
     let Some((count, reset)) = view else {
+        unauthorized();
         return genesys_error(
             StatusCode::UNAUTHORIZED,
             "bad.credentials",

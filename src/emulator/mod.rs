@@ -117,6 +117,8 @@ pub struct EmulatorStats {
     pub rate_limited: AtomicU64,
     /// Tokens issued.
     pub tokens_issued: AtomicU64,
+    /// 401 answers given (a missing, expired or revoked token).
+    pub unauthorized: AtomicU64,
 }
 
 /// Fault state: the settings, plus when a storm ends.
@@ -149,6 +151,8 @@ pub struct EmulatorState {
     pub sink: sink::Sink,
     /// Request bodies received, when recording is on.
     pub recorded: Arc<Mutex<Vec<RecordedRequest>>>,
+    /// STA answers given with a score, per conversation id (how often each was fetched).
+    pub sta_answers: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 impl EmulatorState {
@@ -166,6 +170,7 @@ impl EmulatorState {
             stats: Arc::default(),
             sink: sink::Sink::new(config.sink.clone()),
             recorded: Arc::default(),
+            sta_answers: Arc::default(),
             config: Arc::new(config),
         };
         let initial = state.config.faults.clone();
@@ -348,6 +353,7 @@ async fn stats(State(state): State<EmulatorState>) -> Response {
         "api_requests": state.stats.api_requests.load(Ordering::Relaxed),
         "rate_limited": state.stats.rate_limited.load(Ordering::Relaxed),
         "tokens_issued": state.stats.tokens_issued.load(Ordering::Relaxed),
+        "unauthorized": state.stats.unauthorized.load(Ordering::Relaxed),
     }))
     .into_response()
 }

@@ -205,12 +205,37 @@ struct ChunkCursor {
     seen: HashSet<String>,
     done: bool,
     job: Option<JobStream>,
+    /// Read with the synchronous query even past the paging cap (as far as it goes): the
+    /// part of a heavy day that jobs cannot serve yet.
+    capped: bool,
+}
+
+impl ChunkCursor {
+    fn new(interval: Interval, capped: bool) -> ChunkCursor {
+        ChunkCursor {
+            interval,
+            next_page: 1,
+            seen: HashSet::new(),
+            done: false,
+            job: None,
+            capped,
+        }
+    }
+
+    /// Keeps `conv` if it started in this chunk (one with no start is kept: it cannot be
+    /// placed elsewhere) and was not seen before.
+    fn keep(&mut self, conv: &AnalyticsConversation) -> bool {
+        conv.conversation_start
+            .is_none_or(|s| self.interval.contains(s))
+            && self.seen.insert(conv.conversation_id.clone())
+    }
 }
 
 struct PageCursor {
     client: GenesysClient,
     filter: DetailsFilter,
-    chunks: VecDeque<Interval>,
+    /// Intervals still to read, each with whether it is read synchronously past the cap.
+    chunks: VecDeque<(Interval, bool)>,
     current: Option<ChunkCursor>,
     buffer: VecDeque<AnalyticsConversation>,
 }
@@ -249,8 +274,11 @@ impl GenesysClient {
     > {
         let g = &self.settings().genesys;
         validate_interval(interval, g.retention.get(), Utc::now())?;
-        let chunks: VecDeque<Interval> =
-            plan_chunks(interval, g.details_chunk.get(), g.max_interval.get()).into();
+        let chunks: VecDeque<(Interval, bool)> =
+            plan_chunks(interval, g.details_chunk.get(), g.max_interval.get())
+                .into_iter()
+                .map(|i| (i, false))
+                .collect();
         let cursor = PageCursor {
             client: self.clone(),
             filter,
@@ -273,15 +301,7 @@ async fn next_conversation(
         }
         if c.current.as_ref().is_none_or(|ch| ch.done) {
             match c.chunks.pop_front() {
-                Some(interval) => {
-                    c.current = Some(ChunkCursor {
-                        interval,
-                        next_page: 1,
-                        seen: HashSet::new(),
-                        done: false,
-                        job: None,
-                    });
-                }
+                Some((interval, capped)) => c.current = Some(ChunkCursor::new(interval, capped)),
                 None => return Ok(None),
             }
         }
@@ -290,10 +310,7 @@ async fn next_conversation(
             use futures_util::StreamExt;
             match job.next().await.transpose()? {
                 Some(conv) => {
-                    let in_chunk = conv
-                        .conversation_start
-                        .is_some_and(|s| chunk.interval.contains(s));
-                    if in_chunk && chunk.seen.insert(conv.conversation_id.clone()) {
+                    if chunk.keep(&conv) {
                         c.buffer.push_back(conv);
                     }
                 }
@@ -302,19 +319,39 @@ async fn next_conversation(
             continue;
         }
         let page = chunk.next_page;
-        let body = query_body(chunk.interval, &c.filter, page_size, page);
+        let mut body = query_body(chunk.interval, &c.filter, page_size, page);
+        if chunk.capped {
+            // Newest first: the unsettled end of a heavy day comes before the rest of the
+            // day that day-touched matching also returns.
+            body.order = Some("desc".into());
+        }
         let response = c.client.details_page(&body).await?;
         let total = response.total_hits.unwrap_or(0);
-        if page == 1 && total > cap {
-            // Splitting cannot help (day-touched matching): read the chunk from a job.
+        if page == 1 && total > cap && !chunk.capped {
+            // Splitting cannot help (day-touched matching): read the chunk from a job, as
+            // far as the datalake has settled; the rest synchronously, as far as it pages.
             tracing::info!(interval = %chunk.interval, total, cap, "More conversations than the details query can page through; reading them from a details job.");
+            let availability = c.client.details_availability().await?;
+            let interval = chunk.interval;
+            if interval.end > availability {
+                let recent = Interval::new(interval.start.max(availability), interval.end);
+                tracing::warn!(
+                    interval = %recent,
+                    availability = %super::models::time_format::format(&availability),
+                    cap,
+                    "Genesys's data availability date falls inside this heavy day: its conversations after that date are read with the synchronous query, newest first, at most max_paging_results of them, until the day has settled (the store covers it again at later runs)."
+                );
+                c.chunks.push_front((recent, true));
+                if interval.start >= availability {
+                    chunk.done = true;
+                    continue;
+                }
+                chunk.interval = Interval::new(interval.start, availability);
+            }
             let job = c
                 .client
-                .submit_details_job(chunk.interval, &c.filter)
+                .submit_settled_job(chunk.interval, &c.filter, availability)
                 .await?;
-            if job.clamped {
-                tracing::warn!(interval = %chunk.interval, availability = %job.availability, "Part of this day is after the data availability date; its later conversations follow at the next run.");
-            }
             c.client.wait_for_job(&job.job_id).await?;
             chunk.job = Some(Box::pin(c.client.details_job_results(job.job_id)));
             continue;
@@ -323,14 +360,20 @@ async fn next_conversation(
         let n = conversations.len() as u64;
         chunk.next_page += 1;
         let reached = u64::from(page) * u64::from(page_size);
-        if n < u64::from(page_size) || reached >= total || reached + u64::from(page_size) > cap {
+        let passed_start = chunk.capped
+            && conversations
+                .last()
+                .and_then(|c| c.conversation_start)
+                .is_some_and(|s| s < chunk.interval.start);
+        if n < u64::from(page_size)
+            || reached >= total
+            || reached + u64::from(page_size) > cap
+            || passed_start
+        {
             chunk.done = true;
         }
         for conv in conversations {
-            let in_chunk = conv
-                .conversation_start
-                .is_none_or(|s| chunk.interval.contains(s));
-            if in_chunk && chunk.seen.insert(conv.conversation_id.clone()) {
+            if chunk.keep(&conv) {
                 c.buffer.push_back(conv);
             }
         }

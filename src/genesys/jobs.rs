@@ -69,6 +69,22 @@ impl GenesysClient {
         let g = &self.settings().genesys;
         super::details::validate_interval(interval, g.retention.get(), Utc::now())?;
         let availability = self.details_availability().await?;
+        self.submit_settled_job(interval, filter, availability)
+            .await
+    }
+
+    /// Submits a job for `interval` clamped to `availability` (the data availability date
+    /// just read).
+    ///
+    /// # Errors
+    /// [`GenesysError::InvalidQuery`] when nothing in the interval is available yet; any
+    /// request error.
+    pub(crate) async fn submit_settled_job(
+        &self,
+        interval: Interval,
+        filter: &DetailsFilter,
+        availability: DateTime<Utc>,
+    ) -> Result<SubmittedJob, GenesysError> {
         if interval.start >= availability {
             return Err(GenesysError::InvalidQuery(format!(
                 "interval {interval} starts after the data availability date {}; jobs only \

@@ -42,6 +42,7 @@ pub use models::Interval;
 use crate::domain::region;
 use crate::domain::retry::{RetryPolicy, parse_retry_after};
 use auth::{AccessToken, TokenCache, TokenSettings};
+pub use rate::Priority;
 use rate::{RateBudget, ServerRateView};
 
 /// Settings the client needs, resolved from [`GenesysSettings`].
@@ -115,10 +116,12 @@ impl StatsSnapshot {
     }
 }
 
-/// The shared Genesys Cloud client. Cheap to clone.
+/// The shared Genesys Cloud client. Cheap to clone; [`GenesysClient::realtime`] gives a
+/// handle to the same client whose requests may use the budget's real-time reserve.
 #[derive(Clone, Debug)]
 pub struct GenesysClient {
     inner: Arc<Inner>,
+    priority: Priority,
 }
 
 #[derive(Debug)]
@@ -186,6 +189,7 @@ impl GenesysClient {
             genesys.requests_per_minute.get(),
             Duration::from_secs(60),
             genesys.rate_headroom,
+            genesys.realtime_share,
         );
         Ok(GenesysClient {
             inner: Arc::new(Inner {
@@ -197,7 +201,17 @@ impl GenesysClient {
                 metrics,
                 stats: RequestStats::default(),
             }),
+            priority: Priority::Batch,
         })
+    }
+
+    /// The same client (token cache, budget, counters) for real-time work: its requests may
+    /// use the share of the budget the batch leaves free (`genesys.realtime_share`).
+    pub fn realtime(&self) -> GenesysClient {
+        GenesysClient {
+            inner: self.inner.clone(),
+            priority: Priority::Realtime,
+        }
     }
 
     /// The resolved settings.
@@ -311,8 +325,10 @@ impl GenesysClient {
         let mut refreshed = false;
         loop {
             attempt += 1;
+            // The grant first, then the token: a request that waited out a long pause must not
+            // be sent with a token fetched before it (it may have expired meanwhile).
+            inner.budget.acquire(self.priority).await;
             let token = inner.tokens.get().await?;
-            inner.budget.acquire().await;
             inner.stats.requests.fetch_add(1, Ordering::Relaxed);
             let outcome = self
                 .send_once(endpoint, &method, &url, query, body.clone(), &token)

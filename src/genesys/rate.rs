@@ -11,11 +11,23 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// Who a request is for: the batch may use only part of the budget, so real-time work
+/// (webhook enrichment and attribution, name lookups) always finds some left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Priority {
+    /// The scheduled batch and one-shot pulls: at most `1 − realtime_share` of the limit.
+    #[default]
+    Batch,
+    /// Real-time work: the whole limit.
+    Realtime,
+}
+
 /// The shared request budget.
 #[derive(Debug)]
 pub struct RateBudget {
     window: Duration,
     headroom: f64,
+    realtime_share: f64,
     state: Mutex<State>,
 }
 
@@ -53,12 +65,14 @@ impl ServerRateView {
 
 impl RateBudget {
     /// `limit` grants per `window`; `headroom` is the fraction of the server's allowance
-    /// kept in reserve when the server reports more use than this budget made.
-    pub fn new(limit: u32, window: Duration, headroom: f64) -> RateBudget {
+    /// kept in reserve when the server reports more use than this budget made;
+    /// `realtime_share` of the limit is never granted to [`Priority::Batch`].
+    pub fn new(limit: u32, window: Duration, headroom: f64, realtime_share: f64) -> RateBudget {
         let limit = limit.max(1) as usize;
         RateBudget {
             window,
             headroom,
+            realtime_share: realtime_share.clamp(0.0, 0.9),
             state: Mutex::new(State {
                 configured: limit,
                 limit,
@@ -68,11 +82,22 @@ impl RateBudget {
         }
     }
 
-    /// Waits for a grant and records it.
+    /// The most grants `priority` may hold in one window.
+    fn cap(&self, limit: usize, priority: Priority) -> usize {
+        match priority {
+            Priority::Realtime => limit,
+            Priority::Batch => {
+                let reserve = (limit as f64 * self.realtime_share).ceil() as usize;
+                limit.saturating_sub(reserve).max(1)
+            }
+        }
+    }
+
+    /// Waits for a grant for `priority` and records it.
     ///
     /// # Cancel safety
     /// Cancel-safe: nothing is recorded until the grant is returned.
-    pub async fn acquire(&self) -> Instant {
+    pub async fn acquire(&self, priority: Priority) -> Instant {
         loop {
             let wait_until = {
                 let mut s = self.state.lock().expect("rate budget lock");
@@ -84,11 +109,13 @@ impl RateBudget {
                     Some(until) if until > now => until,
                     _ => {
                         s.paused_until = None;
-                        if s.granted.len() < s.limit {
+                        let cap = self.cap(s.limit, priority);
+                        if s.granted.len() < cap {
                             s.granted.push_back(now);
                             return now;
                         }
-                        *s.granted.front().expect("non-empty when full") + self.window
+                        // When enough of the oldest grants have left the window.
+                        s.granted[s.granted.len() - cap] + self.window
                     }
                 }
             };
@@ -143,13 +170,35 @@ mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
+    async fn the_batch_leaves_the_realtime_share_free() {
+        let budget = RateBudget::new(100, Duration::from_secs(60), 0.1, 0.3);
+        let start = Instant::now();
+        for _ in 0..70 {
+            budget.acquire(Priority::Batch).await;
+        }
+        assert!(
+            Instant::now() - start < Duration::from_secs(1),
+            "70 batch grants at once"
+        );
+        // The 71st batch grant waits for the window; real-time ones do not.
+        for _ in 0..30 {
+            let at = budget.acquire(Priority::Realtime).await;
+            assert!(at - start < Duration::from_secs(1), "the reserve is there");
+        }
+        let at = budget.acquire(Priority::Batch).await;
+        assert!(at - start >= Duration::from_secs(60), "{:?}", at - start);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn no_window_holds_more_than_the_limit() {
-        let budget = std::sync::Arc::new(RateBudget::new(60, Duration::from_secs(60), 0.1));
+        let budget = std::sync::Arc::new(RateBudget::new(60, Duration::from_secs(60), 0.1, 0.0));
         let start = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..150 {
             let b = budget.clone();
-            tasks.push(tokio::spawn(async move { b.acquire().await }));
+            tasks.push(tokio::spawn(
+                async move { b.acquire(Priority::Batch).await },
+            ));
         }
         let mut grants = Vec::new();
         for t in tasks {
@@ -171,25 +220,25 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_pause_holds_every_caller() {
-        let budget = RateBudget::new(100, Duration::from_secs(60), 0.1);
+        let budget = RateBudget::new(100, Duration::from_secs(60), 0.1, 0.0);
         let start = Instant::now();
         budget.pause_for(Duration::from_secs(7));
-        let granted = budget.acquire().await;
+        let granted = budget.acquire(Priority::Batch).await;
         assert!(granted - start >= Duration::from_secs(7));
     }
 
     #[tokio::test(start_paused = true)]
     async fn server_counts_from_other_consumers_slow_us_down() {
-        let budget = RateBudget::new(300, Duration::from_secs(60), 0.1);
+        let budget = RateBudget::new(300, Duration::from_secs(60), 0.1, 0.0);
         let start = Instant::now();
-        budget.acquire().await;
+        budget.acquire(Priority::Batch).await;
         budget.observe(ServerRateView {
             count: 10,
             allowed: 300,
             reset_secs: 30,
         });
         assert!(
-            budget.acquire().await - start < Duration::from_secs(1),
+            budget.acquire(Priority::Batch).await - start < Duration::from_secs(1),
             "plenty left: no pause"
         );
         budget.observe(ServerRateView {
@@ -198,7 +247,7 @@ mod tests {
             reset_secs: 30,
         });
         assert!(
-            budget.acquire().await - start >= Duration::from_secs(30),
+            budget.acquire(Priority::Batch).await - start >= Duration::from_secs(30),
             "pauses until reset"
         );
         budget.observe(ServerRateView {

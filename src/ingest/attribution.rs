@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::dedupe::Dedupe;
+use super::recorder::ScoreRecorder;
 use crate::domain::delivery::{Deliverable, Pending};
 use crate::domain::events::{Attributed, AttributionEvent, AttributionSource, Entry, key_digest};
 use crate::genesys::GenesysClient;
@@ -49,6 +50,9 @@ pub struct AttributionTiming {
     /// Most scores held at once; beyond it a new one goes out at once (`unknown`), so a
     /// flood of agent-less scores cannot grow memory without bound.
     pub max_held: usize,
+    /// How long an attribution event waits for its conversation's score before it is
+    /// forgotten (the score may be fetched from STA up to `webhook.sta_max_wait` later).
+    pub known_ttl: Duration,
 }
 
 /// What an attribution event said about a conversation.
@@ -94,6 +98,9 @@ struct Inner {
     deliveries: DeliveryQueue,
     dedupe: Arc<Dedupe>,
     lookup: Option<GenesysClient>,
+    recorder: ScoreRecorder,
+    /// Set after a 403 from the details endpoint: no more lookups, one warning.
+    lookups_forbidden: std::sync::atomic::AtomicBool,
     timing: AttributionTiming,
     notify: Notify,
     lookups: Arc<Semaphore>,
@@ -127,11 +134,18 @@ struct Decision {
     reason: Option<String>,
 }
 
+/// The monotonic instant of a wall-clock time: in the future as far ahead, in the past as
+/// far back (a score received before a restart keeps its deadline), never before the
+/// process's clock can represent.
 fn to_instant(at: DateTime<Utc>) -> Instant {
     let now = Instant::now();
     match (at - Utc::now()).to_std() {
         Ok(ahead) => now + ahead,
-        Err(_) => now,
+        Err(_) => (Utc::now() - at)
+            .to_std()
+            .ok()
+            .and_then(|back| now.checked_sub(back))
+            .unwrap_or(now),
     }
 }
 
@@ -143,6 +157,7 @@ impl Attributor {
         deliveries: DeliveryQueue,
         dedupe: Arc<Dedupe>,
         lookup: Option<GenesysClient>,
+        recorder: ScoreRecorder,
         timing: AttributionTiming,
         metrics: Metrics,
     ) -> Attributor {
@@ -153,6 +168,8 @@ impl Attributor {
                 deliveries,
                 dedupe,
                 lookup,
+                recorder,
+                lookups_forbidden: std::sync::atomic::AtomicBool::new(false),
                 timing,
                 notify: Notify::new(),
                 lookups: Arc::new(Semaphore::new(LOOKUP_CONCURRENCY)),
@@ -199,71 +216,76 @@ impl Attributor {
             event.attribution = Some(AttributionSource::Event);
         }
         if event.attribution.is_some() {
+            self.inner.recorder.score(event);
             self.inner.deliveries.push(pending);
             return;
         }
-        let known = self
-            .inner
-            .state
-            .lock()
-            .expect("attribution lock")
-            .known
-            .get(&event.conversation_id)
-            .cloned();
-        if let Some(k) = known.filter(|k| k.agent_id.is_some()) {
-            let decision = Decision {
-                agent_id: k.agent_id,
-                queue_id: k.queue_id,
-                source: k.source,
-                cause_event_id: Some(k.event_id),
-                reason: None,
-            };
-            self.release(pending, decision).await;
-            return;
-        }
         let t = self.inner.timing;
-        let full = self.held() >= t.max_held;
-        if t.max_wait.is_zero() || full {
-            // Not held: decided now, journaled before the webhook is answered.
-            let reason = if full {
-                format!(
-                    "{} scores are already waiting for their agent (webhook.attribution_max_held)",
-                    t.max_held
-                )
-            } else {
-                "no agent in the event and webhook.attribution_max_wait is 0s".into()
-            };
-            let decision = Decision {
-                agent_id: None,
-                queue_id: None,
-                source: AttributionSource::Unknown,
-                cause_event_id: None,
-                reason: Some(reason),
-            };
-            self.release(pending, decision).await;
-            return;
-        }
-        let deadline = to_instant(received_at) + t.max_wait;
-        let lookup_at = (to_instant(received_at) + t.lookup_delay).min(deadline);
         let conversation = event.conversation_id.clone();
-        {
+        // Decide under one lock whether it is known, or else held: an attribution event
+        // learned concurrently either finds it held or is found here.
+        let decision = {
             let mut s = self.inner.state.lock().expect("attribution lock");
-            s.wake_at(lookup_at, &conversation);
-            s.wake_at(deadline, &conversation);
-            s.held.insert(
-                conversation,
-                Held {
-                    pending,
-                    deadline,
-                    lookup_at,
-                    lookups: 0,
-                    looking: false,
-                    last_error: None,
-                },
-            );
-            self.inner.metrics.attribution_held.set(s.held.len() as i64);
+            if let Some(k) = s.known.get(&conversation).filter(|k| k.agent_id.is_some()) {
+                Some(Decision {
+                    agent_id: k.agent_id.clone(),
+                    queue_id: k.queue_id.clone(),
+                    source: k.source,
+                    cause_event_id: Some(k.event_id.clone()),
+                    reason: None,
+                })
+            } else if t.max_wait.is_zero() || s.held.len() >= t.max_held {
+                // Not held: decided now, journaled before the webhook is answered.
+                let reason = if t.max_wait.is_zero() {
+                    "no agent in the event and webhook.attribution_max_wait is 0s".to_owned()
+                } else {
+                    format!(
+                        "{} scores are already waiting for their agent (webhook.attribution_max_held)",
+                        t.max_held
+                    )
+                };
+                Some(Decision {
+                    agent_id: None,
+                    queue_id: None,
+                    source: AttributionSource::Unknown,
+                    cause_event_id: None,
+                    reason: Some(reason),
+                })
+            } else if s.held.contains_key(&conversation) {
+                // One score per conversation reaches here; keep the first if it ever did not.
+                tracing::warn!(conversation_id = %conversation, "A second score for a held conversation; delivering it unattributed.");
+                Some(Decision {
+                    agent_id: None,
+                    queue_id: None,
+                    source: AttributionSource::Unknown,
+                    cause_event_id: None,
+                    reason: Some("another score of this conversation is waiting".into()),
+                })
+            } else {
+                let received = to_instant(received_at);
+                let deadline = received + t.max_wait;
+                let lookup_at = (received + t.lookup_delay).min(deadline);
+                s.wake_at(lookup_at, &conversation);
+                s.wake_at(deadline, &conversation);
+                s.held.insert(
+                    conversation.clone(),
+                    Held {
+                        pending: pending.clone(),
+                        deadline,
+                        lookup_at,
+                        lookups: 0,
+                        looking: false,
+                        last_error: None,
+                    },
+                );
+                self.inner.metrics.attribution_held.set(s.held.len() as i64);
+                None
+            }
+        };
+        match decision {
+            Some(d) => self.release(pending, d).await,
+            None => self.inner.notify.notify_one(),
         }
-        self.inner.notify.notify_one();
     }
 
     /// Learns an accepted `.acw` / `.user.end` event: releases the conversation's held score
@@ -274,16 +296,22 @@ impl Attributor {
         }
         let held = {
             let mut s = self.inner.state.lock().expect("attribution lock");
-            s.known.insert(
-                event.conversation_id.clone(),
-                Known {
-                    agent_id: event.agent_id.clone(),
-                    queue_id: event.queue_id.clone(),
-                    source: event.source,
-                    event_id: event.event_id.clone(),
-                    at,
-                },
-            );
+            // The agent who wrapped up (.acw) wins over one whose leg ended (.user.end).
+            let keep = s.known.get(&event.conversation_id).is_some_and(|k| {
+                k.source == AttributionSource::Acw && event.source != AttributionSource::Acw
+            });
+            if !keep {
+                s.known.insert(
+                    event.conversation_id.clone(),
+                    Known {
+                        agent_id: event.agent_id.clone(),
+                        queue_id: event.queue_id.clone(),
+                        source: event.source,
+                        event_id: event.event_id.clone(),
+                        at,
+                    },
+                );
+            }
             let held = s.held.remove(&event.conversation_id);
             self.inner.metrics.attribution_held.set(s.held.len() as i64);
             held
@@ -323,6 +351,12 @@ impl Attributor {
             return;
         }
         self.inner.metrics.attribution("late_link");
+        self.inner.recorder.attribute(
+            &event.conversation_id,
+            event.agent_id.as_deref(),
+            event.queue_id.as_deref(),
+            event.source,
+        );
         // A delivery still waiting in the outbox goes out with the better agent.
         self.inner.deliveries.amend(&score_event, |p| {
             if let Deliverable::Sentiment(e) = &mut p.event {
@@ -350,6 +384,14 @@ impl Attributor {
             }
             event.attribute(&record);
             self.inner.metrics.attribution(decision.source.as_str());
+            self.inner.recorder.score(event);
+            // Its conversation is attributed: the attribution event is not needed any more.
+            self.inner
+                .state
+                .lock()
+                .expect("attribution lock")
+                .known
+                .remove(&event.conversation_id);
         }
         self.inner.deliveries.push(pending);
     }
@@ -357,6 +399,8 @@ impl Attributor {
     /// Runs the timers (details lookups, deadlines) until `cancel` fires. Held scores stay
     /// owed in the journal and are held again after a restart.
     pub async fn run(self, cancel: CancellationToken) {
+        let mut prune = tokio::time::interval(Duration::from_secs(300));
+        prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             let notified = self.inner.notify.notified();
             tokio::pin!(notified);
@@ -373,6 +417,7 @@ impl Attributor {
                 _ = cancel.cancelled() => return,
                 () = &mut notified => {}
                 () = sleep => {}
+                _ = prune.tick() => self.prune(Utc::now(), self.inner.timing.known_ttl),
             }
         }
     }
@@ -407,7 +452,11 @@ impl Attributor {
             self.inner.metrics.attribution_held.set(s.held.len() as i64);
             drop(s);
             let reason = held.last_error.unwrap_or_else(|| {
-                "no .acw or .user.end event and no agent in the conversation's details".into()
+                if held.lookups == 0 {
+                    "no .acw or .user.end event, and no details lookup answered in time".into()
+                } else {
+                    "no .acw or .user.end event and no agent in the conversation's details".into()
+                }
             });
             let this = self.clone();
             tokio::spawn(async move {
@@ -431,6 +480,15 @@ impl Attributor {
         let Some(client) = self.inner.lookup.clone() else {
             return;
         };
+        if self
+            .inner
+            .lookups_forbidden
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            held.last_error =
+                Some("the OAuth client may not read conversation details (403); no lookup".into());
+            return;
+        }
         held.looking = true;
         held.lookups += 1;
         let this = self.clone();
@@ -480,7 +538,17 @@ impl Attributor {
                 }
                 (Err(e), None) => {
                     self.inner.metrics.attribution("lookup_failed");
-                    tracing::warn!(conversation_id = conversation, error = %e, "Conversation details lookup failed.");
+                    if e.kind() == crate::genesys::ErrorKind::Forbidden {
+                        if !self
+                            .inner
+                            .lookups_forbidden
+                            .swap(true, std::sync::atomic::Ordering::Relaxed)
+                        {
+                            tracing::warn!(error = %e, "Conversation details lookups are forbidden: scores without an .acw go out unattributed. Add analytics:conversationDetail:view to the OAuth client's role.");
+                        }
+                    } else {
+                        tracing::warn!(conversation_id = conversation, error = %e, "Conversation details lookup failed.");
+                    }
                     held.last_error = Some(format!("details lookup failed: {e}"))
                 }
             }

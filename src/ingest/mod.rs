@@ -8,6 +8,7 @@ pub mod dedupe;
 pub mod enrich;
 pub mod intake;
 pub mod parse;
+pub mod recorder;
 
 pub use dedupe::Dedupe;
 pub use intake::{Intake, IntakeError, Outcome};

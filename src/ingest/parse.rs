@@ -214,6 +214,20 @@ fn seed_form(map: &Map<String, Value>) -> Result<Incoming, ParseError> {
 }
 
 const STA_PREFIX: &str = "v2.speechandtextanalytics.conversation.";
+
+/// The conversation an event is about: `eventBody.conversationId`, which must agree with the
+/// id in the topic when the topic names one (`{id}` is a pattern, not an id).
+fn conversation_of(body: &Map<String, Value>, topic_id: String) -> Result<String, ParseError> {
+    let topic_id = Some(topic_id).filter(|i| i != "{id}" && !i.is_empty());
+    match (text(body, &["conversationId"]), topic_id) {
+        (Some(b), Some(t)) if b != t => Err(unusable(format!(
+            "eventBody.conversationId {b:?} is not the conversation of the topic ({t:?})"
+        ))),
+        (Some(b), _) => Ok(b),
+        (None, Some(t)) => Ok(t),
+        (None, None) => Err(unusable("eventBody.conversationId is required")),
+    }
+}
 const DETAIL_PREFIX: &str = "v2.detail.events.conversation.";
 
 fn notification(
@@ -239,9 +253,7 @@ fn notification(
         _ => None,
     };
     if let Some(id) = topic_id(STA_PREFIX, &[".sentiment"]) {
-        let conversation_id = text(body, &["conversationId"])
-            .or(Some(id).filter(|i| i != "{id}"))
-            .ok_or_else(|| unusable("eventBody.conversationId is required"))?;
+        let conversation_id = conversation_of(body, id)?;
         let score = number(
             body,
             "sentimentOverallScore",
@@ -269,13 +281,17 @@ fn notification(
         (".user.end", AttributionSource::UserEnd),
     ] {
         if let Some(id) = topic_id(DETAIL_PREFIX, &[suffix]) {
-            let conversation_id = text(body, &["conversationId"])
-                .or(Some(id).filter(|i| i != "{id}"))
-                .ok_or_else(|| unusable("eventBody.conversationId is required"))?;
+            let conversation_id = conversation_of(body, id)?;
+            let agent_id = text(body, &["userId"]);
+            if agent_id.is_none() {
+                return Err(unusable(format!(
+                    "eventBody.userId is required: a {suffix} event attributes its conversation to that agent"
+                )));
+            }
             return Ok(Incoming::Attribution {
                 format,
                 conversation_id,
-                agent_id: text(body, &["userId"]),
+                agent_id,
                 queue_id: text(body, &["queueId"]),
                 source,
                 topic,
@@ -285,9 +301,7 @@ fn notification(
         }
     }
     if let Some(id) = topic_id(DETAIL_PREFIX, &[".customer.end"]) {
-        let conversation_id = text(body, &["conversationId"])
-            .or(Some(id).filter(|i| i != "{id}"))
-            .ok_or_else(|| unusable("eventBody.conversationId is required"))?;
+        let conversation_id = conversation_of(body, id)?;
         return Ok(Incoming::ConversationEnd {
             format,
             conversation_id,
@@ -427,6 +441,15 @@ mod tests {
                 "is not handled",
             ),
             (json!({"hello": "world"}), "not a recognised event"),
+            (
+                json!({"topicName": "v2.detail.events.conversation.c-1.acw", "eventBody": {"conversationId": "c-1"}}),
+                "userId is required",
+            ),
+            (
+                json!({"topicName": "v2.speechandtextanalytics.conversation.c-1.sentiment",
+                    "eventBody": {"conversationId": "c-2", "sentimentOverallScore": 0.1}}),
+                "is not the conversation of the topic",
+            ),
         ];
         for (body, needle) in cases {
             let e = parse(body.to_string().as_bytes(), ScoreScale::Unit).unwrap_err();

@@ -158,6 +158,7 @@ const KINDS: &[&str] = &[
     "dead_lettered",
     "replay_requested",
     "batch_run",
+    "checkpoint",
     "journal_recovered",
 ];
 
@@ -208,6 +209,7 @@ impl<'de> serde::de::Visitor<'de> for RecordVisitor {
             "dead_lettered" => Entry::DeadLettered(Deserialize::deserialize(rest)?),
             "replay_requested" => Entry::ReplayRequested(Deserialize::deserialize(rest)?),
             "batch_run" => Entry::BatchRun(Deserialize::deserialize(rest)?),
+            "checkpoint" => Entry::Checkpoint(Deserialize::deserialize(rest)?),
             "journal_recovered" => Entry::JournalRecovered(Deserialize::deserialize(rest)?),
             other => return Err(serde::de::Error::unknown_variant(other, KINDS)),
         };

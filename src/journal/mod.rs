@@ -9,9 +9,15 @@
 //! - [`Journal::open`] takes an exclusive lock, cuts a torn tail left by a crash, checks the
 //!   chain, and rebuilds the owed deliveries, dead letters and dedupe set.
 //!
+//! - Every `journal.checkpoint_interval` (or [`CHECKPOINT_EVERY_RECORDS`] records) a new
+//!   segment starts with a checkpoint record (the state a restart needs); start-up reads the
+//!   newest checkpoint and what follows it, and
+//!   segments before a checkpoint that are older than `journal.retention` are archived.
+//!
 //! Layout: `codec` (line format and hashing), `writer` (group commit thread), `scan`
-//! (reading and verifying), `recovery` (what start-up rebuilds).
+//! (reading and verifying), `recovery` (what start-up rebuilds), `archive` (retention).
 
+pub mod archive;
 pub mod codec;
 pub mod recovery;
 pub mod scan;
@@ -31,6 +37,12 @@ pub use codec::{Draft, Record};
 pub use recovery::JournalState;
 pub use scan::{Mode, ScanError, ScanOutcome};
 pub use writer::Appended;
+
+/// A start-up that read more records than this writes a checkpoint with the first commit.
+pub const EARLY_CHECKPOINT_RECORDS: u64 = 100_000;
+/// A checkpoint is also written once more than this many records followed the last one, however
+/// long `journal.checkpoint_interval` is: start-up never reads more than about this many.
+pub const CHECKPOINT_EVERY_RECORDS: u64 = 1_000_000;
 
 /// Name of the lock file inside the journal directory.
 pub const LOCK_FILE: &str = "LOCK";
@@ -121,7 +133,7 @@ pub fn lock(dir: &Path) -> Result<std::fs::File, JournalError> {
 /// [`JournalError::Corrupt`] when the chain does not verify, I/O failures as `Open`.
 pub fn recover(dir: &Path) -> Result<(ScanOutcome, JournalState), JournalError> {
     let mut state = JournalState::default();
-    let outcome = scan::scan(dir, Mode::Recover, |r| state.apply(r)).map_err(|e| match e {
+    let outcome = scan::scan_for_recovery(dir, |r| state.apply(r)).map_err(|e| match e {
         ScanError::Io(io) => open_error(dir, io),
         bad => JournalError::Corrupt {
             dir: dir.display().to_string(),
@@ -157,7 +169,9 @@ impl Journal {
         let dir = PathBuf::from(&settings.dir);
         let lock_file = lock(&dir)?;
         let started = Instant::now();
-        let (outcome, state) = recover(&dir)?;
+        let (outcome, mut state) = recover(&dir)?;
+        // Keys past the window can match nothing; neither the caller nor the writer keeps them.
+        state.prune_dedupe(chrono::Utc::now(), settings.dedupe_window.get());
         let segment = outcome.segments.last().map_or(1, |s| s.number);
         let file = writer::open_segment(&dir, segment).map_err(|e| open_error(&dir, e))?;
         let size = if outcome.segments.is_empty() {
@@ -167,6 +181,7 @@ impl Journal {
         };
         tracing::info!(
             records = outcome.records,
+            from_seq = outcome.first_seq,
             segments = outcome.segments.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             pending = state.pending.len(),
@@ -174,7 +189,7 @@ impl Journal {
             "Journal recovered."
         );
         let (tx, rx) = mpsc::channel(65_536);
-        let writer = writer::Writer {
+        let mut writer = writer::Writer {
             dir: dir.clone(),
             file,
             segment,
@@ -188,8 +203,31 @@ impl Journal {
             head_written: None,
             head_stale: false,
             buffer: Vec::with_capacity(1 << 20),
+            retention: writer::Retention {
+                state: state.clone(),
+                interval: settings.checkpoint_interval.get(),
+                // A long read at start-up (no checkpoint yet, or a busy hour) is not repeated.
+                next: if outcome.records > EARLY_CHECKPOINT_RECORDS {
+                    Some(Instant::now())
+                } else {
+                    Instant::now().checked_add(settings.checkpoint_interval.get())
+                },
+                records_at_checkpoint: if outcome.records > EARLY_CHECKPOINT_RECORDS {
+                    0
+                } else {
+                    state.records
+                },
+                dedupe_window: settings.dedupe_window.get(),
+                retention: settings.retention.get(),
+                archive_dir: Some(settings.archive_dir.trim())
+                    .filter(|d| !d.is_empty())
+                    .map(PathBuf::from),
+                archiving: Default::default(),
+                archiver: None,
+            },
             _lock: lock_file,
         };
+        writer.spawn_archive();
         std::thread::Builder::new()
             .name("journal-writer".into())
             .spawn(move || writer.run(rx))
@@ -240,6 +278,20 @@ impl Journal {
         .await
     }
 
+    /// Writes a checkpoint now (after everything queued before this call), starting a new
+    /// segment with it, then archives what `journal.retention` allows.
+    ///
+    /// # Errors
+    /// [`JournalError`] when it could not be written.
+    pub async fn checkpoint(&self) -> Result<Appended, JournalError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(writer::Msg::Checkpoint { reply })
+            .await
+            .map_err(|_| JournalError::Closed)?;
+        rx.await.map_err(|_| JournalError::Closed)?
+    }
+
     /// Stops the writer after everything queued before this call; later appends fail.
     pub async fn close(&self) {
         let (reply, rx) = oneshot::channel();
@@ -249,10 +301,20 @@ impl Journal {
     }
 }
 
-/// `audit verify`: checks the whole chain in `dir`.
+/// `audit verify`: checks the live chain in `dir` — from seq 1, or, once segments were
+/// archived, from the checkpoint it begins with (against `ANCHOR`).
 ///
 /// # Errors
 /// [`ScanError::Bad`] naming the first bad `seq`, or I/O errors.
 pub fn verify(dir: &Path) -> Result<ScanOutcome, ScanError> {
-    scan::scan(dir, Mode::Verify, |_| {})
+    scan::scan_live(dir)
+}
+
+/// `audit verify --archive`: checks the whole history, the archived segments in `archive`
+/// followed by the live ones in `dir`.
+///
+/// # Errors
+/// [`ScanError::Bad`] naming the first bad `seq`, or I/O errors.
+pub fn verify_with_archive(dir: &Path, archive: &Path) -> Result<ScanOutcome, ScanError> {
+    scan::scan_with_archive(dir, archive)
 }

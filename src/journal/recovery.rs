@@ -11,11 +11,15 @@ use serde::Serialize;
 use super::codec::Record;
 use crate::domain::delivery::{DeadLetter, Deliverable, Pending};
 use crate::domain::events::{
-    AttributionEvent, BatchRun, ConversationEnded, Entry, Seen, compact_id, key_digest,
+    AttributionEvent, BatchRun, Checkpoint, ConversationEnded, Entry, Seen, compact_id, key_digest,
 };
 
+/// How long a coaching recommendation id is remembered (longer than any report window a
+/// re-run could issue it for again).
+pub const RECOMMENDATION_HORIZON: TimeDelta = TimeDelta::days(120);
+
 /// The rebuilt state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct JournalState {
     /// Records read.
     pub records: u64,
@@ -154,6 +158,13 @@ impl JournalState {
                 }
             }
             Entry::JournalRecovered(_) => {}
+            Entry::Checkpoint(c) => {
+                // The state as of this record (which counts too).
+                let truncated = self.truncated_bytes;
+                *self = JournalState::from_checkpoint(*c);
+                self.records += 1;
+                self.truncated_bytes = truncated;
+            }
         }
     }
 
@@ -188,11 +199,103 @@ impl JournalState {
             .contains_key(&key_digest(&format!("conv:{conversation_id}:sentiment")))
     }
 
-    /// Drops dedupe entries and attribution events older than `window` before `now`.
+    /// The state as a checkpoint record's content (dedupe keys and attribution events older
+    /// than `window` before `now` left out: they can no longer match anything).
+    pub fn checkpoint(&self, now: DateTime<Utc>, window: std::time::Duration) -> Checkpoint {
+        let window = TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
+        let mut pending: Vec<_> = self.pending.values().cloned().collect();
+        pending.sort_by_key(|p| p.seq);
+        let mut dead_letters: Vec<_> = self.dead_letters.values().cloned().collect();
+        dead_letters.sort_by(|a, b| a.event.event_id().cmp(b.event.event_id()));
+        let mut dedupe: Vec<_> = self
+            .dedupe
+            .iter()
+            .filter(|(_, s)| now - s.at <= window)
+            .map(|(k, s)| (format!("{k:032x}"), s.event_id(), s.at))
+            .collect();
+        dedupe.sort();
+        let sorted = |m: &HashMap<String, DateTime<Utc>>| {
+            let mut v: Vec<_> = m.iter().map(|(k, t)| (k.clone(), *t)).collect();
+            v.sort();
+            v
+        };
+        let mut enrichment: Vec<_> = self.enrichment.values().cloned().collect();
+        enrichment.sort_by(|a, b| (a.0, &a.1.conversation_id).cmp(&(b.0, &b.1.conversation_id)));
+        let mut attributions: Vec<_> = self
+            .attributions
+            .values()
+            .filter(|(at, _)| now - *at <= window)
+            .cloned()
+            .collect();
+        attributions.sort_by(|a, b| (a.0, &a.1.conversation_id).cmp(&(b.0, &b.1.conversation_id)));
+        Checkpoint {
+            records: self.records,
+            delivered: self.delivered,
+            pending,
+            dead_letters,
+            enrichment,
+            attributions,
+            dedupe,
+            recommendations: sorted(&self.recommendations),
+            last_recommendation: sorted(&self.last_recommendation),
+            batch_runs: self.batch_runs.clone(),
+        }
+    }
+
+    /// The state a checkpoint holds.
+    pub fn from_checkpoint(c: Checkpoint) -> JournalState {
+        JournalState {
+            records: c.records,
+            delivered: c.delivered,
+            pending: c
+                .pending
+                .into_iter()
+                .map(|p| (p.event.event_id().to_owned(), p))
+                .collect(),
+            dead_letters: c
+                .dead_letters
+                .into_iter()
+                .map(|d| (d.event.event_id().to_owned(), d))
+                .collect(),
+            enrichment: c
+                .enrichment
+                .into_iter()
+                .map(|(t, e)| (e.conversation_id.clone(), (t, e)))
+                .collect(),
+            attributions: c
+                .attributions
+                .into_iter()
+                .map(|(t, e)| (e.conversation_id.clone(), (t, e)))
+                .collect(),
+            dedupe: c
+                .dedupe
+                .into_iter()
+                .filter_map(|(k, id, at)| {
+                    Some((
+                        u128::from_str_radix(&k, 16).ok()?,
+                        Seen {
+                            event: compact_id(&id),
+                            at,
+                        },
+                    ))
+                })
+                .collect(),
+            recommendations: c.recommendations.into_iter().collect(),
+            last_recommendation: c.last_recommendation.into_iter().collect(),
+            batch_runs: c.batch_runs,
+            truncated_bytes: 0,
+        }
+    }
+
+    /// Drops dedupe entries and attribution events older than `window` before `now`, and
+    /// recommendation ids older than [`RECOMMENDATION_HORIZON`] (their windows are long
+    /// past; the per-agent cool-down is kept).
     pub fn prune_dedupe(&mut self, now: DateTime<Utc>, window: std::time::Duration) {
         let window = TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
         self.dedupe.retain(|_, s| now - s.at <= window);
         self.attributions.retain(|_, (at, _)| now - *at <= window);
+        let horizon = window.max(RECOMMENDATION_HORIZON);
+        self.recommendations.retain(|_, at| now - *at <= horizon);
     }
 
     /// Deliveries owed, oldest first.

@@ -11,12 +11,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use chrono::Utc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{SubsecRound, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use super::JournalError;
-use super::codec::{Draft, encode_into};
+use super::codec::{Draft, Record, encode_into};
+use super::recovery::JournalState;
 use super::scan::{HEAD_FILE, segment_path};
+use crate::domain::events::Entry;
 use crate::telemetry::metrics::Metrics;
 
 /// A durable append.
@@ -37,9 +42,43 @@ pub(super) enum Msg {
         reply: oneshot::Sender<Result<Appended, JournalError>>,
         submitted: Instant,
     },
+    Checkpoint {
+        reply: oneshot::Sender<Result<Appended, JournalError>>,
+    },
     Close {
         reply: oneshot::Sender<()>,
     },
+}
+
+/// When and how the writer checkpoints and archives.
+pub(super) struct Retention {
+    /// The state every record so far builds, kept current by applying each commit.
+    pub state: JournalState,
+    /// `journal.checkpoint_interval`.
+    pub interval: std::time::Duration,
+    /// When the next checkpoint is due (`None`: never).
+    pub next: Option<Instant>,
+    /// Records in `state` at the last checkpoint.
+    pub records_at_checkpoint: u64,
+    /// `journal.dedupe_window`.
+    pub dedupe_window: std::time::Duration,
+    /// `journal.retention`.
+    pub retention: std::time::Duration,
+    /// `journal.archive_dir` (`None`: delete).
+    pub archive_dir: Option<PathBuf>,
+    /// Whether an archiving pass is running.
+    pub archiving: Arc<AtomicBool>,
+    /// The latest archiving thread (joined at close, so none outlives the journal's lock).
+    pub archiver: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Clears the "archiving" flag however the archiving thread ends (a panic included).
+struct DoneArchiving(Arc<AtomicBool>);
+
+impl Drop for DoneArchiving {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 pub(super) struct Writer {
@@ -58,11 +97,22 @@ pub(super) struct Writer {
     pub head_stale: bool,
     /// The batch being written, reused from commit to commit.
     pub buffer: Vec<u8>,
+    /// Checkpoints and archiving.
+    pub retention: Retention,
     /// Held for the writer's lifetime: one process per journal directory.
     pub _lock: File,
 }
 
 type Reply = (oneshot::Sender<Result<Appended, JournalError>>, Instant);
+
+/// A group that is on disk.
+struct Written {
+    results: Vec<Appended>,
+    /// The time every record of the group carries.
+    time: chrono::DateTime<Utc>,
+    /// The hash before the group's first record.
+    first_prev: String,
+}
 
 impl Writer {
     pub(super) fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
@@ -81,6 +131,13 @@ impl Writer {
                         drafts.push(*draft);
                         replies.push((reply, submitted));
                     }
+                    Msg::Checkpoint { reply } => {
+                        if !drafts.is_empty() {
+                            self.commit(&drafts, &mut replies);
+                            drafts.clear();
+                        }
+                        let _ = reply.send(self.checkpoint());
+                    }
                     Msg::Close { reply } => {
                         close = Some(reply);
                         break;
@@ -94,6 +151,12 @@ impl Writer {
                 self.commit(&drafts, &mut replies);
                 drafts.clear();
             }
+            if close.is_none()
+                && self.checkpoint_due()
+                && let Err(e) = self.checkpoint()
+            {
+                tracing::error!(error = %e, "Cannot write a journal checkpoint; start-up keeps reading from the previous one.");
+            }
             if let Some(reply) = close {
                 // Answer anything still queued, release the file and the lock, then confirm:
                 // whoever awaited the close can reopen the journal at once.
@@ -102,6 +165,9 @@ impl Writer {
                     let _ = reply.send(Err(JournalError::Closed));
                 }
                 self.update_head();
+                if let Some(archiver) = self.retention.archiver.take() {
+                    let _ = archiver.join();
+                }
                 drop(self);
                 tracing::debug!("Journal closed.");
                 let _ = reply.send(());
@@ -117,7 +183,36 @@ impl Writer {
             }
             return;
         }
-        let now = Utc::now();
+        match self.write(drafts) {
+            Ok(written) => {
+                self.metrics
+                    .journal_records
+                    .inc_by(written.results.len() as u64);
+                for ((reply, submitted), appended) in replies.drain(..).zip(&written.results) {
+                    self.metrics
+                        .journal_append_seconds
+                        .observe(submitted.elapsed().as_secs_f64());
+                    let _ = reply.send(Ok(appended.clone()));
+                }
+                // After the answers: nobody waits for the kept state.
+                self.keep(drafts, written);
+                if self.size >= self.max_segment_bytes {
+                    self.rotate();
+                }
+            }
+            Err(e) => {
+                for (reply, _) in replies.drain(..) {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// Writes and syncs `drafts` as one group. On failure the file is cut back to its last
+    /// durable byte and nothing counts.
+    fn write(&mut self, drafts: &[Draft]) -> Result<Written, JournalError> {
+        // Microseconds: what the line stores, so the kept state equals a rescan's.
+        let now = Utc::now().trunc_subsecs(6);
         let mut buf = std::mem::take(&mut self.buffer);
         buf.clear();
         let mut results = Vec::with_capacity(drafts.len());
@@ -137,44 +232,140 @@ impl Writer {
             .write_all(&buf)
             .and_then(|()| self.file.sync_data());
         let len = buf.len() as u64;
-        self.buffer = buf;
-        match written {
-            Ok(()) => {
-                self.size += len;
-                self.seq = seq;
-                self.prev_hash = prev;
-                self.head_stale = true;
-                if self
-                    .head_written
-                    .is_none_or(|t| t.elapsed() >= HEAD_INTERVAL)
-                {
-                    self.update_head();
-                }
-                self.metrics.journal_records.inc_by(results.len() as u64);
-                for ((reply, submitted), appended) in replies.drain(..).zip(results) {
-                    self.metrics
-                        .journal_append_seconds
-                        .observe(submitted.elapsed().as_secs_f64());
-                    let _ = reply.send(Ok(appended));
-                }
-                if self.size >= self.max_segment_bytes {
-                    self.rotate();
-                }
+        // A huge batch (a large checkpoint) does not keep its buffer.
+        if buf.capacity() <= 8 << 20 {
+            self.buffer = buf;
+        }
+        if let Err(e) = written {
+            tracing::error!(error = %e, records = drafts.len(), "Journal write failed; nothing in this batch is acknowledged.");
+            if let Err(cut) = self.file.set_len(self.size) {
+                let why = format!(
+                    "write failed ({e}) and the partial write could not be removed ({cut})"
+                );
+                tracing::error!(reason = %why, "The journal is broken until restart.");
+                self.broken = Some(why);
             }
-            Err(e) => {
-                tracing::error!(error = %e, records = drafts.len(), "Journal write failed; nothing in this batch is acknowledged.");
-                if let Err(cut) = self.file.set_len(self.size) {
-                    let why = format!(
-                        "write failed ({e}) and the partial write could not be removed ({cut})"
-                    );
-                    tracing::error!(reason = %why, "The journal is broken until restart.");
-                    self.broken = Some(why);
-                }
-                let shared = std::sync::Arc::new(e);
-                for (reply, _) in replies.drain(..) {
-                    let _ = reply.send(Err(JournalError::Io(shared.clone())));
-                }
+            return Err(JournalError::Io(Arc::new(e)));
+        }
+        self.size += len;
+        let first_prev = std::mem::replace(&mut self.prev_hash, prev);
+        self.seq = seq;
+        self.head_stale = true;
+        if self
+            .head_written
+            .is_none_or(|t| t.elapsed() >= HEAD_INTERVAL)
+        {
+            self.update_head();
+        }
+        Ok(Written {
+            results,
+            time: now,
+            first_prev,
+        })
+    }
+
+    /// Applies written records to the kept state (what the next checkpoint holds).
+    fn keep(&mut self, drafts: &[Draft], written: Written) {
+        let mut prev_hash = written.first_prev;
+        for (draft, appended) in drafts.iter().zip(written.results) {
+            if matches!(draft.entry, Entry::Checkpoint(_)) {
+                // The kept state is what the checkpoint holds.
+                self.retention.state.records += 1;
+            } else {
+                self.retention.state.apply(Record {
+                    seq: appended.seq,
+                    time: written.time,
+                    prev_hash,
+                    source: draft.source.clone(),
+                    outcome: draft.outcome.clone(),
+                    entry: draft.entry.clone(),
+                    hash: appended.hash.clone(),
+                });
             }
+            prev_hash = appended.hash;
+        }
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        let r = &self.retention;
+        let since = r.state.records.saturating_sub(r.records_at_checkpoint);
+        self.broken.is_none()
+            && since > 0
+            && (r.next.is_some_and(|t| Instant::now() >= t)
+                || since > super::CHECKPOINT_EVERY_RECORDS)
+    }
+
+    /// Starts a new segment with a checkpoint record, then archives what retention allows.
+    fn checkpoint(&mut self) -> Result<Appended, JournalError> {
+        if let Some(why) = &self.broken {
+            return Err(JournalError::Broken(why.clone()));
+        }
+        let r = &mut self.retention;
+        r.next = Instant::now().checked_add(r.interval);
+        if self.size > 0 {
+            // The checkpoint begins its segment: start-up finds it by reading first lines,
+            // and every segment before it can be archived whole.
+            let next = self.segment + 1;
+            let file = open_segment(&self.dir, next).map_err(|e| JournalError::Io(Arc::new(e)))?;
+            self.file = file;
+            self.segment = next;
+            self.size = 0;
+        }
+        let now = Utc::now();
+        let r = &mut self.retention;
+        r.state.prune_dedupe(now, r.dedupe_window);
+        let checkpoint = r.state.checkpoint(now, r.dedupe_window);
+        let draft = Draft {
+            source: "journal".into(),
+            outcome: "checkpoint".into(),
+            entry: Entry::Checkpoint(Box::new(checkpoint)),
+        };
+        let drafts = std::slice::from_ref(&draft);
+        let written = self.write(drafts)?;
+        let appended = written.results[0].clone();
+        self.keep(drafts, written);
+        self.retention.records_at_checkpoint = self.retention.state.records;
+        tracing::info!(
+            seq = appended.seq,
+            segment = self.segment,
+            pending = self.retention.state.pending.len(),
+            dedupe = self.retention.state.dedupe.len(),
+            "Journal checkpoint written."
+        );
+        self.spawn_archive();
+        Ok(appended)
+    }
+
+    /// Runs an archiving pass on its own thread (segments before a checkpoint are never
+    /// written again), one at a time.
+    pub(super) fn spawn_archive(&mut self) {
+        let r = &self.retention;
+        if r.archiving.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let guard = DoneArchiving(r.archiving.clone());
+        let (dir, archive, retention) = (self.dir.clone(), r.archive_dir.clone(), r.retention);
+        let spawned = std::thread::Builder::new()
+            .name("journal-archive".into())
+            .spawn(move || {
+                let _guard = guard;
+                match super::archive::archive(&dir, archive.as_deref(), Utc::now(), retention) {
+                    Ok(done) if done.segments > 0 => tracing::info!(
+                        segments = done.segments,
+                        bytes = done.bytes,
+                        live_from_seq = done.live_from,
+                        deleted = done.deleted,
+                        "Journal segments past retention left the journal directory."
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "Cannot archive old journal segments; the next checkpoint tries again."),
+                }
+            });
+        // A thread that could not start dropped the guard with its closure.
+        if let Ok(handle) = spawned
+            && let Some(previous) = self.retention.archiver.replace(handle)
+        {
+            let _ = previous.join();
         }
     }
 

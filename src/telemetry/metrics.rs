@@ -46,6 +46,10 @@ pub mod names {
     pub const ATTRIBUTION_HELD: &str = "genesys_sentiment_attribution_held";
     /// Name lookups (users, queues) by outcome.
     pub const NAME_LOOKUPS: &str = "genesys_sentiment_name_lookups";
+    /// Conversations of the windows still waiting for an STA score in the current run.
+    pub const BACKFILL_REMAINING: &str = "genesys_sentiment_backfill_remaining";
+    /// Real-time scores not written to the store (its queue was full); the batch fetches them.
+    pub const STORE_WRITES_DROPPED: &str = "genesys_sentiment_store_writes_dropped";
 }
 
 /// A label set with one `outcome` label.
@@ -107,6 +111,10 @@ pub struct Metrics {
     pub attribution_held: Gauge,
     /// See [`names::NAME_LOOKUPS`].
     pub name_lookups: Family<OutcomeLabel, Counter>,
+    /// See [`names::BACKFILL_REMAINING`].
+    pub backfill_remaining: Gauge,
+    /// See [`names::STORE_WRITES_DROPPED`].
+    pub store_writes_dropped: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -215,6 +223,18 @@ impl Metrics {
             "User and queue name lookups, by outcome",
             name_lookups.clone(),
         );
+        let backfill_remaining = Gauge::default();
+        r.register(
+            names::BACKFILL_REMAINING,
+            "Conversations of the windows still waiting for an STA score in the current run",
+            backfill_remaining.clone(),
+        );
+        let store_writes_dropped = Counter::default();
+        r.register(
+            names::STORE_WRITES_DROPPED,
+            "Real-time scores not written to the store because its queue was full",
+            store_writes_dropped.clone(),
+        );
         Metrics {
             registry: Arc::new(r),
             webhooks,
@@ -232,6 +252,8 @@ impl Metrics {
             attributions,
             attribution_held,
             name_lookups,
+            backfill_remaining,
+            store_writes_dropped,
         }
     }
 

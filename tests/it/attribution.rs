@@ -302,3 +302,48 @@ async fn beyond_attribution_max_held_scores_go_out_at_once_unknown() {
         "{held}"
     );
 }
+
+#[tokio::test]
+async fn the_stored_score_behind_reports_carries_the_agent_the_acw_named() {
+    let emu = start(small_config(45)).await;
+    let (sink, url) = spawn_sink(None).await;
+    let t = TestApp::started(|s| configure(s, &emu, &url, 5_000, 10_000)).await;
+    let c = analysed(&emu, 2);
+    let id = c.id_string();
+    // The .acw names someone other than the emulator's agent: the row must follow the event.
+    let named = "agent-from-the-acw";
+    let end = events::notification(
+        &events::detail_topic(&id, "customer.end"),
+        events::customer_end_payload(&c),
+        "corr-e2",
+        &c.end().to_rfc3339(),
+    );
+    assert_eq!(t.post_webhook(&end).await.0, 202);
+    assert_eq!(t.post_webhook(&acw_naming(&emu, &c, named)).await.0, 202);
+    let got = deliveries_for(&sink, &id, Duration::from_secs(8)).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["agent_id"], named);
+
+    let store = genesys_sentiment::store::Store::open(&format!(
+        "sqlite://{}/genesys-sentiment.db",
+        t.dir.path().display()
+    ))
+    .await
+    .unwrap();
+    let row = crate::helpers::poll(Duration::from_secs(10), async || {
+        store
+            .conversation(&id)
+            .await
+            .unwrap()
+            .filter(|r| r["source"].is_some())
+    })
+    .await
+    .expect("the fetched score reached the store");
+    assert_eq!(row["agent_id"].as_deref(), Some(named), "{row:?}");
+    assert_eq!(row["attribution"].as_deref(), Some("acw"), "{row:?}");
+    assert_eq!(
+        row["source"].as_deref(),
+        Some("sta"),
+        "fetched after the customer.end: {row:?}"
+    );
+}

@@ -168,11 +168,15 @@ async fn a_run_flags_the_agents_the_emulator_made_decline_and_alerts_once() {
             .contains("genesys_sentiment_trend_groups{dimension=\"agent\",verdict=\"declining\"}"),
         "{metrics}"
     );
+    // The restarted daemon's run found every score in the store: it asked STA for none.
     assert!(
-        metrics.contains(
-            "genesys_sentiment_genesys_requests_total{endpoint=\"sta_conversation\",status=\"200\"}"
-        ),
+        !metrics.contains("endpoint=\"sta_conversation\",status=\"200\""),
         "{metrics}"
+    );
+    let latest = &services.reports.runs()[0];
+    assert!(
+        latest.requests < 50,
+        "an incremental run over unchanged data asks for little: {latest:?}"
     );
 }
 

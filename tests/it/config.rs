@@ -238,3 +238,29 @@ fn check_config_never_prints_a_secret() {
         "non-secrets are shown: {stdout}"
     );
 }
+
+/// Every key of `config/default.toml` has a row in the key table of docs/operations.md, so an
+/// operator reading the guide sees every setting there is.
+#[test]
+fn every_configuration_key_is_in_the_operations_guide() {
+    let defaults: toml::Table =
+        toml::from_str(genesys_sentiment::config::DEFAULT_TOML).expect("defaults parse");
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md"))
+        .unwrap();
+    let mut missing = Vec::new();
+    for (section, table) in &defaults {
+        let toml::Value::Table(table) = table else {
+            continue;
+        };
+        for key in table.keys() {
+            let row = format!("| `{section}.{key}` |");
+            if !guide.contains(&row) {
+                missing.push(format!("{section}.{key}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "keys without a row in docs/operations.md §4: {missing:?}"
+    );
+}

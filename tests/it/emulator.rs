@@ -549,3 +549,59 @@ async fn a_day_with_more_conversations_than_the_paging_cap_is_read_through_a_det
         "one details job per heavy day"
     );
 }
+
+#[tokio::test]
+async fn a_heavy_day_after_the_availability_date_is_read_as_far_as_the_query_pages() {
+    for (lag_hours, all_found) in [(6, true), (30, false)] {
+        let mut config = small_config(23);
+        config.max_paging_results = 120;
+        config.org.conversations_per_day = 300.0;
+        config.availability_lag = Duration::from_secs(lag_hours * 3600);
+        let emu = start(config).await;
+        let client = client_for(&emu, |s| {
+            s.genesys.max_paging_results = 120;
+            s.genesys.page_size = std::num::NonZero::new(20).unwrap();
+            s.genesys.job_poll_min = Duration::from_millis(5).into();
+            s.genesys.job_poll_max = Duration::from_millis(20).into();
+        });
+        let org = emu.state.org.clone();
+        let availability = org.spec.end - TimeDelta::hours(lag_hours as i64);
+        let two_days = Interval::new(fixed_end() - days(2), fixed_end());
+        let settled: BTreeSet<String> = org
+            .starting_between(two_days.start, availability.min(two_days.end))
+            .iter()
+            .map(|c| c.id_string())
+            .collect();
+        let recent = org.starting_between(availability, two_days.end).len();
+        // With a 30 h lag the availability date falls inside the first day: its last hours
+        // page within the cap; the second day lies wholly after it.
+        let first_day_end = two_days.start + days(1);
+        let first_day_recent = org
+            .starting_between(availability.min(first_day_end), first_day_end)
+            .len();
+        let got = crate::helpers::all_details(&client, two_days).await;
+        let ids: Vec<String> = got.iter().map(|c| c.conversation_id.clone()).collect();
+        let unique: BTreeSet<String> = ids.iter().cloned().collect();
+        assert_eq!(
+            unique.len(),
+            ids.len(),
+            "lag {lag_hours}h: each conversation once"
+        );
+        assert!(
+            settled.is_subset(&unique),
+            "lag {lag_hours}h: every settled conversation, from the jobs"
+        );
+        let after = unique.len() - settled.len();
+        if all_found {
+            assert_eq!(after, recent, "the recent hours page within the cap");
+        } else {
+            assert!(recent > 120 + first_day_recent, "over the cap: {recent}");
+            // The second day: its newest 120 conversations.
+            assert_eq!(
+                after,
+                first_day_recent + 120,
+                "as far as the synchronous query pages"
+            );
+        }
+    }
+}

@@ -66,6 +66,7 @@ async fn cancellation_drains_and_returns_and_the_port_closes() {
 fn the_real_binary_exits_zero_on_sigterm_within_the_deadline() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal");
+    let store = format!("sqlite://{}/genesys-sentiment.db", dir.path().display());
     let env = [
         ("GENESYS_SENTIMENT__SERVER__LISTEN", "127.0.0.1:0"),
         ("GENESYS_SENTIMENT__SERVER__SHUTDOWN_DEADLINE", "5s"),
@@ -79,6 +80,7 @@ fn the_real_binary_exits_zero_on_sigterm_within_the_deadline() {
         ("GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED", "true"),
         ("GENESYS_SENTIMENT__BATCH__ENABLED", "false"),
         ("GENESYS_SENTIMENT__JOURNAL__DIR", journal.to_str().unwrap()),
+        ("GENESYS_SENTIMENT__STORE__URL", &store),
     ];
     let mut bin = RunningBinary::start(&["serve"], &env);
     let address = bin.wait_for_address(Duration::from_secs(30));

@@ -2,8 +2,6 @@
 //! recovery cuts a torn tail.
 
 use genesys_sentiment::config::Settings;
-use genesys_sentiment::domain::events::{Entry, SentimentEvent, event_id};
-use genesys_sentiment::domain::{Polarity, ScoreScale};
 use genesys_sentiment::journal::{Journal, scan};
 use genesys_sentiment::telemetry::metrics::Metrics;
 
@@ -17,25 +15,7 @@ pub async fn journal_with(n: usize, segment_max_bytes: u64) -> tempfile::TempDir
     s.segment_max_bytes = segment_max_bytes;
     let (journal, _) = Journal::open(&s, Metrics::new()).unwrap();
     for i in 0..n {
-        let key = format!("conv:c-{i}:sentiment");
-        let entry = Entry::WebhookReceived(SentimentEvent {
-            event_id: event_id(&key),
-            dedupe_keys: vec![key],
-            conversation_id: format!("c-{i}"),
-            agent_id: Some("agent-1".into()),
-            queue_id: None,
-            raw_score: -0.25,
-            scale: ScoreScale::Unit,
-            quality_score: 37.5,
-            polarity: Polarity::Negative,
-            action_required: true,
-            normalization_version: "linear-v1".into(),
-            trend_score: None,
-            topic: None,
-            cause_event_id: None,
-            occurred_at: chrono::Utc::now(),
-            attribution: Some(genesys_sentiment::domain::events::AttributionSource::Event),
-        });
+        let entry = crate::helpers::sentiment_entry(&format!("c-{i}"));
         journal
             .record("webhook:seed_form", "accepted", entry)
             .await

@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("analytics", 3),
     ("genesys", 3),
     ("journal", 3),
+    ("store", 3),
     ("emulator", 4),
     ("outbox", 4),
     ("batch", 5),

@@ -20,11 +20,15 @@ mod emulator;
 mod fake_genesys;
 mod foundation;
 mod helpers;
+#[cfg(feature = "emulator")]
+mod incremental;
 mod journal;
 mod layout;
 #[cfg(feature = "emulator")]
 mod names;
 #[cfg(feature = "emulator")]
 mod operations;
+mod retention;
+mod store;
 #[cfg(feature = "emulator")]
 mod webhooks;

@@ -77,6 +77,10 @@ async fn the_documented_setup_runs_against_the_emulator() {
             "GENESYS_SENTIMENT__JOURNAL__DIR",
             data.path().join("journal").to_string_lossy().into_owned(),
         ),
+        (
+            "GENESYS_SENTIMENT__STORE__URL",
+            format!("sqlite://{}/genesys-sentiment.db", data.path().display()),
+        ),
     ];
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config/example-org.toml");
     let check = Command::new(BIN)
@@ -116,7 +120,8 @@ async fn the_documented_setup_runs_against_the_emulator() {
     );
     let run = crate::helpers::poll(Duration::from_secs(60), async || {
         let runs = get_json(&client, &format!("{base}/v1/runs")).await?;
-        (!runs["runs"][0].is_null()).then(|| runs["runs"][0].clone())
+        let first = &runs["runs"][0];
+        (!first.is_null() && first["outcome"] != "running").then(|| first.clone())
     })
     .await
     .expect("the first batch run finishes");

@@ -97,6 +97,13 @@ impl Daemon {
                 journal.to_string_lossy().into_owned(),
             ),
             (
+                "GENESYS_SENTIMENT__STORE__URL",
+                format!(
+                    "sqlite://{}/genesys-sentiment.db",
+                    journal.parent().unwrap().display()
+                ),
+            ),
+            (
                 "GENESYS_SENTIMENT__JOURNAL__SEGMENT_MAX_BYTES",
                 "65536".to_owned(),
             ),
@@ -501,7 +508,8 @@ fn batch_under_faults(rt: &tokio::runtime::Runtime, opts: &Options) -> Result<St
                 Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null)["runs"][0].clone(),
                 Err(_) => Value::Null,
             };
-            !run.is_null()
+            // `/v1/runs` lists a run while it is still going (with its progress).
+            run["outcome"].as_str().is_some_and(|o| o != "running")
         },
     ));
     daemon.signal(Signal::Term);

@@ -60,6 +60,12 @@ pub async fn sta_conversation(
     if !c.analysed {
         return not_found();
     }
+    *state
+        .sta_answers
+        .lock()
+        .expect("sta answers lock")
+        .entry(id.clone())
+        .or_default() += 1;
     let scale = state.config.org.score_scale;
     let agent = &state.org.agents[c.agent as usize];
     let agent_share = 40.0 + (c.id % 200) as f64 / 10.0;

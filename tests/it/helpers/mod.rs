@@ -33,11 +33,46 @@ pub async fn all_details(
         .unwrap()
 }
 
+/// A `webhook_received` record of a seed-form score for `conversation` (what most of a
+/// journal holds), with `quality_score` 37.5 unless changed.
+pub fn sentiment_entry(conversation: &str) -> genesys_sentiment::domain::events::Entry {
+    use genesys_sentiment::domain::events::{AttributionSource, Entry, SentimentEvent, event_id};
+    use genesys_sentiment::domain::{Polarity, ScoreScale};
+    let key = format!("conv:{conversation}:sentiment");
+    Entry::WebhookReceived(SentimentEvent {
+        event_id: event_id(&key),
+        dedupe_keys: vec![key],
+        conversation_id: conversation.to_owned(),
+        agent_id: Some("agent-1".into()),
+        queue_id: Some("queue-1".into()),
+        raw_score: -0.25,
+        scale: ScoreScale::Unit,
+        quality_score: 37.5,
+        polarity: Polarity::Negative,
+        action_required: true,
+        normalization_version: "linear-v1".into(),
+        trend_score: None,
+        topic: None,
+        cause_event_id: None,
+        occurred_at: chrono::Utc::now(),
+        attribution: Some(AttributionSource::Event),
+    })
+}
+
 /// Settings for a test: loopback port 0, journal in `dir`, no batch, no real Genesys.
 pub fn test_settings(dir: &TempDir) -> Settings {
     let mut s = Settings::defaults();
     s.server.listen = "127.0.0.1:0".parse().unwrap();
     s.journal.dir = dir.path().join("journal").to_string_lossy().into_owned();
+    s.journal.archive_dir = dir
+        .path()
+        .join("journal-archive")
+        .to_string_lossy()
+        .into_owned();
+    s.store.url = genesys_sentiment::config::Secret::new(format!(
+        "sqlite://{}/genesys-sentiment.db",
+        dir.path().display()
+    ));
     s.genesys.base_url = "http://127.0.0.1:9".into();
     s.genesys.client_id = "test-client".into();
     s.genesys.client_secret = genesys_sentiment::config::Secret::new("test-secret-value");

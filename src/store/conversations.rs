@@ -1,0 +1,516 @@
+//! Conversations: listed (start, agent, queue, media type), scored (raw and normalized score,
+//! where it came from), and the STA fetch schedule of those without a score; plus which days
+//! are covered.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use sqlx::Row;
+
+use super::{Store, StoreError, from_millis, millis};
+use crate::domain::events::AttributionSource;
+use crate::domain::{AgentId, ConversationId, QueueId, RawSentiment, ScoreScale, SentimentRecord};
+
+/// Where a stored score came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoreSource {
+    /// A webhook (or a fetch after a conversation-end webhook): never fetched again.
+    Webhook,
+    /// The batch asked STA.
+    Sta,
+}
+
+impl ScoreSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            ScoreSource::Webhook => "webhook",
+            ScoreSource::Sta => "sta",
+        }
+    }
+}
+
+/// Which conversations a read covers besides their start: the batch filter in the store's
+/// terms (empty lists and `None` select everything). A conversation stored under another
+/// filter (before `batch.queue_ids` changed, or by a webhook and never listed) is left out
+/// when it does not match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Only these queues.
+    pub queue_ids: Vec<String>,
+    /// Only these agents.
+    pub agent_ids: Vec<String>,
+    /// Only this media type (case-insensitive).
+    pub media_type: Option<String>,
+    /// Only these conversations.
+    pub conversation_ids: Vec<String>,
+}
+
+impl Selection {
+    /// The `AND …` clauses of this selection with placeholders from `$first`, and the
+    /// values to bind to them in order. Only fixed column names and placeholders enter the
+    /// SQL text; every value is bound.
+    fn clauses(&self, first: usize) -> (String, Vec<String>) {
+        let mut sql = String::new();
+        let mut binds = Vec::new();
+        let mut list = |column: &str, values: &[String], sql: &mut String| {
+            if values.is_empty() {
+                return;
+            }
+            let marks: Vec<String> = values
+                .iter()
+                .map(|v| {
+                    binds.push(v.clone());
+                    format!("${}", first + binds.len() - 1)
+                })
+                .collect();
+            sql.push_str(&format!(" AND {column} IN ({})", marks.join(", ")));
+        };
+        list("queue_id", &self.queue_ids, &mut sql);
+        list("agent_id", &self.agent_ids, &mut sql);
+        list("id", &self.conversation_ids, &mut sql);
+        if let Some(m) = &self.media_type {
+            binds.push(m.to_lowercase());
+            sql.push_str(&format!(
+                " AND LOWER(media_type) = ${}",
+                first + binds.len() - 1
+            ));
+        }
+        (sql, binds)
+    }
+}
+
+/// A conversation as the details query lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    /// Conversation id.
+    pub id: String,
+    /// When it started (decides its day and window).
+    pub started_at: DateTime<Utc>,
+    /// The agent participant.
+    pub agent_id: Option<String>,
+    /// The agent's queue.
+    pub queue_id: Option<String>,
+    /// `voice`, `chat`, …
+    pub media_type: Option<String>,
+}
+
+/// A score to store for a conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// The score as received, with its scale.
+    pub raw: RawSentiment,
+    /// The normalized quality score.
+    pub quality_score: f64,
+    /// The normalization version.
+    pub normalization_version: String,
+    /// Genesys's sentiment trend, when known.
+    pub trend: Option<f64>,
+    /// `sentimentTrendClass`, when known.
+    pub trend_class: Option<String>,
+    /// Where it came from.
+    pub source: ScoreSource,
+    /// Agent, when the score's source named one (a webhook's attribution).
+    pub agent_id: Option<String>,
+    /// Queue, when known.
+    pub queue_id: Option<String>,
+    /// Where a webhook score's agent came from.
+    pub attribution: Option<AttributionSource>,
+}
+
+/// How a day is covered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coverage {
+    /// The filter it was covered under (a different filter means covering again).
+    pub filter_key: String,
+    /// Whether the day was before the data-availability date when covered (final).
+    pub settled: bool,
+    /// Conversations listed for it.
+    pub conversations: u64,
+    /// When it was covered.
+    pub covered_at: DateTime<Utc>,
+}
+
+fn scale_str(s: ScoreScale) -> &'static str {
+    s.as_str()
+}
+
+fn attribution_str(a: AttributionSource) -> &'static str {
+    a.as_str()
+}
+
+impl Store {
+    /// Records what the details query listed. Scores are left as they are; an agent or queue
+    /// already known (from a webhook's attribution) is kept.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn upsert_listed(&self, listed: &[Listed]) -> Result<(), StoreError> {
+        let now = millis(Utc::now());
+        let mut tx = self.pool().begin().await?;
+        for c in listed {
+            sqlx::query(
+                "INSERT INTO conversations (id, started_at, agent_id, queue_id, media_type, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, \
+                 agent_id = COALESCE(conversations.agent_id, excluded.agent_id), \
+                 queue_id = COALESCE(conversations.queue_id, excluded.queue_id), \
+                 media_type = excluded.media_type, updated_at = excluded.updated_at",
+            )
+            .bind(&c.id)
+            .bind(millis(c.started_at))
+            .bind(c.agent_id.as_deref())
+            .bind(c.queue_id.as_deref())
+            .bind(c.media_type.as_deref())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores a conversation's score (creating the row when the conversation was not listed
+    /// yet: its start comes with the details query). A webhook's agent and queue replace the
+    /// listed ones.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn record_score(&self, id: &str, s: &Scored) -> Result<(), StoreError> {
+        score_query(id, s, millis(Utc::now()))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Stores several scores in one transaction (see [`Store::record_score`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn record_scores(&self, scores: &[(String, Scored)]) -> Result<(), StoreError> {
+        if scores.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool().begin().await?;
+        for (id, s) in scores {
+            score_query(id, s, millis(Utc::now()))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A late attribution (an `.acw` after the score): the agent and queue it names.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn attribute(
+        &self,
+        id: &str,
+        agent_id: Option<&str>,
+        queue_id: Option<&str>,
+        attribution: AttributionSource,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE conversations SET agent_id = COALESCE($2, agent_id), \
+             queue_id = COALESCE($3, queue_id), attribution = $4, updated_at = $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(agent_id)
+        .bind(queue_id)
+        .bind(attribution_str(attribution))
+        .bind(millis(Utc::now()))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// STA had no score yet: ask again at `next_at` (or never, when `None`).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn record_not_analysed(
+        &self,
+        id: &str,
+        next_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let now = millis(Utc::now());
+        sqlx::query(
+            "UPDATE conversations SET sta_attempts = sta_attempts + 1, fetched_at = $2, \
+             next_fetch_at = $3, updated_at = $2 WHERE id = $1 AND source IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(next_at.map(millis).unwrap_or(i64::MAX))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Conversations started in `[from, to)` that have no score and are due for an STA
+    /// fetch at `now`, with their asks so far and their start; at most `limit`, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn due_for_sta(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: i64,
+        selection: &Selection,
+    ) -> Result<Vec<(String, u32, DateTime<Utc>)>, StoreError> {
+        let (clauses, binds) = selection.clauses(5);
+        let sql = format!(
+            "SELECT id, sta_attempts, started_at FROM conversations WHERE started_at >= $1 AND started_at < $2 \
+             AND source IS NULL AND (next_fetch_at IS NULL OR next_fetch_at <= $3){clauses} \
+             ORDER BY started_at, id LIMIT $4"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(millis(from))
+            .bind(millis(to))
+            .bind(millis(now))
+            .bind(limit);
+        for b in binds {
+            query = query.bind(b);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("id")?,
+                    u32::try_from(r.try_get::<i64, _>("sta_attempts")?).unwrap_or(u32::MAX),
+                    from_millis(r.try_get("started_at")?),
+                ))
+            })
+            .collect()
+    }
+
+    /// Counts in `[from, to)`: (listed, scored, waiting for a score).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn counts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        selection: &Selection,
+    ) -> Result<(u64, u64, u64), StoreError> {
+        let (clauses, binds) = selection.clauses(3);
+        let sql = format!(
+            "SELECT COUNT(*) AS listed, \
+             COALESCE(SUM(CASE WHEN source IS NOT NULL THEN 1 ELSE 0 END), 0) AS scored \
+             FROM conversations WHERE started_at >= $1 AND started_at < $2{clauses}"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(millis(from))
+            .bind(millis(to));
+        for b in binds {
+            query = query.bind(b);
+        }
+        let row = query.fetch_one(self.pool()).await?;
+        let listed = row.try_get::<i64, _>("listed")?.max(0) as u64;
+        let scored = row.try_get::<i64, _>("scored")?.max(0) as u64;
+        Ok((listed, scored, listed - scored.min(listed)))
+    }
+
+    /// Streams every scored conversation started in `[from, to)` to `visit`, as the records
+    /// the analytics consume (their raw score, to be normalized by the caller).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] or [`StoreError::Corrupt`] for an unknown scale.
+    pub async fn scored_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        selection: &Selection,
+        mut visit: impl FnMut(SentimentRecord),
+    ) -> Result<(), StoreError> {
+        let (clauses, binds) = selection.clauses(3);
+        let sql = format!(
+            "SELECT id, started_at, agent_id, queue_id, raw_score, scale FROM conversations \
+             WHERE started_at >= $1 AND started_at < $2 AND source IS NOT NULL{clauses} \
+             ORDER BY started_at, id"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(millis(from))
+            .bind(millis(to));
+        for b in binds {
+            query = query.bind(b);
+        }
+        let mut rows = query.fetch(self.pool());
+        while let Some(r) = rows.try_next().await? {
+            let scale: String = r.try_get("scale")?;
+            let scale = scale
+                .parse::<ScoreScale>()
+                .map_err(|m| StoreError::Corrupt {
+                    what: "score scale",
+                    message: m,
+                })?;
+            visit(SentimentRecord {
+                conversation_id: ConversationId(r.try_get("id")?),
+                agent_id: r.try_get::<Option<String>, _>("agent_id")?.map(AgentId),
+                queue_id: r.try_get::<Option<String>, _>("queue_id")?.map(QueueId),
+                time: from_millis(r.try_get("started_at")?),
+                raw: RawSentiment {
+                    value: r.try_get("raw_score")?,
+                    scale,
+                },
+                polarity: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Forgets what no report can use any more: conversations that started before `cutoff`
+    /// (or, never listed, were last touched before it), and the coverage and daily
+    /// aggregates of the days before it (so a longer `batch.window` later lists them again).
+    /// Returns how many conversations went.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn forget_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let at = millis(cutoff);
+        let day = cutoff.timestamp().div_euclid(86_400);
+        let mut tx = self.pool().begin().await?;
+        let gone = sqlx::query(
+            "DELETE FROM conversations WHERE (started_at IS NOT NULL AND started_at < $1) \
+             OR (started_at IS NULL AND updated_at < $1)",
+        )
+        .bind(at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM coverage WHERE day < $1")
+            .bind(day)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM daily_aggregates WHERE day < $1")
+            .bind(day)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(gone)
+    }
+
+    /// One conversation's agent, queue, source and attribution (for tests and diagnostics).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn conversation(
+        &self,
+        id: &str,
+    ) -> Result<Option<HashMap<&'static str, Option<String>>>, StoreError> {
+        let row = sqlx::query(
+            "SELECT agent_id, queue_id, source, attribution FROM conversations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let mut out = HashMap::new();
+        for col in ["agent_id", "queue_id", "source", "attribution"] {
+            out.insert(col, r.try_get::<Option<String>, _>(col)?);
+        }
+        Ok(Some(out))
+    }
+
+    /// How each day of `[from_day, to_day)` is covered for `source` (`details` / `aggregates`).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn coverage(
+        &self,
+        source: &str,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<HashMap<i64, Coverage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT day, filter_key, settled, conversations, covered_at FROM coverage \
+             WHERE source = $1 AND day >= $2 AND day < $3",
+        )
+        .bind(source)
+        .bind(from_day)
+        .bind(to_day)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<i64, _>("day")?,
+                    Coverage {
+                        filter_key: r.try_get("filter_key")?,
+                        settled: r.try_get::<i64, _>("settled")? != 0,
+                        conversations: r.try_get::<i64, _>("conversations")?.max(0) as u64,
+                        covered_at: from_millis(r.try_get("covered_at")?),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Records that a day was covered.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn set_coverage(
+        &self,
+        source: &str,
+        day: i64,
+        coverage: &Coverage,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO coverage (source, day, filter_key, settled, conversations, covered_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, day) DO UPDATE SET \
+             filter_key = excluded.filter_key, settled = excluded.settled, \
+             conversations = excluded.conversations, covered_at = excluded.covered_at",
+        )
+        .bind(source)
+        .bind(day)
+        .bind(coverage.filter_key.as_str())
+        .bind(i64::from(coverage.settled))
+        .bind(i64::try_from(coverage.conversations).unwrap_or(i64::MAX))
+        .bind(millis(coverage.covered_at))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}
+
+/// The upsert of one score (see [`Store::record_score`]).
+fn score_query<'q>(
+    id: &'q str,
+    s: &'q Scored,
+    now: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(
+        "INSERT INTO conversations (id, agent_id, queue_id, raw_score, scale, quality_score, \
+             normalization_version, trend_score, trend_class, source, attribution, analysed, \
+             fetched_at, next_fetch_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, NULL, $12) \
+             ON CONFLICT (id) DO UPDATE SET \
+             agent_id = COALESCE(excluded.agent_id, conversations.agent_id), \
+             queue_id = COALESCE(excluded.queue_id, conversations.queue_id), \
+             raw_score = excluded.raw_score, scale = excluded.scale, \
+             quality_score = excluded.quality_score, \
+             normalization_version = excluded.normalization_version, \
+             trend_score = excluded.trend_score, trend_class = excluded.trend_class, \
+             source = excluded.source, \
+             attribution = COALESCE(excluded.attribution, conversations.attribution), \
+             analysed = 1, fetched_at = excluded.fetched_at, next_fetch_at = NULL, \
+             updated_at = excluded.updated_at",
+    )
+    .bind(id)
+    .bind(s.agent_id.as_deref())
+    .bind(s.queue_id.as_deref())
+    .bind(s.raw.value)
+    .bind(scale_str(s.raw.scale))
+    .bind(s.quality_score)
+    .bind(s.normalization_version.as_str())
+    .bind(s.trend)
+    .bind(s.trend_class.as_deref())
+    .bind(s.source.as_str())
+    .bind(s.attribution.map(attribution_str))
+    .bind(now)
+}

@@ -1,0 +1,458 @@
+//! Issue 13 (item 6): journal checkpoints and retention. A restart reads the newest
+//! checkpoint and what follows it, and rebuilds what a read of the whole history would;
+//! archived segments take nothing owed with them; `audit verify` checks the live chain from
+//! its anchor and, given the archive, the whole history.
+
+use std::time::Duration;
+
+use genesys_sentiment::config::Settings;
+use genesys_sentiment::domain::events::{ConversationEnded, DeliveryOutcome, Entry, event_id};
+use genesys_sentiment::journal::scan::{self, Start};
+use genesys_sentiment::journal::{Journal, JournalState};
+use genesys_sentiment::telemetry::metrics::Metrics;
+
+use crate::helpers::run_bin;
+
+fn sentiment(i: usize) -> Entry {
+    crate::helpers::sentiment_entry(&format!("ret-{i}"))
+}
+
+fn outcome(i: usize, attempt: u32) -> DeliveryOutcome {
+    DeliveryOutcome {
+        event_id: event_id(&format!("conv:ret-{i}:sentiment")),
+        attempt,
+        status: Some(500),
+        error: Some("HTTP 500".into()),
+        retry_at: None,
+    }
+}
+
+fn ended(i: usize) -> Entry {
+    let key = format!("conv:end-{i}:ended");
+    Entry::ConversationEndReceived(ConversationEnded {
+        event_id: event_id(&key),
+        dedupe_keys: vec![key],
+        conversation_id: format!("end-{i}"),
+        agent_id: None,
+        queue_id: None,
+        topic: "v2.detail.events.conversation.end-0.customer.end".into(),
+        occurred_at: chrono::Utc::now(),
+    })
+}
+
+fn settings(dir: &std::path::Path) -> genesys_sentiment::config::JournalSettings {
+    let mut s = Settings::defaults().journal;
+    s.dir = dir.to_string_lossy().into_owned();
+    s.segment_max_bytes = 4096;
+    s
+}
+
+/// The state a read of every record from seq 1 builds (checkpoints only counted).
+fn full_history_state(dirs: &[&std::path::Path]) -> JournalState {
+    let mut segments = Vec::new();
+    for d in dirs {
+        segments.extend(scan::list_segments(d).unwrap());
+    }
+    segments.sort_by_key(|s| s.number);
+    let mut state = JournalState::default();
+    scan::scan_segments(&segments, Start::genesis(), None, scan::Mode::Verify, |r| {
+        if matches!(r.entry, Entry::Checkpoint(_)) {
+            state.records += 1;
+        } else {
+            state.apply(r);
+        }
+    })
+    .unwrap();
+    state
+}
+
+fn assert_same_state(a: &JournalState, b: &JournalState) {
+    assert_eq!(a.records, b.records, "records");
+    assert_eq!(a.pending, b.pending, "owed deliveries");
+    assert_eq!(a.dead_letters, b.dead_letters, "dead letters");
+    assert_eq!(a.dedupe, b.dedupe, "dedupe keys");
+    assert_eq!(a.delivered, b.delivered, "delivered");
+    let enrichment = |s: &JournalState| {
+        let mut v: Vec<_> = s.enrichment.keys().cloned().collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        enrichment(a),
+        enrichment(b),
+        "conversations waiting for a score"
+    );
+}
+
+async fn write(journal: &Journal, entries: impl IntoIterator<Item = Entry>) {
+    for e in entries {
+        journal.record("test", "accepted", e).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_restart_from_a_checkpoint_rebuilds_what_the_whole_history_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    let s = settings(&dir);
+    let (journal, _) = Journal::open(&s, Metrics::new()).unwrap();
+    // Before the checkpoint: 30 scores, 10 delivered, 2 dead-lettered, 2 failed attempts,
+    // 3 conversations waiting for a score.
+    write(&journal, (0..30).map(sentiment)).await;
+    write(&journal, (0..10).map(|i| Entry::Delivered(outcome(i, 1)))).await;
+    write(
+        &journal,
+        (10..12).map(|i| Entry::DeadLettered(outcome(i, 9))),
+    )
+    .await;
+    write(
+        &journal,
+        (12..14).map(|i| Entry::DeliveryFailed(outcome(i, 2))),
+    )
+    .await;
+    write(&journal, (0..3).map(ended)).await;
+    let checkpoint = journal.checkpoint().await.unwrap();
+    // After it: more of each, including deliveries of records from before it.
+    write(&journal, (30..36).map(sentiment)).await;
+    write(&journal, (14..18).map(|i| Entry::Delivered(outcome(i, 1)))).await;
+    write(&journal, [ended(3)]).await;
+    journal.close().await;
+
+    let first = scan::first_record(
+        &scan::list_segments(&dir)
+            .unwrap()
+            .into_iter()
+            .find(|seg| {
+                scan::first_record(&seg.path)
+                    .unwrap()
+                    .is_some_and(|f| f.is_checkpoint)
+            })
+            .expect("a segment begins with the checkpoint")
+            .path,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(first.seq, checkpoint.seq);
+
+    let (outcome, recovered) = genesys_sentiment::journal::recover(&dir).unwrap();
+    assert_eq!(
+        outcome.first_seq, checkpoint.seq,
+        "start-up reads from the checkpoint, not from seq 1"
+    );
+    assert_eq!(outcome.records, outcome.last_seq - checkpoint.seq + 1);
+    let whole = full_history_state(&[&dir]);
+    assert_same_state(&recovered, &whole);
+    assert_eq!(
+        recovered.pending.len(),
+        36 - 14 - 2,
+        "owed: {:?}",
+        recovered.summary()
+    );
+    assert_eq!(recovered.dead_letters.len(), 2);
+    assert_eq!(recovered.enrichment.len(), 4);
+}
+
+#[tokio::test]
+async fn archived_segments_leave_the_chain_verifiable_and_start_up_unaffected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    let archive = tmp.path().join("journal-archive");
+    let s = settings(&dir);
+    let (journal, _) = Journal::open(&s, Metrics::new()).unwrap();
+    write(&journal, (0..40).map(sentiment)).await;
+    write(&journal, (0..20).map(|i| Entry::Delivered(outcome(i, 1)))).await;
+    let cp = journal.checkpoint().await.unwrap();
+    write(&journal, (40..45).map(sentiment)).await;
+    journal.close().await;
+    let before = scan::list_segments(&dir).unwrap().len();
+    assert!(before > 3, "several segments before the checkpoint");
+
+    // Nothing is old enough under the default 400 days.
+    let none = genesys_sentiment::journal::archive::archive(
+        &dir,
+        Some(&archive),
+        chrono::Utc::now(),
+        s.retention.get(),
+    )
+    .unwrap();
+    assert_eq!(none.segments, 0);
+    // 401 days later, everything before the checkpoint goes.
+    let later = chrono::Utc::now() + chrono::TimeDelta::days(401);
+    let done = genesys_sentiment::journal::archive::archive(
+        &dir,
+        Some(&archive),
+        later,
+        s.retention.get(),
+    )
+    .unwrap();
+    assert!(done.segments >= 3, "{done:?}");
+    assert_eq!(done.live_from, cp.seq);
+    let live = scan::list_segments(&dir).unwrap();
+    assert_eq!(live.len(), before - done.segments);
+    assert_eq!(scan::list_segments(&archive).unwrap().len(), done.segments);
+
+    // Start-up: the same state as the whole history, archive included.
+    let (_, recovered) = genesys_sentiment::journal::recover(&dir).unwrap();
+    assert_same_state(&recovered, &full_history_state(&[&dir, &archive]));
+    assert_eq!(
+        recovered.pending.len(),
+        25,
+        "every owed delivery survives archiving"
+    );
+
+    let verify = |args: &[&str]| {
+        let out = run_bin(args, &[]);
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (d, a) = (dir.to_str().unwrap(), archive.to_str().unwrap());
+    let (code, out) = verify(&["audit", "verify", d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("seq {} to", cp.seq)), "{out}");
+    assert!(
+        out.contains("--archive"),
+        "says how to verify the rest: {out}"
+    );
+    let (code, out) = verify(&["audit", "verify", d, "--archive", a]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("records (seq 1 to"), "{out}");
+
+    // An archived segment lost: the whole-history check names the gap.
+    let second = scan::list_segments(&archive).unwrap()[1].clone();
+    let saved = std::fs::read(&second.path).unwrap();
+    std::fs::remove_file(&second.path).unwrap();
+    let (code, out) = verify(&["audit", "verify", d, "--archive", a]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("missing"), "{out}");
+    std::fs::write(&second.path, saved).unwrap();
+    // ANCHOR changed: the live check no longer matches it.
+    let anchor = dir.join(scan::ANCHOR_FILE);
+    let text = std::fs::read_to_string(&anchor).unwrap();
+    let seq: u64 = text.split_whitespace().next().unwrap().parse().unwrap();
+    std::fs::write(&anchor, format!("{seq} {}\n", "ab".repeat(32))).unwrap();
+    let (code, out) = verify(&["audit", "verify", d]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("ANCHOR"), "{out}");
+    std::fs::write(&anchor, text).unwrap();
+    // The live checkpoint segment removed as well: ANCHOR names what is missing.
+    std::fs::remove_file(&live[0].path).unwrap();
+    let (code, out) = verify(&["audit", "verify", d]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("first bad seq {}: missing", cp.seq)),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_segment_removed_without_a_checkpoint_after_it_stops_start_up_with_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    let s = settings(&dir);
+    let (journal, _) = Journal::open(&s, Metrics::new()).unwrap();
+    write(&journal, (0..40).map(sentiment)).await;
+    journal.close().await;
+    let first = scan::list_segments(&dir).unwrap()[0].clone();
+    std::fs::remove_file(&first.path).unwrap();
+    let err = Journal::open(&s, Metrics::new()).unwrap_err().to_string();
+    assert!(err.contains("first bad seq 1: missing"), "{err}");
+    assert!(err.contains("no checkpoint follows"), "{err}");
+}
+
+#[cfg(feature = "emulator")]
+#[tokio::test]
+async fn after_archiving_the_daemon_still_knows_duplicates_and_delivers_what_it_owed() {
+    use genesys_sentiment::config::Secret;
+    use genesys_sentiment::emulator::sink::{SinkFault, SinkMode};
+
+    const KEY: &str = "whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u";
+    let (sink, url) = crate::helpers::emulator::spawn_sink(Some(KEY)).await;
+    sink.set_fault(SinkFault {
+        mode: SinkMode::Fail,
+        seconds: 0,
+        retry_after: 1,
+    });
+    let configure = |s: &mut Settings| {
+        s.coaching.url = url.clone();
+        s.coaching.secret = Secret::new(KEY);
+        s.coaching.backoff_base = Duration::from_millis(50).into();
+        s.coaching.backoff_cap = Duration::from_millis(200).into();
+    };
+    let seed = |id: &str| serde_json::json!({"interactionId": id, "sentiment": {"score": -0.5, "polarity": "negative"}});
+    let t = crate::helpers::TestApp::started(configure).await;
+    for id in ["arch-1", "arch-2", "arch-3"] {
+        assert_eq!(t.post_webhook(&seed(id)).await.0, 202);
+    }
+    let tmp = t.stop().await;
+    assert_eq!(
+        sink.report().unique,
+        0,
+        "nothing delivered yet: all three are owed"
+    );
+
+    // A checkpoint, then everything before it archived.
+    let dir = tmp.path().join("journal");
+    let archive = tmp.path().join("journal-archive");
+    let (journal, _) = Journal::open(&settings(&dir), Metrics::new()).unwrap();
+    journal.checkpoint().await.unwrap();
+    journal.close().await;
+    let done = genesys_sentiment::journal::archive::archive(
+        &dir,
+        Some(&archive),
+        chrono::Utc::now(),
+        Duration::ZERO,
+    )
+    .unwrap();
+    assert_eq!(done.segments, 1, "{done:?}");
+
+    sink.set_fault(SinkFault {
+        mode: SinkMode::Accept,
+        seconds: 0,
+        retry_after: 1,
+    });
+    let t = crate::helpers::TestApp::started_in(tmp, configure).await;
+    let (status, answer) = t.post_webhook(&seed("arch-2")).await;
+    assert_eq!(
+        (status, answer["duplicate"].as_bool()),
+        (200, Some(true)),
+        "the dedupe key outlived its archived record: {answer}"
+    );
+    assert!(
+        sink.wait_for_unique(3, Duration::from_secs(30)).await,
+        "the three owed deliveries went out: {:?}",
+        sink.report()
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn the_writer_checkpoints_on_its_own_once_the_interval_has_passed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    let mut s = settings(&dir);
+    s.checkpoint_interval = Duration::from_millis(1).into();
+    let (journal, _) = Journal::open(&s, Metrics::new()).unwrap();
+    // Each append waits for an fsync; within a bounded number of them the interval has
+    // passed and the writer starts a segment with a checkpoint.
+    let mut written = 0;
+    let checkpointed = loop {
+        write(&journal, [sentiment(written)]).await;
+        written += 1;
+        let found = scan::list_segments(&dir).unwrap().iter().any(|seg| {
+            scan::first_record(&seg.path)
+                .unwrap()
+                .is_some_and(|f| f.is_checkpoint)
+        });
+        if found || written == 2000 {
+            break found;
+        }
+    };
+    journal.close().await;
+    assert!(checkpointed, "no checkpoint after {written} appends");
+    let (outcome, state) = genesys_sentiment::journal::recover(&dir).unwrap();
+    assert!(outcome.first_seq > 1, "read from a checkpoint");
+    assert_eq!(
+        state.pending.len(),
+        written,
+        "every owed delivery is still owed"
+    );
+}
+
+#[tokio::test]
+async fn the_writer_archives_on_its_own_past_retention_and_the_whole_history_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    let archive = tmp.path().join("journal-archive");
+    let mut s = settings(&dir);
+    // Everything is "old" at once: each checkpoint lets the segments before it go.
+    s.checkpoint_interval = Duration::from_millis(1).into();
+    s.retention = Duration::ZERO.into();
+    s.dedupe_window = Duration::ZERO.into();
+    s.archive_dir = archive.to_string_lossy().into_owned();
+    let (journal, _) = Journal::open(&s, Metrics::new()).unwrap();
+    let mut written = 0;
+    loop {
+        write(&journal, [sentiment(written)]).await;
+        written += 1;
+        let archived = scan::list_segments(&archive).map_or(0, |v| v.len());
+        if archived >= 2 || written == 3000 {
+            break;
+        }
+    }
+    journal.close().await;
+    assert!(
+        scan::list_segments(&archive).unwrap().len() >= 2,
+        "archived after {written} appends"
+    );
+    let (outcome, state) = genesys_sentiment::journal::recover(&dir).unwrap();
+    assert!(outcome.first_seq > 1);
+    assert_eq!(
+        state.pending.len(),
+        written,
+        "every owed delivery is still owed"
+    );
+    let d = dir.to_str().unwrap();
+    let out = run_bin(
+        &["audit", "verify", d, "--archive", archive.to_str().unwrap()],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Without ANCHOR the live journal's missing beginning is named.
+    std::fs::remove_file(dir.join(scan::ANCHOR_FILE)).unwrap();
+    let out = run_bin(&["audit", "verify", d], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("no ANCHOR"), "{text}");
+}
+
+#[tokio::test]
+async fn a_damaged_stretch_is_not_archived_and_stays_where_verify_names_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    let archive = tmp.path().join("journal-archive");
+    let s = settings(&dir);
+    let (journal, _) = Journal::open(&s, Metrics::new()).unwrap();
+    write(&journal, (0..40).map(sentiment)).await;
+    journal.checkpoint().await.unwrap();
+    journal.close().await;
+    let first = scan::segment_path(&dir, 1);
+    let text = std::fs::read_to_string(&first).unwrap();
+    std::fs::write(&first, text.replacen("37.5", "97.5", 1)).unwrap();
+    let err = genesys_sentiment::journal::archive::archive(
+        &dir,
+        Some(&archive),
+        chrono::Utc::now(),
+        Duration::ZERO,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("first bad seq 1"), "{err}");
+    assert!(first.exists(), "nothing moved");
+    assert!(!dir.join(scan::ANCHOR_FILE).exists());
+}
+
+#[tokio::test]
+async fn a_crafted_checkpoint_at_seq_0_is_refused_without_a_panic() {
+    use genesys_sentiment::journal::codec::{Draft, GENESIS, encode};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    std::fs::create_dir_all(&dir).unwrap();
+    let draft = Draft {
+        source: "journal".into(),
+        outcome: "checkpoint".into(),
+        entry: Entry::Checkpoint(Box::default()),
+    };
+    let (line, _) = encode(0, chrono::Utc::now(), GENESIS, &draft);
+    std::fs::write(scan::segment_path(&dir, 1), line).unwrap();
+    let err = Journal::open(&settings(&dir), Metrics::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("first bad seq 1"), "{err}");
+    let out = run_bin(&["audit", "verify", dir.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -1,0 +1,195 @@
+//! Issue 13: the conversation store (SQLite by default): schema migrated at open, listed and
+//! scored conversations, the STA schedule, coverage, reports, runs and names survive a
+//! reopen.
+
+use chrono::{TimeDelta, TimeZone, Utc};
+use genesys_sentiment::domain::{RawSentiment, ScoreScale};
+use genesys_sentiment::store::{Coverage, Listed, ScoreSource, Scored, Selection, Store};
+
+fn listed(id: &str, hour: i64) -> Listed {
+    Listed {
+        id: id.into(),
+        started_at: Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap() + TimeDelta::hours(hour),
+        agent_id: Some("agent-1".into()),
+        queue_id: Some("queue-1".into()),
+        media_type: Some("voice".into()),
+    }
+}
+
+fn scored(v: f64, source: ScoreSource) -> Scored {
+    Scored {
+        raw: RawSentiment {
+            value: v,
+            scale: ScoreScale::Unit,
+        },
+        quality_score: (v + 1.0) * 50.0,
+        normalization_version: "linear-v1".into(),
+        trend: Some(0.1),
+        trend_class: None,
+        source,
+        agent_id: None,
+        queue_id: None,
+        attribution: None,
+    }
+}
+
+#[tokio::test]
+async fn the_store_keeps_conversations_schedules_and_reports_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/data/store.db", dir.path().display());
+    let day = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+    {
+        let store = Store::open(&url).await.unwrap();
+        store
+            .upsert_listed(&[listed("c-1", 9), listed("c-2", 10), listed("c-3", 30)])
+            .await
+            .unwrap();
+        store
+            .record_score("c-1", &scored(0.5, ScoreSource::Sta))
+            .await
+            .unwrap();
+        // A webhook score for a conversation not listed yet, naming its agent.
+        let mut webhook = scored(-0.5, ScoreSource::Webhook);
+        webhook.agent_id = Some("agent-from-acw".into());
+        store.record_score("c-4", &webhook).await.unwrap();
+        store
+            .record_not_analysed("c-2", Some(day + TimeDelta::days(2)))
+            .await
+            .unwrap();
+        store
+            .set_coverage(
+                "details",
+                20_574,
+                &Coverage {
+                    filter_key: "all".into(),
+                    settled: true,
+                    conversations: 2,
+                    covered_at: day,
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .save_report(day, &serde_json::json!({"n": 1}), 2)
+            .await
+            .unwrap();
+        store
+            .save_report(day + TimeDelta::hours(1), &serde_json::json!({"n": 2}), 2)
+            .await
+            .unwrap();
+        store
+            .save_report(day + TimeDelta::hours(2), &serde_json::json!({"n": 3}), 2)
+            .await
+            .unwrap();
+        store
+            .save_names(
+                "user",
+                &[
+                    ("agent-1".into(), Some("Ada".into())),
+                    ("gone".into(), None),
+                ],
+                day,
+            )
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    // Reopened: migrations are not applied twice, everything is there.
+    let store = Store::open(&url).await.unwrap();
+    let first_day = (day, day + TimeDelta::days(1));
+    let all = Selection::default();
+    let due = store
+        .due_for_sta(first_day.0, first_day.1, day + TimeDelta::days(1), 10, &all)
+        .await
+        .unwrap();
+    assert!(due.is_empty(), "c-1 is scored, c-2 is not due yet: {due:?}");
+    let due = store
+        .due_for_sta(first_day.0, first_day.1, day + TimeDelta::days(3), 10, &all)
+        .await
+        .unwrap();
+    assert_eq!(
+        due,
+        vec![("c-2".to_owned(), 1, day + TimeDelta::hours(10))],
+        "c-2 is due again after its backoff"
+    );
+    let mut records = Vec::new();
+    store
+        .scored_between(first_day.0, first_day.1, &all, |r| records.push(r))
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].conversation_id.as_str(), "c-1");
+    assert_eq!(records[0].raw.value, 0.5);
+    assert_eq!(
+        store.counts(first_day.0, first_day.1, &all).await.unwrap(),
+        (2, 1, 1)
+    );
+    // A narrower batch filter selects only what matches it (queue, agent, media type).
+    let other_queue = Selection {
+        queue_ids: vec!["queue-2".into()],
+        ..Selection::default()
+    };
+    assert_eq!(
+        store
+            .counts(first_day.0, first_day.1, &other_queue)
+            .await
+            .unwrap(),
+        (0, 0, 0)
+    );
+    let voice = Selection {
+        queue_ids: vec!["queue-2".into(), "queue-1".into()],
+        agent_ids: vec!["agent-1".into()],
+        media_type: Some("VOICE".into()),
+        ..Selection::default()
+    };
+    assert_eq!(
+        store
+            .counts(first_day.0, first_day.1, &voice)
+            .await
+            .unwrap(),
+        (2, 1, 1)
+    );
+    let chat = Selection {
+        media_type: Some("chat".into()),
+        ..Selection::default()
+    };
+    let mut none = 0;
+    store
+        .scored_between(first_day.0, first_day.1, &chat, |_| none += 1)
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
+    // The webhook score gets its start from the listing, and keeps the agent it named.
+    store.upsert_listed(&[listed("c-4", 11)]).await.unwrap();
+    let c4 = store.conversation("c-4").await.unwrap().unwrap();
+    assert_eq!(c4["agent_id"].as_deref(), Some("agent-from-acw"));
+    assert_eq!(c4["source"].as_deref(), Some("webhook"));
+    let coverage = store.coverage("details", 20_570, 20_580).await.unwrap();
+    assert!(coverage[&20_574].settled);
+    let reports: Vec<serde_json::Value> = store.reports(10).await.unwrap();
+    assert_eq!(
+        reports,
+        vec![serde_json::json!({"n": 3}), serde_json::json!({"n": 2})]
+    );
+    let names = store.names("user").await.unwrap();
+    assert_eq!(names["agent-1"].0.as_deref(), Some("Ada"));
+    assert_eq!(names["gone"].0, None);
+
+    // What no report can use any more goes: the first day's conversations and coverage.
+    assert_eq!(store.forget_before(day + TimeDelta::days(1)).await.unwrap(), 3);
+    assert!(store.conversation("c-1").await.unwrap().is_none());
+    assert!(store.conversation("c-3").await.unwrap().is_some(), "the next day stays");
+    assert!(
+        store
+            .coverage("details", 20_570, 20_580)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_store_url_that_is_neither_sqlite_nor_postgres_is_refused() {
+    let e = Store::open("mysql://localhost/x").await.unwrap_err();
+    assert!(e.to_string().contains("store.url"), "{e}");
+}
