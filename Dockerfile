@@ -37,7 +37,7 @@ COPY config/container.toml /etc/genesys-sentiment/config.toml
 ENV GENESYS_SENTIMENT_CONFIG=/etc/genesys-sentiment/config.toml
 VOLUME ["/var/lib/genesys-sentiment"]
 USER 10001:10001
-EXPOSE 8080
+EXPOSE 8080 8081
 # The binary is the entry point and `serve` the default command, so
 # `docker run IMAGE audit verify` and `docker run IMAGE check-config` work too.
 ENTRYPOINT ["/usr/local/bin/genesys-sentiment"]

@@ -9,81 +9,18 @@
 //! the owed deliveries and the dedupe set. Prints markdown sections.
 
 mod common;
+#[path = "common/journal.rs"]
+mod journal_fill;
 
 use std::time::Instant;
 
 use genesys_sentiment::config::{JournalSettings, Settings};
-use genesys_sentiment::domain::events::{DeliveryOutcome, Entry, SentimentEvent, event_id};
-use genesys_sentiment::domain::{Polarity, ScoreScale};
 use genesys_sentiment::journal::{Journal, scan};
 use genesys_sentiment::telemetry::metrics::Metrics;
 
-/// Genesys ids are UUIDs; so are these.
-fn uuid(kind: u128, i: usize) -> String {
-    uuid::Uuid::from_u128((kind << 96) | i as u128).to_string()
-}
-
-fn received(i: usize) -> Entry {
-    let conversation = uuid(1, i);
-    let key = format!("conv:{conversation}:sentiment");
-    Entry::WebhookReceived(SentimentEvent {
-        event_id: event_id(&key),
-        dedupe_keys: vec![key],
-        conversation_id: conversation,
-        agent_id: Some(uuid(2, i % 400)),
-        queue_id: Some(uuid(3, i % 8)),
-        raw_score: -0.25,
-        scale: ScoreScale::Unit,
-        quality_score: 37.5,
-        polarity: Polarity::Negative,
-        action_required: true,
-        normalization_version: "linear-v1".into(),
-        trend_score: Some(0.1),
-        topic: None,
-        cause_event_id: None,
-        occurred_at: chrono::Utc::now(),
-        attribution: Some(genesys_sentiment::domain::events::AttributionSource::Event),
-    })
-}
-
-/// Appends `pairs` accepted-and-delivered pairs, numbered from `from`, with 64 concurrent
-/// appenders.
+/// Appends `pairs` accepted-and-delivered pairs, numbered from `from`.
 async fn fill(journal: &Journal, from: usize, pairs: usize) {
-    let writers = 64;
-    let tasks: Vec<_> = (0..writers)
-        .map(|w| {
-            let journal = journal.clone();
-            tokio::spawn(async move {
-                let mut i = from + w;
-                while i < from + pairs {
-                    let entry = received(i);
-                    let id = match &entry {
-                        Entry::WebhookReceived(e) => e.event_id.clone(),
-                        _ => unreachable!(),
-                    };
-                    journal
-                        .record("webhook:seed_form", "accepted", entry)
-                        .await
-                        .unwrap();
-                    let delivered = Entry::Delivered(DeliveryOutcome {
-                        event_id: id,
-                        attempt: 1,
-                        status: Some(200),
-                        error: None,
-                        retry_at: None,
-                    });
-                    journal
-                        .record("forwarder", "delivered", delivered)
-                        .await
-                        .unwrap();
-                    i += writers;
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    journal_fill::fill(journal, from, pairs, true).await;
 }
 
 fn journal_bytes(dir: &std::path::Path) -> u64 {
@@ -214,7 +151,7 @@ fn main() {
         scan::Start::genesis(),
         None,
         scan::Mode::Verify,
-        |_| {},
+        |_, _| {},
     )
     .unwrap();
     let verify_only = verify_started.elapsed();

@@ -29,9 +29,12 @@ use crate::ingest::enrich::Enricher;
 use crate::ingest::recorder::ScoreRecorder;
 use crate::ingest::{Dedupe, Intake};
 use crate::journal::Journal;
-use crate::outbox::{CoachingClient, DeliveryLog, DeliveryQueue, Forwarder};
+use crate::outbox::{CoachingClient, DeliveryLog, DeliveryQueue, Forwarder, ForwarderHealth};
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
+
+/// Connections the admin listener keeps open at most (a dashboard, a scraper, an operator).
+pub const ADMIN_MAX_CONNECTIONS: usize = 256;
 
 /// Why the daemon could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -68,8 +71,9 @@ pub enum StartupError {
 pub struct Application {
     state: AppState,
     address: SocketAddr,
-    listener: Option<TcpListener>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
+    admin_address: SocketAddr,
+    listeners: Option<(TcpListener, TcpListener)>,
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
     stop_http: CancellationToken,
     root: CancellationToken,
     tracker: TaskTracker,
@@ -82,28 +86,38 @@ impl Application {
     /// # Errors
     /// [`StartupError::Bind`] when the address cannot be bound.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
-        let addr = settings.server.listen;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartupError::Bind { addr, source })?;
-        let address = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { addr, source })?;
+        let bind = |addr: SocketAddr| async move {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartupError::Bind { addr, source })?;
+            let local = listener
+                .local_addr()
+                .map_err(|source| StartupError::Bind { addr, source })?;
+            Ok::<_, StartupError>((listener, local))
+        };
+        let (listener, address) = bind(settings.server.listen).await?;
+        let (admin, admin_address) = bind(settings.server.admin_listen).await?;
         let state = AppState::new(Arc::new(settings), Metrics::new());
         Ok(Application {
             state,
             address,
-            listener: Some(listener),
-            server: None,
+            admin_address,
+            listeners: Some((listener, admin)),
+            servers: Vec::new(),
             stop_http: CancellationToken::new(),
             root: CancellationToken::new(),
             tracker: TaskTracker::new(),
         })
     }
 
-    /// The bound address (useful when `server.listen` asked for port 0).
+    /// The bound public address (useful when `server.listen` asked for port 0).
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The bound admin address (`server.admin_listen`).
+    pub fn admin_address(&self) -> SocketAddr {
+        self.admin_address
     }
 
     /// The shared state (settings, metrics, readiness, services).
@@ -118,17 +132,32 @@ impl Application {
 
     /// Starts answering HTTP (probes first; the rest once started). Idempotent.
     pub fn serve_http(&mut self) {
-        let Some(listener) = self.listener.take() else {
+        let Some((public, admin)) = self.listeners.take() else {
             return;
         };
-        let router = http::router(self.state.clone());
-        let stop = self.stop_http.clone();
-        self.server = Some(tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-        }));
-        tracing::info!(address = %self.address, "Listening.");
+        let server = &self.state.settings.server;
+        let public_limits = http::serve::Limits {
+            header_read_timeout: server.header_read_timeout.get(),
+            max_connections: server.max_connections.get(),
+        };
+        let admin_limits = http::serve::Limits {
+            max_connections: ADMIN_MAX_CONNECTIONS,
+            ..public_limits
+        };
+        for (listener, router, limits) in [
+            (
+                public,
+                http::public_router(self.state.clone()),
+                public_limits,
+            ),
+            (admin, http::admin_router(self.state.clone()), admin_limits),
+        ] {
+            let (stop, metrics) = (self.stop_http.clone(), self.state.metrics.clone());
+            self.servers.push(tokio::spawn(http::serve::serve(
+                listener, router, limits, stop, metrics,
+            )));
+        }
+        tracing::info!(address = %self.address, admin = %self.admin_address, "Listening.");
     }
 
     /// Completes start-up: opens and recovers the journal, builds the clients, spawns the
@@ -161,16 +190,47 @@ impl Application {
             .dead_letters
             .set(recovered.dead_letters.len() as i64);
 
+        let admin = settings.server.admin_listen;
+        if !admin.ip().is_loopback() && settings.server.admin_token.expose().is_none() {
+            tracing::warn!(
+                %admin,
+                "server.admin_listen is not a loopback address and server.admin_token is not set: anyone who can reach it can read agent scores. Set server.admin_token_file, or keep the port on a private network."
+            );
+        }
+        let webhook = &settings.webhook;
+        if webhook
+            .basic_password
+            .expose()
+            .is_some_and(|p| p.chars().count() < crate::config::MIN_BASIC_PASSWORD_CHARS)
+        {
+            tracing::warn!(
+                "webhook.basic_password is shorter than {} characters: anyone who can reach the webhook port can guess it; use a longer random one.",
+                crate::config::MIN_BASIC_PASSWORD_CHARS
+            );
+        }
+        if webhook.allow_unauthenticated {
+            // Repeated hourly, so it is not lost at the top of a long log.
+            let cancel = self.root.clone();
+            self.tracker.spawn(async move {
+                loop {
+                    tracing::warn!("webhook.allow_unauthenticated is true: anyone who can reach the webhook port can post events. Only for demos and tests.");
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                    }
+                }
+            });
+        }
         let normalizer = Arc::new(Normalizer::from_settings(&settings.analytics));
         let genesys = GenesysClient::new(&settings.genesys, metrics.clone())?;
         let store = Store::open(settings.store.url()).await?;
         let coaching = CoachingClient::new(&settings.coaching).map_err(StartupError::Coaching)?;
         let deliveries = if coaching.is_some() {
-            DeliveryQueue::new(metrics.clone())
+            DeliveryQueue::new(metrics.clone()).holding(settings.coaching.owed_in_memory)
         } else {
             DeliveryQueue::counting_only(metrics.clone())
         };
-        let (enrich_tx, enrich_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (enrich_tx, enrich_rx) = tokio::sync::mpsc::channel(crate::ingest::enrich::QUEUE);
         let dedupe = Arc::new(Dedupe::new(
             std::mem::take(&mut recovered.dedupe),
             settings.journal.dedupe_window.get(),
@@ -198,10 +258,40 @@ impl Application {
             metrics.clone(),
         );
         attributor.seed_known(recovered.attributions.drain().map(|(_, v)| v));
-        for pending in recovered.pending_in_order() {
-            // Scores still waiting for their agent are held again, from when they arrived.
-            let since = pending.since;
-            attributor.route(pending, since).await;
+        // Each owed event is read back (in batches, so memory stays bounded) for the live
+        // reports and the attribution step; scores still waiting for their agent are held
+        // again, from when they arrived.
+        let owed = recovered.take_pending_in_order();
+        for batch in owed.chunks(1000) {
+            let (dir, copy) = (journal.dir().to_owned(), batch.to_vec());
+            let read = tokio::task::spawn_blocking(move || {
+                copy.into_iter()
+                    .map(|o| {
+                        let event = crate::journal::read::event(&dir, &o.body, &o.event_id);
+                        (o, event)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            let Ok(read) = read else {
+                // Owed all the same: the forwarder reads them when it sends.
+                batch.iter().cloned().for_each(|o| deliveries.push_owed(o));
+                continue;
+            };
+            for (owed, event) in read {
+                match event {
+                    Ok(event) => {
+                        let pending = owed.with_event(event);
+                        let since = pending.since;
+                        attributor.route(pending, since).await;
+                    }
+                    Err(e) => {
+                        // The forwarder dead-letters it with this reason.
+                        tracing::error!(event_id = %owed.event_id, error = %e, "Cannot read an owed event back from the journal.");
+                        deliveries.push_owed(owed);
+                    }
+                }
+            }
         }
         self.tracker
             .spawn(attributor.clone().run(self.root.clone()));
@@ -214,9 +304,16 @@ impl Application {
         );
 
         let delivery_log = DeliveryLog::default();
+        let mut forwarder_health = None;
         match coaching {
             Some(client) => {
+                let health = Arc::new(ForwarderHealth::default());
+                forwarder_health = Some((
+                    health.clone(),
+                    crate::outbox::forwarder::stall_after(&settings.coaching),
+                ));
                 let forwarder = Forwarder {
+                    health,
                     log: delivery_log.clone(),
                     queue: deliveries.clone(),
                     journal: journal.clone(),
@@ -299,6 +396,7 @@ impl Application {
             delivery_log,
             reports,
             batch,
+            forwarder: forwarder_health,
         });
         self.state.readiness.set(Phase::Ready);
         self.state.metrics.ready.set(1);
@@ -318,7 +416,7 @@ impl Application {
         self.state.metrics.ready.set(0);
         tracing::info!(deadline = ?deadline_len, "Draining.");
         self.stop_http.cancel();
-        if let Some(server) = self.server.take() {
+        for server in std::mem::take(&mut self.servers) {
             match tokio::time::timeout_at(deadline, server).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(e))) => return Err(StartupError::Serve(e)),

@@ -86,6 +86,8 @@ impl Alerts {
                         since: now,
                         next_attempt: None,
                         seq: appended.seq,
+                        at: Some(appended.at),
+                        amended: false,
                     });
                 }
                 Err(e) => {

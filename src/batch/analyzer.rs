@@ -182,8 +182,12 @@ impl Analyzer {
         let cutoff = windows.previous.start - TimeDelta::days(KEEP_MARGIN_DAYS);
         match self.store.forget_before(cutoff).await {
             Ok(0) => {}
-            Ok(n) => tracing::debug!(conversations = n, %cutoff, "Forgot conversations no report uses any more."),
-            Err(e) => tracing::warn!(error = %e, "Cannot prune the conversation store; trying again at the next run."),
+            Ok(n) => {
+                tracing::debug!(conversations = n, %cutoff, "Forgot conversations no report uses any more.")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot prune the conversation store; trying again at the next run.")
+            }
         }
         let report = trend::build_report(
             &agg,

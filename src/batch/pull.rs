@@ -159,14 +159,11 @@ pub struct Pull<'a> {
     pub progress: &'a Progress,
 }
 
-/// The batch filter as the store selects rows (language ids are not stored: they narrow the
-/// listing only).
+/// The batch filter as the store selects rows: no filter selects everything; any filter,
+/// the conversations listed under its key.
 pub fn selection(filter: &DetailsFilter) -> Selection {
     Selection {
-        queue_ids: filter.queue_ids.clone(),
-        agent_ids: filter.user_ids.clone(),
-        media_type: filter.media_type.clone(),
-        conversation_ids: filter.conversation_ids.clone(),
+        listed_under: (filter != &DetailsFilter::default()).then(|| filter_key(filter)),
     }
 }
 
@@ -257,6 +254,7 @@ impl Pull<'_> {
         availability: Option<DateTime<Utc>>,
     ) -> Result<(), PullError> {
         let (key, todo) = self.uncovered(DETAILS, interval, filter).await?;
+        let selection = selection(filter);
         for (day, day_interval) in &todo {
             let mut stream = std::pin::pin!(
                 self.client
@@ -270,7 +268,7 @@ impl Pull<'_> {
                 }
                 if batch.len() >= LIST_BATCH {
                     count += batch.len() as u64;
-                    self.store.upsert_listed(&batch).await?;
+                    self.store.upsert_listed(&batch, &selection).await?;
                     self.progress
                         .listed
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -278,7 +276,7 @@ impl Pull<'_> {
                 }
             }
             count += batch.len() as u64;
-            self.store.upsert_listed(&batch).await?;
+            self.store.upsert_listed(&batch, &selection).await?;
             self.progress
                 .listed
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -343,12 +341,16 @@ impl Pull<'_> {
                     Err(e) => {
                         // Asked again later either way, so one conversation can never hold
                         // up the ones behind it.
-                        self.store.record_not_analysed(&id, later).await?;
                         if only_this_conversation(&e) {
+                            self.store.record_not_analysed(&id, later).await?;
                             self.progress.rejected.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(conversation_id = %id, error = %e, "STA request for this conversation failed; going on without it (asked again later).");
                             continue;
                         }
+                        // Not this conversation's fault: no ask is counted, but the next
+                        // runs start elsewhere, so one conversation can never hold up the
+                        // ones behind it.
+                        self.store.postpone(&id, now + REASK_AFTER).await?;
                         return Err(e.into());
                     }
                 };

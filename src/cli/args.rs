@@ -143,9 +143,12 @@ pub struct DemoArgs {
     /// Webhooks to push through the real-time path.
     #[arg(long, default_value_t = 300)]
     pub webhooks: usize,
-    /// Where the daemon listens (its dashboard is at /).
+    /// Where the daemon's public listener (webhooks, probes) binds.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: std::net::SocketAddr,
+    /// Where its admin listener (dashboard at /, /v1/*, /metrics) binds.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub admin_listen: std::net::SocketAddr,
     /// Keep the daemon and dashboard running after the demo, until Ctrl-C.
     #[arg(long)]
     pub keep_running: bool,

@@ -57,11 +57,11 @@ pub enum DemoError {
 fn demo_settings(
     base: &Settings,
     emu_url: &str,
-    listen: std::net::SocketAddr,
+    listen: (std::net::SocketAddr, std::net::SocketAddr),
     journal: &std::path::Path,
 ) -> Settings {
     let mut s = base.clone();
-    s.server.listen = listen;
+    (s.server.listen, s.server.admin_listen) = listen;
     s.genesys.base_url = emu_url.to_owned();
     s.genesys.login_url = String::new();
     s.genesys.client_id = emulator::DEFAULT_CLIENT_ID.into();
@@ -171,13 +171,14 @@ pub async fn run(args: &DemoArgs, base: &Settings) -> Result<(), DemoError> {
 
     let journal_dir = tempfile::tempdir()?;
     let journal = journal_dir.path().join("journal");
-    let settings = demo_settings(base, &emu.url(), args.listen, &journal);
+    let settings = demo_settings(base, &emu.url(), (args.listen, args.admin_listen), &journal);
     let mut app = Application::build(settings).await?;
     let daemon = format!("http://{}", app.address());
+    let admin = format!("http://{}", app.admin_address());
     app.start().await?;
     let services = app.state().services().expect("started").clone();
     println!(
-        "2. Daemon: {daemon} (dashboard at {daemon}/). Its scheduler runs the first batch now: details query + \
+        "2. Daemon: webhooks at {daemon}/webhooks/genesys; dashboard, /v1/* and /metrics on the admin listener {admin}/. Its scheduler runs the first batch now: details query + \
          one STA request per conversation, emulator limit raised to {DEMO_RATE_LIMIT} requests/min for the demo."
     );
     tokio::time::timeout(Duration::from_secs(45), services.reports.wait_for_runs(1))
@@ -280,7 +281,7 @@ pub async fn run(args: &DemoArgs, base: &Settings) -> Result<(), DemoError> {
     );
 
     if args.keep_running {
-        println!("\nDashboard: {daemon}/  — Ctrl-C to stop.");
+        println!("\nDashboard: {admin}/  — Ctrl-C to stop.");
         crate::startup::shutdown_signal().await;
     }
     app.shutdown().await?;

@@ -44,6 +44,22 @@ impl ConfigError {
     }
 }
 
+/// Keys whose environment value is a comma-separated list.
+const LIST_KEYS: [&str; 3] = [
+    "webhook.standard_webhooks_secrets",
+    "analytics.groups",
+    "batch.queue_ids",
+];
+
+/// The dotted key of an environment variable (`GENESYS_SENTIMENT__A__B_C` → `a.b_c`).
+fn env_key(var: &str) -> String {
+    var.strip_prefix(ENV_PREFIX)
+        .unwrap_or(var)
+        .trim_start_matches("__")
+        .to_lowercase()
+        .replace("__", ".")
+}
+
 impl Settings {
     /// Loads defaults, then `file`, then `env` (pairs like
     /// `GENESYS_SENTIMENT__GENESYS__CLIENT_ID=...`; other variables are ignored), resolves
@@ -71,17 +87,29 @@ impl Settings {
             }
             builder = builder.add_source(File::from(path).format(FileFormat::Toml));
         }
-        builder = builder.add_source(
-            Environment::with_prefix(ENV_PREFIX)
+        // Values stay strings (the settings' types convert them): a secret `007` or a
+        // 25-digit token must not become a number. Only the list keys are parsed, to split
+        // them at commas.
+        let (lists, scalars): (HashMap<_, _>, HashMap<_, _>) = env
+            .into_iter()
+            .partition(|(k, _)| LIST_KEYS.contains(&env_key(k).as_str()));
+        let source = |try_parsing: bool, vars: HashMap<String, String>| {
+            let mut e = Environment::with_prefix(ENV_PREFIX)
                 .prefix_separator("__")
                 .separator("__")
-                .list_separator(",")
-                .with_list_parse_key("webhook.standard_webhooks_secrets")
-                .with_list_parse_key("analytics.groups")
-                .with_list_parse_key("batch.queue_ids")
-                .try_parsing(true)
-                .source(Some(env)),
-        );
+                .try_parsing(try_parsing)
+                .source(Some(vars));
+            if try_parsing {
+                e = e.list_separator(",");
+                for key in LIST_KEYS {
+                    e = e.with_list_parse_key(key);
+                }
+            }
+            e
+        };
+        builder = builder
+            .add_source(source(false, scalars))
+            .add_source(source(true, lists));
         let raw = builder.build().map_err(|e| describe(&e))?;
         let mut settings: Settings = raw.try_deserialize().map_err(|e| describe(&e))?;
         settings.resolve_secret_files()?;
@@ -91,6 +119,11 @@ impl Settings {
 
     /// Reads every `<secret>_file` into its secret.
     fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
+        resolve_one(
+            "server.admin_token",
+            &mut self.server.admin_token,
+            &self.server.admin_token_file,
+        )?;
         resolve_one(
             "genesys.client_secret",
             &mut self.genesys.client_secret,
@@ -115,6 +148,11 @@ impl Settings {
             "coaching.secret",
             &mut self.coaching.secret,
             &self.coaching.secret_file,
+        )?;
+        resolve_one(
+            "coaching.auth_header",
+            &mut self.coaching.auth_header,
+            &self.coaching.auth_header_file,
         )?;
         if !self.store.url_file.trim().is_empty() {
             // The file replaces the default URL (there is always one).
@@ -172,19 +210,48 @@ pub(super) fn check_url(key: &str, value: &str) -> Result<(), ConfigError> {
     if value.trim().is_empty() {
         return Ok(());
     }
+    let shown = redact_url(value.trim());
     match reqwest::Url::parse(value.trim()) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
         Ok(url) => Err(ConfigError::invalid(
             key,
             format!(
-                "{value:?} is not an http(s) URL with a host (scheme {:?})",
+                "{shown:?} is not an http(s) URL with a host (scheme {:?})",
                 url.scheme()
             ),
         )),
         Err(e) => Err(ConfigError::invalid(
             key,
-            format!("{value:?} is not a URL: {e}"),
+            format!("{shown:?} is not a URL: {e}"),
         )),
+    }
+}
+
+/// A URL fit to print: a password in it and every query value become `[redacted]` (keys
+/// embedded in URLs are secrets too). Text that does not parse as a URL is redacted whole
+/// when it contains `@` or `?`.
+pub fn redact_url(value: &str) -> String {
+    const R: &str = "[redacted]";
+    match reqwest::Url::parse(value) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some(R));
+            }
+            // A user name alone can be the credential (`https://TOKEN@host`).
+            if !url.username().is_empty() {
+                let _ = url.set_username(R);
+            }
+            if url.query().is_some() {
+                let pairs: Vec<(String, String)> = url
+                    .query_pairs()
+                    .map(|(k, _)| (k.into_owned(), R.to_owned()))
+                    .collect();
+                url.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            url.to_string().replace("%5Bredacted%5D", R)
+        }
+        Err(_) if value.contains('@') || value.contains('?') => R.to_owned(),
+        Err(_) => value.to_owned(),
     }
 }
 

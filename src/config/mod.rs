@@ -32,11 +32,11 @@ pub use coaching::CoachingSettings;
 pub use duration::HumanDuration;
 pub use genesys::GenesysSettings;
 pub use journal::JournalSettings;
-pub use load::{ConfigError, Purpose};
+pub use load::{ConfigError, Purpose, redact_url};
 pub use log::{LogFilter, LogFormat, LogSettings};
 pub use server::ServerSettings;
 pub use store::StoreSettings;
-pub use webhook::WebhookSettings;
+pub use webhook::{MIN_BASIC_PASSWORD_CHARS, MIN_SECRET_CHARS, WebhookSettings};
 
 use load::check_url;
 
@@ -78,8 +78,17 @@ impl Settings {
     }
 
     /// The effective configuration as TOML, every secret shown as `[redacted]`.
+    /// URLs keep their host and path; a password or query values in them are redacted too.
     pub fn to_redacted_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        let mut shown = self.clone();
+        for url in [
+            &mut shown.coaching.url,
+            &mut shown.genesys.base_url,
+            &mut shown.genesys.login_url,
+        ] {
+            *url = redact_url(url);
+        }
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
 
     /// Whether any webhook authentication method is configured.
@@ -89,6 +98,7 @@ impl Settings {
 
     /// Checks every section, then what spans sections.
     fn validate(&self, purpose: Purpose) -> Result<(), ConfigError> {
+        self.server.check()?;
         self.genesys.check(purpose)?;
         self.analytics.check()?;
         self.journal.check()?;

@@ -2,20 +2,63 @@
 
 use std::net::SocketAddr;
 
+use std::num::NonZeroUsize;
+
 use serde::{Deserialize, Serialize};
 
-use super::HumanDuration;
+use super::{ConfigError, HumanDuration, Secret};
 
 /// `[server]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
-    /// Address to bind, e.g. `0.0.0.0:8080`.
+    /// The public listener, e.g. `0.0.0.0:8080`: only the webhook routes, `/healthz` and
+    /// `/readyz` (what Genesys and a load balancer need).
     pub listen: SocketAddr,
+    /// The admin listener: `/v1/*`, the dashboard, `/metrics` (and the probes). Keep it on
+    /// loopback or a private network.
+    pub admin_listen: SocketAddr,
+    /// When set, admin routes (except the dashboard page itself) require
+    /// `Authorization: Bearer <admin_token>`.
+    pub admin_token: Secret,
+    /// File holding `admin_token`.
+    pub admin_token_file: String,
+    /// A connection that has not sent a whole request head within this is closed.
+    pub header_read_timeout: HumanDuration,
+    /// Most connections open at once on the public listener; more are closed at once.
+    pub max_connections: NonZeroUsize,
     /// Longest time one request may take before it is answered 503.
     pub request_timeout: HumanDuration,
     /// Largest accepted request body in bytes (413 above it).
     pub body_limit_bytes: usize,
     /// How long a SIGTERM drain may take before the process exits anyway.
     pub shutdown_deadline: HumanDuration,
+}
+
+impl ServerSettings {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if self.header_read_timeout.get().is_zero() {
+            return Err(ConfigError::invalid(
+                "server.header_read_timeout",
+                "must be greater than zero",
+            ));
+        }
+        if self.admin_listen == self.listen && self.listen.port() != 0 {
+            return Err(ConfigError::invalid(
+                "server.admin_listen",
+                "must differ from server.listen (the admin routes must not be on the public port)",
+            ));
+        }
+        if self
+            .admin_token
+            .expose()
+            .is_some_and(|t| t.chars().count() < super::MIN_SECRET_CHARS)
+        {
+            return Err(ConfigError::invalid(
+                "server.admin_token",
+                format!("is shorter than {} characters", super::MIN_SECRET_CHARS),
+            ));
+        }
+        Ok(())
+    }
 }

@@ -34,6 +34,9 @@ pub struct WebhookSettings {
     pub standard_webhooks_secrets_file: String,
     /// Largest accepted distance between `webhook-timestamp` and now.
     pub timestamp_tolerance: HumanDuration,
+    /// An event time (`eventTime`, `timestamp`) further than this in the future is refused
+    /// (422): a sender's clock cannot schedule work or skew reports.
+    pub max_clock_skew: HumanDuration,
     /// First wait before fetching the STA score after a conversation-end event.
     pub sta_retry_delay: HumanDuration,
     /// Stop waiting for STA to produce a score after this long.
@@ -46,6 +49,11 @@ pub struct WebhookSettings {
     /// Most scores waiting for their agent at once; beyond it they are delivered at once.
     pub attribution_max_held: usize,
 }
+
+/// Shortest webhook bearer token, HMAC secret or Standard Webhooks secret accepted.
+pub const MIN_SECRET_CHARS: usize = 16;
+/// A Basic password shorter than this gets a warning at start.
+pub const MIN_BASIC_PASSWORD_CHARS: usize = 12;
 
 impl WebhookSettings {
     /// Whether any authentication method is configured.
@@ -68,6 +76,33 @@ impl WebhookSettings {
                 return Err(ConfigError::invalid(
                     "webhook.standard_webhooks_secrets",
                     format!("secret #{}: {e}", i + 1),
+                ));
+            }
+            let key = s.expose().unwrap_or_default();
+            if key.strip_prefix("whsec_").unwrap_or(key).len() < MIN_SECRET_CHARS {
+                return Err(ConfigError::invalid(
+                    "webhook.standard_webhooks_secrets",
+                    format!(
+                        "secret #{} is shorter than {MIN_SECRET_CHARS} characters after `whsec_`; generate a longer one",
+                        i + 1
+                    ),
+                ));
+            }
+        }
+        // Secrets this daemon asks its senders to present: long enough not to be guessed.
+        for (key, secret) in [
+            ("webhook.bearer_token", &self.bearer_token),
+            ("webhook.hub_signature_secret", &self.hub_signature_secret),
+        ] {
+            if secret
+                .expose()
+                .is_some_and(|v| v.chars().count() < MIN_SECRET_CHARS)
+            {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!(
+                        "is shorter than {MIN_SECRET_CHARS} characters; use a random value of at least {MIN_SECRET_CHARS} (e.g. `openssl rand -hex 24`)"
+                    ),
                 ));
             }
         }

@@ -291,8 +291,8 @@ pub struct Checkpoint {
     pub records: u64,
     /// Deliveries completed so far.
     pub delivered: u64,
-    /// Deliveries owed.
-    pub pending: Vec<crate::domain::delivery::Pending>,
+    /// Deliveries owed (their content in the journal, or held when it is not).
+    pub pending: Vec<crate::domain::delivery::Owed>,
     /// Dead letters.
     pub dead_letters: Vec<crate::domain::delivery::DeadLetter>,
     /// Conversation-end events waiting for their score, with when each was accepted.

@@ -4,6 +4,7 @@
 
 pub mod delivery;
 pub mod events;
+pub mod files;
 pub mod region;
 pub mod retry;
 pub mod secret;

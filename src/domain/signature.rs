@@ -135,9 +135,6 @@ pub fn verify_standard(
         .trim()
         .parse()
         .map_err(|_| SignatureError::BadTimestamp)?;
-    if (now - timestamp).abs() > tolerance_secs {
-        return Err(SignatureError::StaleTimestamp);
-    }
     let candidates: Vec<Vec<u8>> = sigs
         .split_whitespace()
         .filter_map(|s| s.strip_prefix("v1,"))
@@ -150,11 +147,16 @@ pub fn verify_standard(
             matched |= expected.as_slice().ct_eq(candidate.as_slice());
         }
     }
-    if bool::from(matched) {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
+    if !bool::from(matched) {
+        return Err(SignatureError::Mismatch);
     }
+    // Checked only once the signature holds: a caller without the key learns nothing from
+    // the answer. Any i64 a peer sends is handled (no overflow).
+    let skew = now.checked_sub(timestamp).map(i64::unsigned_abs);
+    if skew.is_none_or(|s| s > tolerance_secs.unsigned_abs()) {
+        return Err(SignatureError::StaleTimestamp);
+    }
+    Ok(())
 }
 
 /// `sha256=<base64 HMAC-SHA256(secret, body)>`, the `X-Hub-Signature-256` value.

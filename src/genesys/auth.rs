@@ -193,8 +193,7 @@ impl TokenCache {
         let status = response.status().as_u16();
         self.metrics
             .genesys_request(Endpoint::Token.label(), Some(status));
-        let bytes = response
-            .bytes()
+        let (bytes, _) = super::body::read_capped(response, super::body::MAX_ERROR_BYTES)
             .await
             .map_err(|e| super::transport_error(Endpoint::Token, &e))?;
         if !(200..300).contains(&status) {

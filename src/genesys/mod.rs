@@ -10,6 +10,7 @@
 
 pub mod aggregates;
 pub mod auth;
+pub mod body;
 pub mod conversation;
 pub mod details;
 pub mod endpoint;
@@ -155,6 +156,8 @@ impl GenesysClient {
         let settings = ClientSettings::resolve(genesys)?;
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("genesys-sentiment/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the bearer token elsewhere; Genesys does not send them.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(genesys.connect_timeout.get())
             .pool_idle_timeout(Duration::from_secs(90));
         if !genesys.request_timeout.get().is_zero() {
@@ -429,11 +432,23 @@ impl GenesysClient {
         if let Some(view) = ServerRateView::from_headers(&headers) {
             inner.budget.observe(view);
         }
-        let body = match response.bytes().await {
-            Ok(b) => b,
+        let ok = (200..300).contains(&status);
+        let max = if ok {
+            body::MAX_ANSWER_BYTES
+        } else {
+            body::MAX_ERROR_BYTES
+        };
+        let body = match body::read_capped(response, max).await {
+            Ok((_, true)) if ok => {
+                return Err(Attempt::Final(GenesysError::Decode {
+                    endpoint,
+                    message: format!("the answer is larger than {max} bytes"),
+                }));
+            }
+            Ok((b, _)) => b,
             Err(e) => return Err(Attempt::Retryable(transport_error(endpoint, &e), None)),
         };
-        if (200..300).contains(&status) {
+        if ok {
             return Ok(Answer {
                 status,
                 headers,

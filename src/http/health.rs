@@ -14,15 +14,37 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "alive" }))
 }
 
-/// Readiness: 200 once start-up has completed, 503 before that and while draining.
+/// Readiness: 200 once start-up has completed and while the daemon can do its work; 503
+/// before that, while draining, while the journal cannot write (a webhook would get 503
+/// anyway), and while the forwarder is stalled (deliveries due, none completing).
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let phase = state.readiness.phase();
-    let status = if phase.is_ready() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(json!({ "status": phase.as_str() }))).into_response()
+    let trouble = state.services().and_then(|s| {
+        if !s.journal.writable() {
+            Some("journal_unwritable")
+        } else if s
+            .forwarder
+            .as_ref()
+            .is_some_and(|(health, after)| health.stalled(*after))
+        {
+            Some("forwarder_stalled")
+        } else {
+            None
+        }
+    });
+    match (phase.is_ready(), trouble) {
+        (true, None) => (StatusCode::OK, Json(json!({ "status": phase.as_str() }))).into_response(),
+        (true, Some(why)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "degraded", "reason": why })),
+        )
+            .into_response(),
+        (false, _) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": phase.as_str() })),
+        )
+            .into_response(),
+    }
 }
 
 /// Prometheus / OpenMetrics exposition.

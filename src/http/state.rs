@@ -75,6 +75,8 @@ pub struct Services {
     pub reports: crate::batch::ReportStore,
     /// The batch job (for on-demand runs and its labels).
     pub batch: crate::batch::Batch,
+    /// The forwarder's progress and when it counts as stalled (forwarding on only).
+    pub forwarder: Option<(Arc<crate::outbox::ForwarderHealth>, std::time::Duration)>,
 }
 
 /// Axum state: settings, metrics, readiness and (once ready) the services. One `Arc`, so
@@ -91,6 +93,8 @@ pub struct StateInner {
     pub metrics: Metrics,
     /// Starting / ready / draining.
     pub readiness: Readiness,
+    /// Budget of log lines for refused webhooks.
+    pub rejections_logged: crate::telemetry::limited::LogLimiter,
     services: OnceLock<Arc<Services>>,
 }
 
@@ -109,6 +113,7 @@ impl AppState {
             settings,
             metrics,
             readiness: Readiness::default(),
+            rejections_logged: Default::default(),
             services: OnceLock::new(),
         }))
     }

@@ -358,11 +358,7 @@ impl Attributor {
             event.source,
         );
         // A delivery still waiting in the outbox goes out with the better agent.
-        self.inner.deliveries.amend(&score_event, |p| {
-            if let Deliverable::Sentiment(e) = &mut p.event {
-                e.attribute(&record);
-            }
-        });
+        self.inner.deliveries.attribute(&score_event, &record);
     }
 
     /// Journals the decision, then queues the delivery. If the decision cannot be journaled
@@ -383,6 +379,7 @@ impl Attributor {
                 tracing::error!(error = %e, conversation_id = %event.conversation_id, "Cannot journal an attribution decision; delivering anyway.");
             }
             event.attribute(&record);
+            pending.amended = true;
             self.inner.metrics.attribution(decision.source.as_str());
             self.inner.recorder.score(event);
             // Its conversation is attributed: the attribution event is not needed any more.

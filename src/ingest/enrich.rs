@@ -31,6 +31,14 @@ use crate::journal::Journal;
 /// Fetches in flight at most (each also waits for the shared rate budget).
 const CONCURRENCY: usize = 16;
 
+/// Conversations waiting for their score at most (about 300 bytes each); beyond, new
+/// conversation-end events wait in the channel.
+pub const MAX_WAITING: usize = 100_000;
+
+/// Conversation-end events between the intake and the enricher at most; when it is full the
+/// intake answers 503 with `Retry-After`.
+pub const QUEUE: usize = 1024;
+
 /// A conversation-end event and when it was received.
 pub type EndEvent = (DateTime<Utc>, ConversationEnded);
 
@@ -103,7 +111,7 @@ impl Enricher {
     pub async fn run(
         self,
         recovered: Vec<EndEvent>,
-        mut rx: mpsc::UnboundedReceiver<EndEvent>,
+        mut rx: mpsc::Receiver<EndEvent>,
         cancel: CancellationToken,
     ) {
         let this = Arc::new(self);
@@ -125,7 +133,9 @@ impl Enricher {
             );
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                e = rx.recv() => match e {
+                // Full: new events wait in the channel, and once it is full too the intake
+                // answers 503 (the sender retries) instead of memory growing.
+                e = rx.recv(), if plan.waiting.len() < MAX_WAITING => match e {
                     Some(e) if !this.intake.has_score(&e.1.conversation_id) => plan.admit(e, first_delay),
                     Some(_) => {}
                     None => break,

@@ -23,7 +23,7 @@ use crate::domain::events::{
     key_digest,
 };
 use crate::domain::{QualityReading, RawSentiment};
-use crate::journal::{Draft, Journal, JournalError};
+use crate::journal::{Appended, Draft, Journal, JournalError};
 
 /// What became of an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,8 @@ pub enum Outcome {
     Duplicate(String),
     /// An identical event is being written right now; retry.
     InProgress,
+    /// The enricher has as many conversations waiting as it keeps; nothing written, retry.
+    Overloaded,
 }
 
 /// Why an event could not be accepted.
@@ -54,7 +56,7 @@ pub struct Intake {
     dedupe: Arc<Dedupe>,
     normalizer: Arc<Normalizer>,
     attributor: Attributor,
-    enrich: mpsc::UnboundedSender<EndEvent>,
+    enrich: mpsc::Sender<EndEvent>,
 }
 
 impl std::fmt::Debug for Intake {
@@ -111,7 +113,7 @@ impl Intake {
         dedupe: Arc<Dedupe>,
         normalizer: Arc<Normalizer>,
         attributor: Attributor,
-        enrich: mpsc::UnboundedSender<EndEvent>,
+        enrich: mpsc::Sender<EndEvent>,
     ) -> Intake {
         Intake {
             journal,
@@ -266,20 +268,33 @@ impl Intake {
             }
         };
         let id = event_id(&keys[0]);
-        let seq = match self.store(&keys, &id, source, entry, now).await? {
-            Ok(seq) => seq,
+        // Room for the enricher first: when it is full the sender retries later, rather
+        // than an event being stored that nothing would act on until a restart.
+        let room = match &then {
+            Then::Score(_) => None,
+            Then::Learn(_) | Then::Enrich(_) => match self.enrich.try_reserve() {
+                Ok(permit) => Some(permit),
+                Err(mpsc::error::TrySendError::Full(())) => return Ok(Outcome::Overloaded),
+                Err(mpsc::error::TrySendError::Closed(())) => None,
+            },
+        };
+        let appended = match self.store(&keys, &id, source, entry, now).await? {
+            Ok(appended) => appended,
             Err(outcome) => return Ok(outcome),
         };
         match then {
             Then::Score(mut p) => {
-                p.seq = seq;
+                p.seq = appended.seq;
+                p.at = Some(appended.at);
                 self.attributor.route(*p, now).await;
             }
             Then::Learn(event) => {
                 self.attributor.learn(&event, now).await;
                 // It also ends the conversation: fetch the score if none arrives.
-                if !self.has_score(&event.conversation_id) {
-                    let _ = self.enrich.send((
+                if !self.has_score(&event.conversation_id)
+                    && let Some(room) = room
+                {
+                    room.send((
                         now,
                         ConversationEnded {
                             event_id: event.event_id.clone(),
@@ -294,8 +309,10 @@ impl Intake {
                 }
             }
             Then::Enrich(event) => {
-                if !self.has_score(&event.conversation_id) {
-                    let _ = self.enrich.send((now, event));
+                if !self.has_score(&event.conversation_id)
+                    && let Some(room) = room
+                {
+                    room.send((now, event));
                 }
             }
         }
@@ -336,8 +353,13 @@ impl Intake {
             .store(&keys, &id, "enricher", Entry::SentimentFetched(event), now)
             .await?
         {
-            Ok(seq) => {
-                self.attributor.route(Pending { seq, ..p }, now).await;
+            Ok(appended) => {
+                let p = Pending {
+                    seq: appended.seq,
+                    at: Some(appended.at),
+                    ..p
+                };
+                self.attributor.route(p, now).await;
                 Ok(Fetched::Stored)
             }
             Err(_) => Ok(Fetched::Superseded),
@@ -388,7 +410,7 @@ impl Intake {
         source: &str,
         entry: Entry,
         now: DateTime<Utc>,
-    ) -> Result<Result<u64, Outcome>, IntakeError> {
+    ) -> Result<Result<Appended, Outcome>, IntakeError> {
         let digests: Vec<u128> = keys.iter().map(|k| key_digest(k)).collect();
         if let Err(outcome) = self.dedupe.reserve(&digests, now) {
             return Ok(Err(outcome));
@@ -406,7 +428,7 @@ impl Intake {
             at: now,
         });
         self.dedupe.settle(&digests, stored);
-        Ok(Ok(result?.seq))
+        Ok(Ok(result?))
     }
 }
 
@@ -417,5 +439,7 @@ fn pending(event: Deliverable, since: DateTime<Utc>) -> Pending {
         since,
         next_attempt: None,
         seq: 0,
+        at: None,
+        amended: false,
     }
 }

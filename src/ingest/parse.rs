@@ -144,6 +144,88 @@ fn time(map: &Map<String, Value>, keys: &[&str]) -> Option<DateTime<Utc>> {
     })
 }
 
+/// Longest id accepted (conversation, agent, queue, envelope and `webhook-id`).
+pub const MAX_ID_LEN: usize = 128;
+
+/// Whether `id` may be used as an id: 1 to [`MAX_ID_LEN`] characters of
+/// `[A-Za-z0-9._:-]` (Genesys ids are UUIDs). Nothing else reaches a URL, a log line or the
+/// journal as an id.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        && id != "."
+        && id != ".."
+}
+
+/// Checks what a parsed event carries against what the daemon will act on: every id (see
+/// [`is_valid_id`]) and the event time (at most `max_skew` in the future).
+///
+/// # Errors
+/// A message naming the field, for a 422.
+pub fn check_fields(
+    incoming: &Incoming,
+    now: DateTime<Utc>,
+    max_skew: std::time::Duration,
+) -> Result<(), String> {
+    let (ids, occurred_at): (Vec<(&str, Option<&String>)>, _) = match incoming {
+        Incoming::Sentiment {
+            conversation_id,
+            agent_id,
+            queue_id,
+            occurred_at,
+            envelope_id,
+            ..
+        }
+        | Incoming::ConversationEnd {
+            conversation_id,
+            agent_id,
+            queue_id,
+            occurred_at,
+            envelope_id,
+            ..
+        }
+        | Incoming::Attribution {
+            conversation_id,
+            agent_id,
+            queue_id,
+            occurred_at,
+            envelope_id,
+            ..
+        } => (
+            vec![
+                ("conversation id", Some(conversation_id)),
+                ("agent id", agent_id.as_ref()),
+                ("queue id", queue_id.as_ref()),
+                ("EventBridge id", envelope_id.as_ref()),
+            ],
+            occurred_at,
+        ),
+    };
+    for (what, id) in ids {
+        if let Some(id) = id
+            && !is_valid_id(id)
+        {
+            return Err(format!(
+                "the {what} must be 1 to {MAX_ID_LEN} characters of letters, digits, '.', '_', ':' and '-'"
+            ));
+        }
+    }
+    if let Some(t) = occurred_at {
+        let skew = chrono::TimeDelta::from_std(max_skew).unwrap_or(chrono::TimeDelta::MAX);
+        if now.checked_add_signed(skew).is_some_and(|limit| *t > limit) {
+            return Err(format!(
+                "the event time {} is more than {} in the future (webhook.max_clock_skew); check the sender's clock (and that eventTime is in milliseconds)",
+                t.to_rfc3339(),
+                humantime::format_duration(max_skew)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parses a webhook body. `sentiment_scale` is the scale of notification scores
 /// (`genesys.sentiment_scale`); the original form is always on the unit scale.
 ///

@@ -35,7 +35,8 @@ pub struct Archived {
 
 /// Moves (or, with no `archive_dir`, deletes) the segments of `dir` that lie before a
 /// checkpoint segment whose first record is older than `retention` at `now`, after
-/// verifying them.
+/// verifying them — except the segments owed deliveries and dead letters are still read
+/// back from (found by reading the journal, as the writer knows them).
 ///
 /// # Errors
 /// I/O errors, and [`io::ErrorKind::InvalidData`] naming the first bad seq when what would
@@ -46,6 +47,32 @@ pub fn archive(
     archive_dir: Option<&Path>,
     now: DateTime<Utc>,
     retention: std::time::Duration,
+) -> io::Result<Archived> {
+    let (_, state) = super::recover(dir)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    archive_until(
+        dir,
+        archive_dir,
+        now,
+        retention,
+        state.oldest_segment_owed(),
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+}
+
+/// [`archive`], keeping segment `keep_from` and every later one (an owed delivery is read
+/// back from it), and stopping between segments once `stop` is set (the journal is
+/// closing); what is left is moved by the next pass.
+///
+/// # Errors
+/// As [`archive`].
+pub fn archive_until(
+    dir: &Path,
+    archive_dir: Option<&Path>,
+    now: DateTime<Utc>,
+    retention: std::time::Duration,
+    keep_from: Option<u64>,
+    stop: &std::sync::atomic::AtomicBool,
 ) -> io::Result<Archived> {
     let retention = TimeDelta::from_std(retention).unwrap_or(TimeDelta::MAX);
     let segments = list_segments(dir)?;
@@ -59,7 +86,9 @@ pub fn archive(
         if !first.is_checkpoint {
             continue;
         }
-        if now.signed_duration_since(first.time) < retention {
+        if now.signed_duration_since(first.time) < retention
+            || keep_from.is_some_and(|keep| segment.number > keep)
+        {
             break;
         }
         cut = Some((index, first));
@@ -73,7 +102,7 @@ pub fn archive(
     let bad = |e: ScanError| io::Error::new(io::ErrorKind::InvalidData, e.to_string());
     let start = live_start(opening.as_ref(), read_anchor(dir)?.as_ref()).map_err(bad)?;
     let leaving =
-        scan_segments(&segments[..index], start, None, Mode::Verify, |_| {}).map_err(bad)?;
+        scan_segments(&segments[..index], start, None, Mode::Verify, |_, _| {}).map_err(bad)?;
     let before = first.before();
     if (leaving.last_seq, &leaving.last_hash) != (before.seq, &before.hash) {
         return Err(bad(ScanError::Bad {
@@ -86,7 +115,7 @@ pub fn archive(
     }
     write_anchor(dir, leaving.last_seq, &leaving.last_hash)?;
     if let Some(archive) = archive_dir {
-        fs::create_dir_all(archive)?;
+        crate::domain::files::create_private_dir(archive)?;
     }
     let mut done = Archived {
         live_from: first.seq,
@@ -94,6 +123,9 @@ pub fn archive(
         ..Archived::default()
     };
     for segment in &segments[..index] {
+        if stop.load(std::sync::atomic::Ordering::Acquire) {
+            break;
+        }
         let bytes = fs::metadata(&segment.path)?.len();
         match archive_dir {
             Some(archive) => move_file(&segment.path, archive)?,
@@ -112,11 +144,7 @@ pub fn archive(
 /// Writes `ANCHOR` atomically and durably.
 fn write_anchor(dir: &Path, seq: u64, hash: &str) -> io::Result<()> {
     let tmp = dir.join(format!("{ANCHOR_FILE}.tmp"));
-    {
-        let mut f = fs::File::create(&tmp)?;
-        io::Write::write_all(&mut f, format!("{seq} {hash}\n").as_bytes())?;
-        f.sync_all()?;
-    }
+    crate::domain::files::write_private(&tmp, format!("{seq} {hash}\n").as_bytes())?;
     fs::rename(tmp, dir.join(ANCHOR_FILE))?;
     sync_dir(dir)
 }

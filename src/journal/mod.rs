@@ -15,10 +15,12 @@
 //!   segments before a checkpoint that are older than `journal.retention` are archived.
 //!
 //! Layout: `codec` (line format and hashing), `writer` (group commit thread), `scan`
-//! (reading and verifying), `recovery` (what start-up rebuilds), `archive` (retention).
+//! (reading and verifying), `recovery` (what start-up rebuilds), `read` (an owed event read
+//! back), `archive` (retention).
 
 pub mod archive;
 pub mod codec;
+pub mod read;
 pub mod recovery;
 pub mod scan;
 pub mod writer;
@@ -37,6 +39,9 @@ pub use codec::{Draft, Record};
 pub use recovery::JournalState;
 pub use scan::{Mode, ScanError, ScanOutcome};
 pub use writer::Appended;
+
+/// Appends queued for the writer at most; beyond, callers wait (or the intake sheds).
+pub const QUEUE_CAPACITY: usize = 65_536;
 
 /// A start-up that read more records than this writes a checkpoint with the first commit.
 pub const EARLY_CHECKPOINT_RECORDS: u64 = 100_000;
@@ -88,6 +93,8 @@ pub enum JournalError {
 pub struct Journal {
     tx: mpsc::Sender<writer::Msg>,
     dir: PathBuf,
+    /// Set while the last group commit failed (or the journal is broken).
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -110,8 +117,8 @@ fn open_error(dir: &Path, e: impl std::fmt::Display) -> JournalError {
 /// # Errors
 /// [`JournalError::Locked`] when another process holds it.
 pub fn lock(dir: &Path) -> Result<std::fs::File, JournalError> {
-    std::fs::create_dir_all(dir).map_err(|e| open_error(dir, e))?;
-    let file = OpenOptions::new()
+    crate::domain::files::create_private_dir(dir).map_err(|e| open_error(dir, e))?;
+    let file = crate::domain::files::private_options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -133,13 +140,14 @@ pub fn lock(dir: &Path) -> Result<std::fs::File, JournalError> {
 /// [`JournalError::Corrupt`] when the chain does not verify, I/O failures as `Open`.
 pub fn recover(dir: &Path) -> Result<(ScanOutcome, JournalState), JournalError> {
     let mut state = JournalState::default();
-    let outcome = scan::scan_for_recovery(dir, |r| state.apply(r)).map_err(|e| match e {
-        ScanError::Io(io) => open_error(dir, io),
-        bad => JournalError::Corrupt {
-            dir: dir.display().to_string(),
-            reason: bad.to_string(),
-        },
-    })?;
+    let outcome =
+        scan::scan_for_recovery(dir, |r, at| state.apply(r, at)).map_err(|e| match e {
+            ScanError::Io(io) => open_error(dir, io),
+            bad => JournalError::Corrupt {
+                dir: dir.display().to_string(),
+                reason: bad.to_string(),
+            },
+        })?;
     if let Some(torn) = &outcome.torn_tail {
         tracing::warn!(
             path = %torn.path.display(),
@@ -188,7 +196,8 @@ impl Journal {
             dead_letters = state.dead_letters.len(),
             "Journal recovered."
         );
-        let (tx, rx) = mpsc::channel(65_536);
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let failing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut writer = writer::Writer {
             dir: dir.clone(),
             file,
@@ -203,6 +212,7 @@ impl Journal {
             head_written: None,
             head_stale: false,
             buffer: Vec::with_capacity(1 << 20),
+            failing: failing.clone(),
             retention: writer::Retention {
                 state: state.clone(),
                 interval: settings.checkpoint_interval.get(),
@@ -224,6 +234,7 @@ impl Journal {
                     .map(PathBuf::from),
                 archiving: Default::default(),
                 archiver: None,
+                stop: Default::default(),
             },
             _lock: lock_file,
         };
@@ -232,12 +243,48 @@ impl Journal {
             .name("journal-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| open_error(&dir, e))?;
-        Ok((Journal { tx, dir }, state))
+        Ok((Journal { tx, dir, failing }, state))
     }
 
     /// The journal directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The event an owed delivery names, read back from the journal off the runtime's
+    /// threads (see [`read::event`]).
+    ///
+    /// # Errors
+    /// [`read::ReadError`] when it cannot be read.
+    pub async fn read_event(
+        &self,
+        body: &crate::domain::delivery::Body,
+        event_id: &str,
+    ) -> Result<crate::domain::delivery::Deliverable, read::ReadError> {
+        if let crate::domain::delivery::Body::Held(event) = body {
+            return Ok(event.as_ref().clone());
+        }
+        let segment = body.segment().unwrap_or_default();
+        let (dir, body, id) = (self.dir.clone(), body.clone(), event_id.to_owned());
+        tokio::task::spawn_blocking(move || read::event(&dir, &body, &id))
+            .await
+            .unwrap_or_else(|e| {
+                Err(read::ReadError::Io {
+                    segment,
+                    source: std::io::Error::other(e.to_string()),
+                })
+            })
+    }
+
+    /// Whether appends are succeeding (false after a failed write until one succeeds, and
+    /// for good once the journal is broken).
+    pub fn writable(&self) -> bool {
+        !self.failing.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the writer's queue is full (appends would wait): the intake sheds then.
+    pub fn saturated(&self) -> bool {
+        self.tx.capacity() == 0
     }
 
     /// Appends one record and waits until it is durable.

@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use super::codec::Record;
-use crate::domain::delivery::{DeadLetter, Deliverable, Pending};
+use crate::domain::delivery::{Body, DeadLetter, Location, Owed};
 use crate::domain::events::{
     AttributionEvent, BatchRun, Checkpoint, ConversationEnded, Entry, Seen, compact_id, key_digest,
 };
@@ -23,8 +23,9 @@ pub const RECOMMENDATION_HORIZON: TimeDelta = TimeDelta::days(120);
 pub struct JournalState {
     /// Records read.
     pub records: u64,
-    /// Deliveries owed, by event id.
-    pub pending: HashMap<String, Pending>,
+    /// Deliveries owed, by the [`key_digest`] of their event id (their content stays in
+    /// the journal).
+    pub pending: HashMap<u128, Owed>,
     /// Dead letters, by event id.
     pub dead_letters: HashMap<String, DeadLetter>,
     /// Conversation-end (and attribution) events waiting for their score, by conversation.
@@ -61,19 +62,16 @@ pub struct StateSummary {
 }
 
 impl JournalState {
-    /// Applies one record.
-    pub fn apply(&mut self, r: Record) {
+    /// Applies one record, which lies in the journal at `at`.
+    pub fn apply(&mut self, r: Record, at: Location) {
         self.records += 1;
         let (time, seq) = (r.time, r.seq);
+        let body = Body::Journal { at, overlay: None };
         match r.entry {
-            Entry::WebhookReceived(mut e) | Entry::SentimentFetched(mut e) => {
+            Entry::WebhookReceived(e) | Entry::SentimentFetched(e) => {
                 self.enrichment.remove(&e.conversation_id);
                 self.remember(&e.dedupe_keys, &e.event_id, time);
-                if e.attribution.is_none() && e.agent_id.is_some() {
-                    // Records from before attribution existed: the event named its agent.
-                    e.attribution = Some(crate::domain::events::AttributionSource::Event);
-                }
-                self.owe(Deliverable::Sentiment(e), time, seq);
+                self.owe(e.event_id, body, time, seq);
             }
             Entry::ConversationEndReceived(e) => {
                 self.remember(&e.dedupe_keys, &e.event_id, time);
@@ -106,10 +104,8 @@ impl JournalState {
                 }
             }
             Entry::Attributed(a) => {
-                if let Some(p) = self.pending.get_mut(&a.event_id)
-                    && let Deliverable::Sentiment(e) = &mut p.event
-                {
-                    e.attribute(&a);
+                if let Some(p) = self.pending.get_mut(&key_digest(&a.event_id)) {
+                    p.body.attribute(&a);
                 }
             }
             Entry::EnrichmentFailed(f) => {
@@ -122,25 +118,25 @@ impl JournalState {
                     .entry(rec.agent_id.clone())
                     .or_insert(time);
                 *last = (*last).max(time);
-                self.owe(Deliverable::Recommendation(rec), time, seq);
+                self.owe(rec.event_id, body, time, seq);
             }
             Entry::Delivered(o) => {
-                self.pending.remove(&o.event_id);
+                self.pending.remove(&key_digest(&o.event_id));
                 self.dead_letters.remove(&o.event_id);
                 self.delivered += 1;
             }
             Entry::DeliveryFailed(o) => {
-                if let Some(p) = self.pending.get_mut(&o.event_id) {
+                if let Some(p) = self.pending.get_mut(&key_digest(&o.event_id)) {
                     p.attempts = p.attempts.max(o.attempt);
                     p.next_attempt = o.retry_at;
                 }
             }
             Entry::DeadLettered(o) => {
-                if let Some(p) = self.pending.remove(&o.event_id) {
+                if let Some(p) = self.pending.remove(&key_digest(&o.event_id)) {
                     self.dead_letters.insert(
                         o.event_id.clone(),
                         DeadLetter {
-                            event: p.event,
+                            body: p.body,
                             outcome: o,
                         },
                     );
@@ -148,7 +144,7 @@ impl JournalState {
             }
             Entry::ReplayRequested(req) => {
                 if let Some(d) = self.dead_letters.remove(&req.event_id) {
-                    self.owe(d.event, time, seq);
+                    self.owe(req.event_id, d.body, time, seq);
                 }
             }
             Entry::BatchRun(run) => {
@@ -168,18 +164,29 @@ impl JournalState {
         }
     }
 
-    fn owe(&mut self, event: Deliverable, since: DateTime<Utc>, seq: u64) {
-        let id = event.event_id().to_owned();
+    fn owe(&mut self, event_id: String, body: Body, since: DateTime<Utc>, seq: u64) {
         self.pending.insert(
-            id,
-            Pending {
-                event,
+            key_digest(&event_id),
+            Owed {
+                event_id,
+                body,
                 attempts: 0,
                 since,
                 next_attempt: None,
                 seq,
             },
         );
+    }
+
+    /// The oldest segment an owed delivery or a dead letter is read back from: retention
+    /// keeps it and every later one.
+    pub fn oldest_segment_owed(&self) -> Option<u64> {
+        self.pending
+            .values()
+            .map(|p| &p.body)
+            .chain(self.dead_letters.values().map(|d| &d.body))
+            .filter_map(crate::domain::delivery::Body::segment)
+            .min()
     }
 
     fn remember(&mut self, keys: &[String], event_id: &str, at: DateTime<Utc>) {
@@ -206,7 +213,7 @@ impl JournalState {
         let mut pending: Vec<_> = self.pending.values().cloned().collect();
         pending.sort_by_key(|p| p.seq);
         let mut dead_letters: Vec<_> = self.dead_letters.values().cloned().collect();
-        dead_letters.sort_by(|a, b| a.event.event_id().cmp(b.event.event_id()));
+        dead_letters.sort_by(|a, b| a.outcome.event_id.cmp(&b.outcome.event_id));
         let mut dedupe: Vec<_> = self
             .dedupe
             .iter()
@@ -250,12 +257,12 @@ impl JournalState {
             pending: c
                 .pending
                 .into_iter()
-                .map(|p| (p.event.event_id().to_owned(), p))
+                .map(|p| (key_digest(&p.event_id), p))
                 .collect(),
             dead_letters: c
                 .dead_letters
                 .into_iter()
-                .map(|d| (d.event.event_id().to_owned(), d))
+                .map(|d| (d.outcome.event_id.clone(), d))
                 .collect(),
             enrichment: c
                 .enrichment
@@ -298,9 +305,9 @@ impl JournalState {
         self.recommendations.retain(|_, at| now - *at <= horizon);
     }
 
-    /// Deliveries owed, oldest first.
-    pub fn pending_in_order(&self) -> Vec<Pending> {
-        let mut v: Vec<Pending> = self.pending.values().cloned().collect();
+    /// Deliveries owed, oldest first (the state gives them up).
+    pub fn take_pending_in_order(&mut self) -> Vec<Owed> {
+        let mut v: Vec<Owed> = std::mem::take(&mut self.pending).into_values().collect();
         v.sort_by_key(|p| p.seq);
         v
     }

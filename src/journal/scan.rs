@@ -7,6 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::codec::{GENESIS, LineError, Record, decode};
+use crate::domain::delivery::Location;
 
 /// File name prefix and suffix of segments: `segment-00000001.jsonl`.
 pub const SEGMENT_PREFIX: &str = "segment-";
@@ -99,7 +100,14 @@ pub struct Head {
 /// # Errors
 /// I/O errors and an unreadable anchor.
 pub fn read_head(dir: &Path) -> io::Result<Option<Head>> {
-    read_anchor_file(&dir.join(HEAD_FILE))
+    match read_anchor_file(&dir.join(HEAD_FILE)) {
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            // HEAD only guards the end; the chain is still checked record by record.
+            tracing::warn!(error = %e, "The journal HEAD is unreadable; ignoring it (it is rewritten at the next append).");
+            Ok(None)
+        }
+        other => other,
+    }
 }
 
 /// Reads `ANCHOR`, if present.
@@ -194,7 +202,10 @@ impl Start {
 ///
 /// # Errors
 /// [`ScanError::Bad`] naming the first bad sequence number, or I/O errors.
-pub fn scan_for_recovery(dir: &Path, visit: impl FnMut(Record)) -> Result<ScanOutcome, ScanError> {
+pub fn scan_for_recovery(
+    dir: &Path,
+    visit: impl FnMut(Record, Location),
+) -> Result<ScanOutcome, ScanError> {
     let head = read_head(dir)?;
     let segments = list_segments(dir)?;
     for (index, segment) in segments.iter().enumerate().rev() {
@@ -204,7 +215,8 @@ pub fn scan_for_recovery(dir: &Path, visit: impl FnMut(Record)) -> Result<ScanOu
             if let Some(previous) = index.checked_sub(1).map(|i| &segments[i]) {
                 // The link into the checkpoint, from the one segment before it.
                 match last_record(&previous.path)? {
-                    Some((seq, hash)) if seq + 1 == first.seq && hash == first.prev_hash => {}
+                    Some((seq, hash))
+                        if seq.checked_add(1) == Some(first.seq) && hash == first.prev_hash => {}
                     _ => {
                         return Err(ScanError::Bad {
                             seq: first.seq,
@@ -246,7 +258,7 @@ pub fn scan_live(dir: &Path) -> Result<ScanOutcome, ScanError> {
     let start = live_start(first.as_ref(), anchor.as_ref())?;
     let mut anchor_seen = None;
     let anchor_seq = anchor.as_ref().map(|a| a.seq);
-    let outcome = scan_segments(&segments, start, head, Mode::Verify, |r| {
+    let outcome = scan_segments(&segments, start, head, Mode::Verify, |r, _| {
         if Some(r.seq) == anchor_seq {
             anchor_seen = Some(r.hash);
         }
@@ -284,7 +296,7 @@ pub fn live_start(first: Option<&FirstRecord>, anchor: Option<&Head>) -> Result<
             let before = f.before();
             if before.seq > a.seq {
                 return Err(ScanError::Bad {
-                    seq: a.seq + 1,
+                    seq: a.seq.saturating_add(1),
                     reason: format!(
                         "missing: ANCHOR says the live journal continues after seq {}, but its first record is seq {} (segments were removed)",
                         a.seq, f.seq
@@ -322,7 +334,7 @@ pub fn scan_with_archive(dir: &Path, archive: &Path) -> Result<ScanOutcome, Scan
         )));
     }
     segments.extend(live);
-    scan_segments(&segments, Start::genesis(), head, Mode::Verify, |_| {})
+    scan_segments(&segments, Start::genesis(), head, Mode::Verify, |_, _| {})
 }
 
 /// Refuses a journal whose first record is not seq 1 when nothing explains the gap: records
@@ -429,6 +441,8 @@ struct Line {
     torn: bool,
     /// Bytes from the line to the end of its segment.
     rest: usize,
+    /// The line's length, without its line end.
+    len: usize,
 }
 
 /// What the decoding thread sends.
@@ -471,6 +485,7 @@ fn decode_segments(segments: &[Segment], tx: &std::sync::mpsc::SyncSender<Decode
                     record: Ok(record),
                     torn: false,
                     rest: data.len() - offset,
+                    len: line.len(),
                 }),
                 Err(error) => {
                     let reason = match &error {
@@ -489,6 +504,7 @@ fn decode_segments(segments: &[Segment], tx: &std::sync::mpsc::SyncSender<Decode
                         record: Err(format!("{reason} in {}", segment.path.display())),
                         torn,
                         rest: data.len() - offset,
+                        len: line.len(),
                     });
                     let _ = tx.send(Decoded::Lines(batch));
                     return;
@@ -529,9 +545,9 @@ pub fn scan_segments(
     start: Start,
     head: Option<Head>,
     mode: Mode,
-    mut visit: impl FnMut(Record),
+    mut visit: impl FnMut(Record, Location),
 ) -> Result<ScanOutcome, ScanError> {
-    let first_seq = start.seq + 1;
+    let first_seq = start.seq.saturating_add(1);
     let mut seq = start.seq;
     let mut hash = start.hash;
     let mut records = 0u64;
@@ -541,7 +557,9 @@ pub fn scan_segments(
     let last_index = segments.len().saturating_sub(1);
     let (tx, rx) = std::sync::mpsc::sync_channel(16);
     std::thread::scope(|scope| {
-        scope.spawn(move || decode_segments(segments, &tx));
+        std::thread::Builder::new()
+            .name("journal-scan".into())
+            .spawn_scoped(scope, move || decode_segments(segments, &tx))?;
         // Owned here: leaving early drops it, which ends the decoding thread's sends.
         let rx = rx;
         'scan: for message in &rx {
@@ -556,7 +574,12 @@ pub fn scan_segments(
                 Decoded::Lines(lines) => lines,
             };
             for line in lines {
-                let expected = seq + 1;
+                let Some(expected) = seq.checked_add(1) else {
+                    return Err(ScanError::Bad {
+                        seq,
+                        reason: "a record after the largest possible seq".into(),
+                    });
+                };
                 let record = match line.record {
                     Ok(r) => r,
                     Err(reason) => {
@@ -602,7 +625,12 @@ pub fn scan_segments(
                 seq = record.seq;
                 records += 1;
                 hash.clone_from(&record.hash);
-                visit(record);
+                let at = Location {
+                    segment: segments[line.segment].number,
+                    offset: line.offset as u64,
+                    len: u32::try_from(line.len).unwrap_or(u32::MAX),
+                };
+                visit(record, at);
             }
         }
         Ok(())
@@ -612,7 +640,7 @@ pub fn scan_segments(
     if let Some(h) = head.filter(|h| h.seq >= first_seq) {
         if seq < h.seq {
             return Err(ScanError::Bad {
-                seq: seq + 1,
+                seq: seq.saturating_add(1),
                 reason: format!(
                     "missing: the journal HEAD says seq {} was written, but the journal ends at seq {seq} (records were cut from the end)",
                     h.seq

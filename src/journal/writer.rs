@@ -6,7 +6,7 @@
 //! byte and answers the whole batch with an error (HTTP 503 upstream); if even the cut fails
 //! the journal turns broken and refuses every append until restart.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -21,6 +21,7 @@ use super::JournalError;
 use super::codec::{Draft, Record, encode_into};
 use super::recovery::JournalState;
 use super::scan::{HEAD_FILE, segment_path};
+use crate::domain::delivery::{Body, Location};
 use crate::domain::events::Entry;
 use crate::telemetry::metrics::Metrics;
 
@@ -31,6 +32,8 @@ pub struct Appended {
     pub seq: u64,
     /// Its hash.
     pub hash: String,
+    /// Where its line lies.
+    pub at: Location,
 }
 
 /// Longest time `HEAD` may lag the journal while appends continue.
@@ -70,6 +73,8 @@ pub(super) struct Retention {
     pub archiving: Arc<AtomicBool>,
     /// The latest archiving thread (joined at close, so none outlives the journal's lock).
     pub archiver: Option<std::thread::JoinHandle<()>>,
+    /// Set at close: an archiving pass stops after the segment it is moving.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// Clears the "archiving" flag however the archiving thread ends (a panic included).
@@ -99,6 +104,8 @@ pub(super) struct Writer {
     pub buffer: Vec<u8>,
     /// Checkpoints and archiving.
     pub retention: Retention,
+    /// Shared with the handles: set while writes fail.
+    pub failing: Arc<AtomicBool>,
     /// Held for the writer's lifetime: one process per journal directory.
     pub _lock: File,
 }
@@ -165,14 +172,23 @@ impl Writer {
                     let _ = reply.send(Err(JournalError::Closed));
                 }
                 self.update_head();
-                if let Some(archiver) = self.retention.archiver.take() {
-                    let _ = archiver.join();
-                }
+                self.stop_archiving();
                 drop(self);
                 tracing::debug!("Journal closed.");
                 let _ = reply.send(());
                 return;
             }
+        }
+        // Every handle dropped without a close.
+        self.update_head();
+        self.stop_archiving();
+    }
+
+    /// Asks a running archiving pass to stop after the segment it is moving, and waits.
+    fn stop_archiving(&mut self) {
+        self.retention.stop.store(true, Ordering::Release);
+        if let Some(archiver) = self.retention.archiver.take() {
+            let _ = archiver.join();
         }
     }
 
@@ -220,10 +236,18 @@ impl Writer {
         let mut prev = self.prev_hash.clone();
         for draft in drafts {
             seq += 1;
+            let start = buf.len();
             let hash = encode_into(&mut buf, seq, now, &prev, draft);
+            // The line without its line end.
+            let len = (buf.len() - start).saturating_sub(1);
             results.push(Appended {
                 seq,
                 hash: hash.clone(),
+                at: Location {
+                    segment: self.segment,
+                    offset: self.size + start as u64,
+                    len: u32::try_from(len).unwrap_or(u32::MAX),
+                },
             });
             prev = hash;
         }
@@ -236,6 +260,7 @@ impl Writer {
         if buf.capacity() <= 8 << 20 {
             self.buffer = buf;
         }
+        self.failing.store(written.is_err(), Ordering::Relaxed);
         if let Err(e) = written {
             tracing::error!(error = %e, records = drafts.len(), "Journal write failed; nothing in this batch is acknowledged.");
             if let Err(cut) = self.file.set_len(self.size) {
@@ -244,6 +269,7 @@ impl Writer {
                 );
                 tracing::error!(reason = %why, "The journal is broken until restart.");
                 self.broken = Some(why);
+                self.failing.store(true, Ordering::Relaxed);
             }
             return Err(JournalError::Io(Arc::new(e)));
         }
@@ -272,15 +298,18 @@ impl Writer {
                 // The kept state is what the checkpoint holds.
                 self.retention.state.records += 1;
             } else {
-                self.retention.state.apply(Record {
-                    seq: appended.seq,
-                    time: written.time,
-                    prev_hash,
-                    source: draft.source.clone(),
-                    outcome: draft.outcome.clone(),
-                    entry: draft.entry.clone(),
-                    hash: appended.hash.clone(),
-                });
+                self.retention.state.apply(
+                    Record {
+                        seq: appended.seq,
+                        time: written.time,
+                        prev_hash,
+                        source: draft.source.clone(),
+                        outcome: draft.outcome.clone(),
+                        entry: draft.entry.clone(),
+                        hash: appended.hash.clone(),
+                    },
+                    appended.at,
+                );
             }
             prev_hash = appended.hash;
         }
@@ -312,6 +341,7 @@ impl Writer {
             self.size = 0;
         }
         let now = Utc::now();
+        self.hold_dead_letters();
         let r = &mut self.retention;
         r.state.prune_dedupe(now, r.dedupe_window);
         let checkpoint = r.state.checkpoint(now, r.dedupe_window);
@@ -336,6 +366,35 @@ impl Writer {
         Ok(appended)
     }
 
+    /// Reads the content of dead letters back from earlier segments into the kept state, so
+    /// the checkpoint carries it and those segments can be archived (owed deliveries keep
+    /// their segments instead: they are few and soon settled; a dead letter may stay for
+    /// good).
+    fn hold_dead_letters(&mut self) {
+        let segment = self.segment;
+        let dir = self.dir.clone();
+        self.retention.state.dead_letters.retain(|id, d| {
+            if d.body.segment().is_none_or(|s| s >= segment) {
+                return true;
+            }
+            match super::read::event(&dir, &d.body, id) {
+                Ok(event) => {
+                    d.body = Body::Held(Box::new(event));
+                    true
+                }
+                // Gone for good: keeping it would pin its segment forever for nothing.
+                Err(e) if e.is_lost() => {
+                    tracing::error!(event_id = %id, error = %e, "A dead letter's record is gone from the journal; it can no longer be replayed and is dropped from the dead letters.");
+                    false
+                }
+                Err(e) => {
+                    tracing::error!(event_id = %id, error = %e, "Cannot read a dead letter back from the journal now; its segment is kept until the next checkpoint.");
+                    true
+                }
+            }
+        });
+    }
+
     /// Runs an archiving pass on its own thread (segments before a checkpoint are never
     /// written again), one at a time.
     pub(super) fn spawn_archive(&mut self) {
@@ -344,12 +403,25 @@ impl Writer {
             return;
         }
         let guard = DoneArchiving(r.archiving.clone());
-        let (dir, archive, retention) = (self.dir.clone(), r.archive_dir.clone(), r.retention);
+        let keep_from = r.state.oldest_segment_owed();
+        let (dir, archive, retention, stop) = (
+            self.dir.clone(),
+            r.archive_dir.clone(),
+            r.retention,
+            r.stop.clone(),
+        );
         let spawned = std::thread::Builder::new()
             .name("journal-archive".into())
             .spawn(move || {
                 let _guard = guard;
-                match super::archive::archive(&dir, archive.as_deref(), Utc::now(), retention) {
+                match super::archive::archive_until(
+                    &dir,
+                    archive.as_deref(),
+                    Utc::now(),
+                    retention,
+                    keep_from,
+                    &stop,
+                ) {
                     Ok(done) if done.segments > 0 => tracing::info!(
                         segments = done.segments,
                         bytes = done.bytes,
@@ -403,7 +475,7 @@ impl Writer {
 
 /// Opens (creating if needed) a segment for appending, and makes its directory entry durable.
 pub(super) fn open_segment(dir: &Path, number: u64) -> std::io::Result<File> {
-    let file = OpenOptions::new()
+    let file = crate::domain::files::private_options()
         .create(true)
         .append(true)
         .open(segment_path(dir, number))?;
@@ -420,6 +492,7 @@ pub(super) fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// are durable, so after a crash it can lag the journal but never lead it.
 pub(super) fn write_head(dir: &Path, seq: u64, hash: &str) -> std::io::Result<()> {
     let tmp = dir.join(format!("{HEAD_FILE}.tmp"));
-    std::fs::write(&tmp, format!("{seq} {hash}\n"))?;
-    std::fs::rename(tmp, dir.join(HEAD_FILE))
+    crate::domain::files::write_private(&tmp, format!("{seq} {hash}\n").as_bytes())?;
+    std::fs::rename(tmp, dir.join(HEAD_FILE))?;
+    sync_dir(dir)
 }

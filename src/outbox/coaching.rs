@@ -88,12 +88,13 @@ pub struct CoachingClient {
     http: reqwest::Client,
     url: reqwest::Url,
     key: Option<SigningKey>,
+    auth: Option<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
 }
 
 impl std::fmt::Debug for CoachingClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CoachingClient")
-            .field("url", &self.url.as_str())
+            .field("url", &crate::config::redact_url(self.url.as_str()))
             .finish_non_exhaustive()
     }
 }
@@ -114,12 +115,32 @@ impl CoachingClient {
         } else {
             None
         };
+        let auth = if settings.auth_header.is_set() {
+            let (name, value) = settings.auth_header_pair().map_err(|e| e.to_string())?;
+            let mut value = reqwest::header::HeaderValue::from_str(&value)
+                .map_err(|_| "coaching.auth_header: invalid value".to_owned())?;
+            value.set_sensitive(true);
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| "coaching.auth_header: invalid name".to_owned())?;
+            Some((name, value))
+        } else {
+            None
+        };
         let http = reqwest::Client::builder()
             .user_agent(concat!("genesys-sentiment/", env!("CARGO_PKG_VERSION")))
             .timeout(settings.timeout.get())
+            // A 301/302 would turn the POST into a body-less GET (answered 200: lost); a 307
+            // would send the body and signature to another origin. A 3xx is an answer.
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(settings.concurrency.get())
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(Some(CoachingClient { http, url, key }))
+        Ok(Some(CoachingClient {
+            http,
+            url,
+            key,
+            auth,
+        }))
     }
 
     /// Sends one delivery: the body, `webhook-id` = the event id, and a fresh
@@ -136,13 +157,18 @@ impl CoachingClient {
         if let Some(key) = &self.key {
             request = request.header("webhook-signature", key.sign(event_id, timestamp, body));
         }
+        if let Some((name, value)) = &self.auth {
+            request = request.header(name.clone(), value.clone());
+        }
         match request.send().await {
             Err(e) => Attempt::Retry {
                 status: None,
                 error: if e.is_timeout() {
                     "timed out".into()
                 } else {
-                    format!("request failed: {e}")
+                    // Without the URL (it may carry credentials; it is journaled), with the
+                    // cause (TLS, connection refused, DNS).
+                    describe_transport(e.without_url())
                 },
                 retry_after: None,
             },
@@ -153,15 +179,19 @@ impl CoachingClient {
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(parse_retry_after);
-                let text: String = response
-                    .text()
-                    .await
-                    .unwrap_or_default()
-                    .chars()
-                    .take(200)
-                    .collect();
+                // At most a short prefix of any answer is read (a 100 MB error body is not).
+                let text: String = match crate::genesys::body::read_capped(response, 4096).await {
+                    Ok((bytes, _)) => String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+                    Err(_) => String::new(),
+                };
                 match status {
                     200..=299 => Attempt::Delivered { status },
+                    300..=399 => Attempt::Reject {
+                        status,
+                        error: format!(
+                            "answered {status} (a redirect; deliveries do not follow redirects: point coaching.url at the final address)"
+                        ),
+                    },
                     408 | 429 | 500..=599 => Attempt::Retry {
                         status: Some(status),
                         error: format!("answered {status}: {text}"),
@@ -179,4 +209,16 @@ impl CoachingClient {
             }
         }
     }
+}
+
+/// A transport error and its causes, one line.
+fn describe_transport(e: reqwest::Error) -> String {
+    let mut message = format!("request failed: {e}");
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
 }

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::coaching::{Attempt, CoachingClient, payload};
 use super::queue::DeliveryQueue;
 use crate::config::CoachingSettings;
-use crate::domain::delivery::{Deliverable, Pending};
+use crate::domain::delivery::{Deliverable, Owed};
 use crate::domain::events::{DeliveryOutcome, Entry};
 use crate::domain::retry::RetryPolicy;
 use crate::journal::Journal;
@@ -57,6 +57,44 @@ impl DeliveryLog {
     }
 }
 
+/// Whether the forwarder is making progress: when an attempt last completed. Shared with
+/// `/readyz` and the stalled metric.
+#[derive(Debug, Default)]
+pub struct ForwarderHealth {
+    /// Unix milliseconds of the last completed attempt (0: none yet).
+    last_progress_ms: std::sync::atomic::AtomicI64,
+    /// Unix milliseconds since when something has been due without any attempt completing
+    /// (0: nothing waiting).
+    waiting_since_ms: std::sync::atomic::AtomicI64,
+}
+
+impl ForwarderHealth {
+    fn progressed(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.last_progress_ms
+            .store(Utc::now().timestamp_millis(), Relaxed);
+        self.waiting_since_ms.store(0, Relaxed);
+    }
+
+    /// Notes that a delivery is due now (kept as the start of the wait if none completes).
+    fn due(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = Utc::now().timestamp_millis();
+        let _ = self
+            .waiting_since_ms
+            .compare_exchange(0, now, Relaxed, Relaxed);
+    }
+
+    /// Whether a delivery has been due for longer than `after` with no attempt completing
+    /// in that time.
+    pub fn stalled(&self, after: Duration) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let since = self.waiting_since_ms.load(Relaxed);
+        let after = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+        since > 0 && Utc::now().timestamp_millis().saturating_sub(since) > after
+    }
+}
+
 /// The forwarder.
 pub struct Forwarder {
     /// Recent outcomes.
@@ -71,36 +109,88 @@ pub struct Forwarder {
     pub settings: CoachingSettings,
     /// Metrics.
     pub metrics: Metrics,
+    /// Progress, for readiness.
+    pub health: Arc<ForwarderHealth>,
 }
 
 impl Forwarder {
-    /// Runs `coaching.concurrency` workers until `cancel` fires. An attempt in flight at
-    /// cancellation is abandoned unjournaled: the event stays owed and is sent again (with
-    /// the same id) after restart.
+    /// Runs `coaching.concurrency` workers until `cancel` fires, restarting any that ends
+    /// early (a panic), and watches for a stall. An attempt in flight at cancellation is
+    /// abandoned unjournaled: the event stays owed and is sent again (with the same id)
+    /// after restart.
     pub async fn run(self, cancel: CancellationToken) {
         let this = Arc::new(self);
-        let workers: Vec<_> = (0..this.settings.concurrency.get())
-            .map(|_| {
-                let this = this.clone();
-                let cancel = cancel.clone();
-                tokio::spawn(async move { this.work(cancel).await })
-            })
-            .collect();
-        for w in workers {
-            let _ = w.await;
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..this.settings.concurrency.get() {
+            let (this, cancel) = (this.clone(), cancel.clone());
+            workers.spawn(async move { this.work(cancel).await });
+        }
+        let watch = {
+            let (this, cancel) = (this.clone(), cancel.clone());
+            tokio::spawn(async move { this.watch(cancel).await })
+        };
+        while let Some(ended) = workers.join_next().await {
+            if cancel.is_cancelled() {
+                continue;
+            }
+            match ended {
+                Err(e) if e.is_panic() => {
+                    tracing::error!("A forwarder worker panicked; starting a new one.");
+                }
+                _ => tracing::error!("A forwarder worker ended early; starting a new one."),
+            }
+            this.metrics.forwarder_fault("worker_restarted");
+            let (this, cancel) = (this.clone(), cancel.clone());
+            workers.spawn(async move { this.work(cancel).await });
+        }
+        let _ = watch.await;
+    }
+
+    /// Keeps the stalled gauge current (every few seconds).
+    async fn watch(&self, cancel: CancellationToken) {
+        let after = self.stall_after();
+        loop {
+            if self.queue.has_due() {
+                self.health.due();
+            }
+            let stalled = self.health.stalled(after);
+            self.metrics.forwarder_stalled.set(i64::from(stalled));
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
         }
     }
 
+    /// How long deliveries may be due with no attempt completing before the forwarder
+    /// counts as stalled: two attempt timeouts and a minute.
+    pub fn stall_after(&self) -> Duration {
+        stall_after(&self.settings)
+    }
+
     async fn work(&self, cancel: CancellationToken) {
+        use futures_util::FutureExt;
         loop {
             let notified = self.queue.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             match self.queue.take() {
-                Ok(pending) => {
+                Ok(owed) => {
+                    self.health.due();
+                    let (id, attempts) = (owed.event_id.clone(), owed.attempts);
+                    let attempt = std::panic::AssertUnwindSafe(self.attempt(owed)).catch_unwind();
                     tokio::select! {
                         _ = cancel.cancelled() => return,
-                        () = self.attempt(pending) => {}
+                        outcome = attempt => {
+                            if outcome.is_err() {
+                                // The event stays owed: try it again after a backoff.
+                                tracing::error!(event_id = %id, "A delivery attempt panicked; it is retried later.");
+                                self.metrics.forwarder_fault("attempt_panicked");
+                                let wait = self.retry_policy().backoff(attempts.saturating_add(1));
+                                self.queue.retry_at(&id, Instant::now() + wait.max(Duration::from_secs(1)), attempts);
+                            }
+                            self.health.progressed();
+                        }
                     }
                 }
                 Err(next) => {
@@ -126,11 +216,37 @@ impl Forwarder {
         }
     }
 
-    async fn attempt(&self, pending: Pending) {
-        let id = pending.event.event_id().to_owned();
-        let attempt = pending.attempts + 1;
-        let body = serde_json::to_vec(&payload(&pending.event)).expect("payloads serialize");
-        let result = self.client.deliver(&id, &body).await;
+    async fn attempt(&self, owed: Owed) {
+        let id = owed.event_id.clone();
+        let attempt = owed.attempts + 1;
+        let (result, event_type) = match self.journal.read_event(&owed.body, &id).await {
+            Ok(event) => {
+                let body = serde_json::to_vec(&payload(&event)).expect("payloads serialize");
+                (
+                    Ok(self.client.deliver(&id, &body).await),
+                    event_type(&event),
+                )
+            }
+            // Gone for good: dead-lettered with why, never silently dropped.
+            Err(e) if e.is_lost() => {
+                tracing::error!(event_id = %id, error = %e, "An owed event's record is gone from the journal.");
+                self.metrics.forwarder_fault("unreadable");
+                let error = format!("cannot read the event back from the journal: {e}");
+                (Err(error), "unreadable")
+            }
+            // A passing failure (out of file descriptors, say): tried again later.
+            Err(e) => {
+                tracing::warn!(event_id = %id, error = %e, "Cannot read an owed event back from the journal now; retrying.");
+                self.metrics.forwarder_fault("read_failed");
+                let retry = Attempt::Retry {
+                    status: None,
+                    error: format!("cannot read the event back from the journal: {e}"),
+                    retry_after: None,
+                };
+                (Ok(retry), "unreadable")
+            }
+        };
+        let pending = owed;
         let age = (Utc::now() - pending.since)
             .to_std()
             .unwrap_or(Duration::ZERO);
@@ -141,27 +257,33 @@ impl Forwarder {
             error,
             retry_at: None,
         };
-        let status_of = |r: &Attempt| match r {
-            Attempt::Delivered { status } | Attempt::Reject { status, .. } => Some(*status),
-            Attempt::Retry { status, .. } => *status,
+        let status_of = |r: &Result<Attempt, String>| match r {
+            Ok(Attempt::Delivered { status } | Attempt::Reject { status, .. }) => Some(*status),
+            Ok(Attempt::Retry { status, .. }) => *status,
+            Err(_) => None,
         };
         let status = status_of(&result);
         let (entry, result_label, schedule) = match result {
-            Attempt::Delivered { status } => (
+            Err(error) => (
+                Entry::DeadLettered(outcome(None, Some(error))),
+                "dead_lettered",
+                None,
+            ),
+            Ok(Attempt::Delivered { status }) => (
                 Entry::Delivered(outcome(Some(status), None)),
                 "delivered",
                 None,
             ),
-            Attempt::Reject { status, error } => (
+            Ok(Attempt::Reject { status, error }) => (
                 Entry::DeadLettered(outcome(Some(status), Some(error))),
                 "dead_lettered",
                 None,
             ),
-            Attempt::Retry {
+            Ok(Attempt::Retry {
                 status,
                 error,
                 retry_after,
-            } => {
+            }) => {
                 let policy = self.retry_policy();
                 let server = retry_after.map(|d| d.min(self.settings.retry_after_cap.get()));
                 match policy.next_wait(attempt, age, server) {
@@ -200,10 +322,7 @@ impl Forwarder {
                 self.log.push(DeliveryEntry {
                     at: Utc::now(),
                     event_id: id.clone(),
-                    event_type: match pending.event {
-                        Deliverable::Sentiment(_) => "sentiment",
-                        Deliverable::Recommendation(_) => "coaching_recommendation",
-                    },
+                    event_type,
                     outcome: result_label,
                     attempt,
                     status,
@@ -233,5 +352,41 @@ impl Forwarder {
                 );
             }
         }
+    }
+}
+
+fn event_type(event: &Deliverable) -> &'static str {
+    match event {
+        Deliverable::Sentiment(_) => "sentiment",
+        Deliverable::Recommendation(_) => "coaching_recommendation",
+    }
+}
+
+/// See [`Forwarder::stall_after`].
+pub fn stall_after(settings: &CoachingSettings) -> Duration {
+    settings.timeout.get().saturating_mul(2) + Duration::from_secs(60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stalled_only_when_something_waits_longer_than_the_bound_with_no_progress() {
+        let h = ForwarderHealth::default();
+        assert!(!h.stalled(Duration::ZERO), "nothing due");
+        h.due();
+        // Due ten seconds ago.
+        h.waiting_since_ms.store(
+            Utc::now().timestamp_millis() - 10_000,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        assert!(
+            h.stalled(Duration::from_secs(5)),
+            "due, no attempt completed"
+        );
+        assert!(!h.stalled(Duration::from_secs(60)), "not for that long");
+        h.progressed();
+        assert!(!h.stalled(Duration::ZERO), "an attempt completed");
     }
 }

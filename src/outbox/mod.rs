@@ -7,5 +7,5 @@ pub mod forwarder;
 pub mod queue;
 
 pub use coaching::CoachingClient;
-pub use forwarder::{DeliveryEntry, DeliveryLog, Forwarder};
+pub use forwarder::{DeliveryEntry, DeliveryLog, Forwarder, ForwarderHealth};
 pub use queue::DeliveryQueue;

@@ -1,6 +1,11 @@
 //! The queue of owed deliveries: ready now, or delayed until a retry is due. Shared by the
 //! intake (new events), the batch (alerts), recovery (what the journal says is owed) and
 //! the forwarder workers.
+//!
+//! It holds the content of at most [`DeliveryQueue::holding`] events in memory (new ones,
+//! which usually go out at once); beyond that it keeps only where each event's record lies
+//! in the journal, and the forwarder reads it back when it sends. An outage therefore costs
+//! about a hundred bytes of memory per owed event, not the event itself.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -11,14 +16,18 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::domain::delivery::Pending;
+use crate::domain::delivery::{Body, Owed, Pending};
+use crate::domain::events::{Attributed, key_digest};
 use crate::telemetry::metrics::Metrics;
 
 #[derive(Default)]
 struct QueueState {
-    items: HashMap<String, Pending>,
-    ready: VecDeque<String>,
-    delayed: BinaryHeap<Reverse<(Instant, u64, String)>>,
+    /// By the [`key_digest`] of the event id (16 bytes, not a string, per owed event).
+    items: HashMap<u128, Owed>,
+    /// Items whose event is held in memory.
+    held: usize,
+    ready: VecDeque<u128>,
+    delayed: BinaryHeap<Reverse<(Instant, u64, u128)>>,
     tiebreak: u64,
 }
 
@@ -32,7 +41,12 @@ pub struct DeliveryQueue {
     /// False when forwarding is off: owed events are only counted (the journal keeps them
     /// for the next start), not held in memory.
     enabled: bool,
+    /// Events whose content is held in memory at most.
+    hold_up_to: usize,
 }
+
+/// Events held in memory in full at most, by default (`coaching.owed_in_memory`).
+pub const HOLD_UP_TO: usize = 10_000;
 
 impl std::fmt::Debug for DeliveryQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -43,7 +57,12 @@ impl std::fmt::Debug for DeliveryQueue {
 fn instant_for(at: Option<DateTime<Utc>>) -> Instant {
     let now = Instant::now();
     match at {
-        Some(t) => now + (t - Utc::now()).to_std().unwrap_or(Duration::ZERO),
+        Some(t) => {
+            let wait = (t - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            // A far-off time from the journal cannot overflow the clock.
+            now.checked_add(wait.min(Duration::from_secs(366 * 86_400)))
+                .unwrap_or(now)
+        }
         None => now,
     }
 }
@@ -56,7 +75,15 @@ impl DeliveryQueue {
             notify: Arc::new(Notify::new()),
             metrics,
             enabled: true,
+            hold_up_to: HOLD_UP_TO,
         }
+    }
+
+    /// The same queue, holding at most `events` in memory in full.
+    #[must_use]
+    pub fn holding(mut self, events: usize) -> DeliveryQueue {
+        self.hold_up_to = events;
+        self
     }
 
     /// A queue for a daemon that does not forward (no `coaching.url`): it only counts.
@@ -67,21 +94,37 @@ impl DeliveryQueue {
         }
     }
 
-    /// Adds an owed event (due at its `next_attempt`, or now). An id already queued is kept
-    /// as it is.
+    /// Adds an owed event (due at its `next_attempt`, or now), held in memory while fewer
+    /// than [`DeliveryQueue::holding`] are. An id already queued is kept as it is.
     pub fn push(&self, pending: Pending) {
         if !self.enabled {
             self.metrics.pending_deliveries.inc();
             return;
         }
-        let id = pending.event.event_id().to_owned();
-        let due = pending.next_attempt;
+        let hold = {
+            let s = self.state.lock().expect("queue lock");
+            s.held < self.hold_up_to
+        };
+        self.push_owed(Owed::from_pending(pending, hold));
+    }
+
+    /// Adds an owed event as recovery or [`DeliveryQueue::push`] made it.
+    pub fn push_owed(&self, owed: Owed) {
+        if !self.enabled {
+            self.metrics.pending_deliveries.inc();
+            return;
+        }
+        let id = key_digest(&owed.event_id);
+        let due = owed.next_attempt;
         {
             let mut s = self.state.lock().expect("queue lock");
             if s.items.contains_key(&id) {
                 return;
             }
-            s.items.insert(id.clone(), pending);
+            if matches!(owed.body, Body::Held(_)) {
+                s.held += 1;
+            }
+            s.items.insert(id, owed);
             match due {
                 Some(_) => {
                     s.tiebreak += 1;
@@ -95,16 +138,22 @@ impl DeliveryQueue {
         self.notify.notify_one();
     }
 
-    /// Changes a queued (not yet delivered) event in place; `false` when it is not queued.
-    pub fn amend(&self, id: &str, change: impl FnOnce(&mut Pending)) -> bool {
+    /// Applies an attribution decision to a queued (not yet delivered) event; `false` when
+    /// it is not queued.
+    pub fn attribute(&self, id: &str, decision: &Attributed) -> bool {
         let mut s = self.state.lock().expect("queue lock");
-        match s.items.get_mut(id) {
+        match s.items.get_mut(&key_digest(id)) {
             Some(p) => {
-                change(p);
+                p.body.attribute(decision);
                 true
             }
             None => false,
         }
+    }
+
+    /// Events whose content is held in memory.
+    pub fn held(&self) -> usize {
+        self.state.lock().expect("queue lock").held
     }
 
     /// Events owed.
@@ -121,7 +170,7 @@ impl DeliveryQueue {
     }
 
     /// The next due event, or when the next one falls due.
-    pub(super) fn take(&self) -> Result<Pending, Option<Instant>> {
+    pub(super) fn take(&self) -> Result<Owed, Option<Instant>> {
         let mut s = self.state.lock().expect("queue lock");
         let now = Instant::now();
         while let Some(Reverse((due, _, _))) = s.delayed.peek() {
@@ -139,19 +188,80 @@ impl DeliveryQueue {
         Err(s.delayed.peek().map(|Reverse((due, _, _))| *due))
     }
 
+    /// Whether an event is due now (ready, or delayed past its time).
+    pub fn has_due(&self) -> bool {
+        let s = self.state.lock().expect("queue lock");
+        !s.ready.is_empty()
+            || s.delayed
+                .peek()
+                .is_some_and(|Reverse((due, _, _))| *due <= Instant::now())
+    }
+
     pub(super) fn retry_at(&self, id: &str, at: Instant, attempts: u32) {
+        let key = key_digest(id);
         let mut s = self.state.lock().expect("queue lock");
-        if let Some(p) = s.items.get_mut(id) {
+        if let Some(p) = s.items.get_mut(&key) {
             p.attempts = attempts;
             s.tiebreak += 1;
             let t = s.tiebreak;
-            s.delayed.push(Reverse((at, t, id.to_owned())));
+            s.delayed.push(Reverse((at, t, key)));
         }
     }
 
     pub(super) fn done(&self, id: &str) {
         let mut s = self.state.lock().expect("queue lock");
-        s.items.remove(id);
+        if let Some(owed) = s.items.remove(&key_digest(id))
+            && matches!(owed.body, Body::Held(_))
+        {
+            s.held -= 1;
+        }
         self.metrics.pending_deliveries.set(s.items.len() as i64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::delivery::{Deliverable, Location};
+
+    fn owed_score(i: u32) -> Pending {
+        let mut event = crate::domain::delivery::tests::score(Some("a-1"), None);
+        event.event_id = format!("e-{i}");
+        Pending {
+            event: Deliverable::Sentiment(event),
+            attempts: 0,
+            since: Utc::now(),
+            next_attempt: None,
+            seq: u64::from(i),
+            at: Some(Location {
+                segment: 1,
+                offset: u64::from(i) * 100,
+                len: 99,
+            }),
+            amended: false,
+        }
+    }
+
+    #[test]
+    fn only_the_first_events_up_to_the_bound_are_held_in_memory() {
+        let queue = DeliveryQueue::new(Metrics::new()).holding(3);
+        for i in 0..10 {
+            queue.push(owed_score(i));
+        }
+        assert_eq!((queue.len(), queue.held()), (10, 3));
+        // Taken in order; the fourth is read back from where its record lies.
+        let mut taken = vec![];
+        while let Ok(o) = queue.take() {
+            taken.push(o.event_id.clone());
+            let held = matches!(o.body, Body::Held(_));
+            assert_eq!(held, o.seq < 3, "{o:?}");
+            queue.done(&o.event_id);
+        }
+        assert_eq!(taken.len(), 10);
+        assert_eq!(taken[3], "e-3");
+        assert_eq!((queue.len(), queue.held()), (0, 0));
+        // Room again: a new event is held.
+        queue.push(owed_score(11));
+        assert_eq!(queue.held(), 1);
     }
 }

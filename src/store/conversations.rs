@@ -30,53 +30,25 @@ impl ScoreSource {
     }
 }
 
-/// Which conversations a read covers besides their start: the batch filter in the store's
-/// terms (empty lists and `None` select everything). A conversation stored under another
-/// filter (before `batch.queue_ids` changed, or by a webhook and never listed) is left out
-/// when it does not match.
+/// Which conversations a read covers besides their start: with a batch filter, only those
+/// its own listing found (`listed_under` its key); with none, every stored conversation
+/// (webhook scores that were never listed included). A conversation listed under an earlier
+/// filter, or transferred through a filtered queue, is decided by the listing, never by the
+/// one queue and agent the row keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
-    /// Only these queues.
-    pub queue_ids: Vec<String>,
-    /// Only these agents.
-    pub agent_ids: Vec<String>,
-    /// Only this media type (case-insensitive).
-    pub media_type: Option<String>,
-    /// Only these conversations.
-    pub conversation_ids: Vec<String>,
+    /// The key of the filter the conversations were listed under; `None`: no filter.
+    pub listed_under: Option<String>,
 }
 
 impl Selection {
-    /// The `AND …` clauses of this selection with placeholders from `$first`, and the
-    /// values to bind to them in order. Only fixed column names and placeholders enter the
-    /// SQL text; every value is bound.
+    /// The `AND …` clause of this selection with its placeholder at `$first`, and the value
+    /// to bind (only a fixed column name and a placeholder enter the SQL text).
     fn clauses(&self, first: usize) -> (String, Vec<String>) {
-        let mut sql = String::new();
-        let mut binds = Vec::new();
-        let mut list = |column: &str, values: &[String], sql: &mut String| {
-            if values.is_empty() {
-                return;
-            }
-            let marks: Vec<String> = values
-                .iter()
-                .map(|v| {
-                    binds.push(v.clone());
-                    format!("${}", first + binds.len() - 1)
-                })
-                .collect();
-            sql.push_str(&format!(" AND {column} IN ({})", marks.join(", ")));
-        };
-        list("queue_id", &self.queue_ids, &mut sql);
-        list("agent_id", &self.agent_ids, &mut sql);
-        list("id", &self.conversation_ids, &mut sql);
-        if let Some(m) = &self.media_type {
-            binds.push(m.to_lowercase());
-            sql.push_str(&format!(
-                " AND LOWER(media_type) = ${}",
-                first + binds.len() - 1
-            ));
+        match &self.listed_under {
+            None => (String::new(), Vec::new()),
+            Some(key) => (format!(" AND listed_under = ${first}"), vec![key.clone()]),
         }
-        (sql, binds)
     }
 }
 
@@ -145,17 +117,22 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Database`].
-    pub async fn upsert_listed(&self, listed: &[Listed]) -> Result<(), StoreError> {
+    pub async fn upsert_listed(
+        &self,
+        listed: &[Listed],
+        selection: &Selection,
+    ) -> Result<(), StoreError> {
         let now = millis(Utc::now());
         let mut tx = self.pool().begin().await?;
         for c in listed {
             sqlx::query(
-                "INSERT INTO conversations (id, started_at, agent_id, queue_id, media_type, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
+                "INSERT INTO conversations (id, started_at, agent_id, queue_id, media_type, updated_at, listed_under) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, \
                  agent_id = COALESCE(conversations.agent_id, excluded.agent_id), \
                  queue_id = COALESCE(conversations.queue_id, excluded.queue_id), \
-                 media_type = excluded.media_type, updated_at = excluded.updated_at",
+                 media_type = excluded.media_type, updated_at = excluded.updated_at, \
+                 listed_under = excluded.listed_under",
             )
             .bind(&c.id)
             .bind(millis(c.started_at))
@@ -163,6 +140,7 @@ impl Store {
             .bind(c.queue_id.as_deref())
             .bind(c.media_type.as_deref())
             .bind(now)
+            .bind(selection.listed_under.as_deref())
             .execute(&mut *tx)
             .await?;
         }
@@ -220,6 +198,24 @@ impl Store {
         .bind(agent_id)
         .bind(queue_id)
         .bind(attribution_str(attribution))
+        .bind(millis(Utc::now()))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The run stopped (an outage, a missing permission) while asking about `id`: ask again
+    /// from `until`, without counting an ask (so the run after next starts elsewhere, and
+    /// nothing is given up because of an error that was not the conversation's).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn postpone(&self, id: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE conversations SET next_fetch_at = $2, updated_at = $3 WHERE id = $1 AND source IS NULL",
+        )
+        .bind(id)
+        .bind(millis(until))
         .bind(millis(Utc::now()))
         .execute(self.pool())
         .await?;

@@ -96,22 +96,35 @@ impl Store {
         let url = url.trim();
         let (backend, connect) = if let Some(path) = sqlite_path(url) {
             if path.is_empty() {
-                return Err(StoreError::Url(url.to_owned()));
+                return Err(StoreError::Url(crate::config::redact_url(url)));
             }
             if let Some(dir) = Path::new(path)
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
             {
-                std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
-                    dir: dir.display().to_string(),
-                    source,
+                crate::domain::files::create_private_dir(dir).map_err(|source| {
+                    StoreError::Directory {
+                        dir: dir.display().to_string(),
+                        source,
+                    }
                 })?;
             }
+            // Created 0600 before SQLite opens it: its -wal and -shm files take this mode.
+            crate::domain::files::private_options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .map_err(|source| StoreError::Directory {
+                    dir: path.to_owned(),
+                    source,
+                })?;
             (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_owned())
         } else {
-            return Err(StoreError::Url(url.to_owned()));
+            return Err(StoreError::Url(crate::config::redact_url(url)));
         };
         let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
         options = match backend {

@@ -8,11 +8,18 @@ use sqlx::Row;
 use super::{Backend, Store, StoreError, millis};
 
 /// Every migration, in order: (version, what it does, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "conversations, coverage, aggregates, names, reports, runs",
-    include_str!("migrations/0001_conversations.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "conversations, coverage, aggregates, names, reports, runs",
+        include_str!("migrations/0001_conversations.sql"),
+    ),
+    (
+        2,
+        "the filter each conversation was listed under",
+        include_str!("migrations/0002_listed_under.sql"),
+    ),
+];
 
 /// Arbitrary key of the advisory lock migrations take on PostgreSQL.
 const MIGRATION_LOCK: i64 = 0x6765_6e73_656e_7401;

@@ -50,6 +50,13 @@ pub mod names {
     pub const BACKFILL_REMAINING: &str = "genesys_sentiment_backfill_remaining";
     /// Real-time scores not written to the store (its queue was full); the batch fetches them.
     pub const STORE_WRITES_DROPPED: &str = "genesys_sentiment_store_writes_dropped";
+    /// Forwarder faults recovered from: a delivery attempt that panicked (requeued), a
+    /// worker restarted.
+    pub const FORWARDER_FAULTS: &str = "genesys_sentiment_forwarder_faults";
+    /// 1 while deliveries are due but none has completed for `coaching.stall_after`.
+    pub const FORWARDER_STALLED: &str = "genesys_sentiment_forwarder_stalled";
+    /// Requests refused before the intake (connection cap, full journal queue), by reason.
+    pub const SHED: &str = "genesys_sentiment_shed";
 }
 
 /// A label set with one `outcome` label.
@@ -115,6 +122,12 @@ pub struct Metrics {
     pub backfill_remaining: Gauge,
     /// See [`names::STORE_WRITES_DROPPED`].
     pub store_writes_dropped: Counter,
+    /// See [`names::FORWARDER_FAULTS`].
+    pub forwarder_faults: Family<OutcomeLabel, Counter>,
+    /// See [`names::FORWARDER_STALLED`].
+    pub forwarder_stalled: Gauge,
+    /// See [`names::SHED`].
+    pub shed: Family<OutcomeLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -235,6 +248,24 @@ impl Metrics {
             "Real-time scores not written to the store because its queue was full",
             store_writes_dropped.clone(),
         );
+        let forwarder_faults = Family::<OutcomeLabel, Counter>::default();
+        r.register(
+            names::FORWARDER_FAULTS,
+            "Forwarder faults recovered from (attempt_panicked, worker_restarted)",
+            forwarder_faults.clone(),
+        );
+        let forwarder_stalled = Gauge::default();
+        r.register(
+            names::FORWARDER_STALLED,
+            "1 while deliveries are due but none has completed for coaching.stall_after",
+            forwarder_stalled.clone(),
+        );
+        let shed = Family::<OutcomeLabel, Counter>::default();
+        r.register(
+            names::SHED,
+            "Requests or connections refused to protect the daemon, by reason",
+            shed.clone(),
+        );
         Metrics {
             registry: Arc::new(r),
             webhooks,
@@ -254,7 +285,24 @@ impl Metrics {
             name_lookups,
             backfill_remaining,
             store_writes_dropped,
+            forwarder_faults,
+            forwarder_stalled,
+            shed,
         }
+    }
+
+    /// Counts a forwarder fault.
+    pub fn forwarder_fault(&self, outcome: &'static str) {
+        self.forwarder_faults
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    /// Counts a shed request or connection.
+    pub fn shed(&self, reason: &'static str) {
+        self.shed
+            .get_or_create(&OutcomeLabel { outcome: reason })
+            .inc();
     }
 
     /// Counts one attribution decision.

@@ -99,13 +99,20 @@ impl RunningBinary {
         }
     }
 
-    /// The address from the JSON "Listening." log line (`log.format = "json"`).
+    /// The public address from the JSON "Listening." log line (`log.format = "json"`).
+    #[allow(dead_code)]
     pub fn wait_for_address(&self, within: Duration) -> SocketAddr {
+        self.wait_for_addresses(within).0
+    }
+
+    /// The public and the admin address from the JSON "Listening." log line.
+    pub fn wait_for_addresses(&self, within: Duration) -> (SocketAddr, SocketAddr) {
         let line = self
             .wait_for_line("Listening.", within)
             .expect("the binary logs its address");
         let v: serde_json::Value = serde_json::from_str(&line).expect("json log line");
-        v["fields"]["address"].as_str().unwrap().parse().unwrap()
+        let field = |name: &str| v["fields"][name].as_str().unwrap().parse().unwrap();
+        (field("address"), field("admin"))
     }
 
     /// Sends a signal.

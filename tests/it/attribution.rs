@@ -277,6 +277,89 @@ async fn held_scores_are_held_again_after_a_restart() {
 }
 
 #[tokio::test]
+async fn owed_events_not_held_in_memory_go_out_from_the_journal_as_they_were_decided() {
+    use genesys_sentiment::emulator::sink::{SinkFault, SinkMode};
+    let emu = start(small_config(47)).await;
+    let (sink, url) = spawn_sink(None).await;
+    // An outage, and no event content kept in memory: each is read back when sent.
+    sink.set_fault(SinkFault {
+        mode: SinkMode::Fail,
+        seconds: 0,
+        retry_after: 1,
+    });
+    let configure_outage = |s: &mut Settings| {
+        // No details lookup before the 300 ms wait ends: a score without an .acw goes out
+        // `unknown`.
+        configure(s, &emu, &url, 60_000, 300);
+        s.coaching.owed_in_memory = 0;
+        s.coaching.backoff_base = Duration::from_millis(50).into();
+        s.coaching.backoff_cap = Duration::from_millis(200).into();
+    };
+    let t = TestApp::started(configure_outage).await;
+    let (early, late) = (analysed(&emu, 0), analysed(&emu, 1));
+    // The first is attributed by its .acw before it is queued; the second is queued
+    // `unknown`, then named by an .acw that comes late, after a restart.
+    assert_eq!(
+        t.post_webhook(&sentiment_notification(&emu, &early))
+            .await
+            .0,
+        202
+    );
+    assert_eq!(
+        t.post_webhook(&acw_naming(&emu, &early, "agent-early"))
+            .await
+            .0,
+        202
+    );
+    assert_eq!(
+        t.post_webhook(&sentiment_notification(&emu, &late)).await.0,
+        202
+    );
+    let failed = crate::helpers::poll(Duration::from_secs(10), async || {
+        let failed = t
+            .journal()
+            .into_iter()
+            .filter(|r| r["type"] == "delivery_failed")
+            .count();
+        (failed >= 2).then_some(failed)
+    })
+    .await;
+    assert!(failed.is_some(), "both are tried while the sink is down");
+    let dir = t.stop().await;
+    sink.set_fault(SinkFault {
+        mode: SinkMode::Accept,
+        seconds: 0,
+        retry_after: 1,
+    });
+    let t = TestApp::started_in(dir, |s| {
+        configure_outage(s);
+        // Long enough that the late .acw finds it still queued.
+        s.coaching.backoff_base = Duration::from_secs(2).into();
+        s.coaching.backoff_cap = Duration::from_secs(2).into();
+    })
+    .await;
+    assert_eq!(
+        t.post_webhook(&acw_naming(&emu, &late, "agent-late"))
+            .await
+            .0,
+        202
+    );
+    let early_got = deliveries_for(&sink, &early.id_string(), Duration::from_secs(10)).await;
+    let late_got = deliveries_for(&sink, &late.id_string(), Duration::from_secs(10)).await;
+    assert_eq!(
+        (early_got.len(), late_got.len()),
+        (1, 1),
+        "{:?}",
+        sink.report()
+    );
+    assert_eq!(early_got[0]["agent_id"], "agent-early");
+    assert_eq!(early_got[0]["attribution"], "acw");
+    assert_eq!(late_got[0]["agent_id"], "agent-late", "{late_got:?}");
+    assert_eq!(late_got[0]["attribution"], "acw");
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn beyond_attribution_max_held_scores_go_out_at_once_unknown() {
     let emu = start(small_config(46)).await;
     let (sink, url) = spawn_sink(None).await;

@@ -97,7 +97,7 @@ async fn the_dashboard_shows_the_charts_and_the_declining_agents() {
         .await
         .unwrap();
     app.start().await.unwrap();
-    let url = format!("http://{}/", app.address());
+    let url = format!("http://{}/", app.admin_address());
     let services = app.state().services().unwrap().clone();
     services.reports.wait_for_runs(1).await;
     let report = services.reports.latest().unwrap();

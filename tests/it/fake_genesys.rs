@@ -45,6 +45,9 @@ pub struct Seen {
     pub path: String,
     pub query: String,
     pub authorization: Option<String>,
+    /// Every header, lower-cased names.
+    #[allow(dead_code)]
+    pub headers: Vec<(String, String)>,
     pub body: String,
     pub at: Instant,
 }
@@ -181,6 +184,10 @@ async fn handle(
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
         at: Instant::now(),
     };

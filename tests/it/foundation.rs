@@ -69,6 +69,7 @@ fn the_real_binary_exits_zero_on_sigterm_within_the_deadline() {
     let store = format!("sqlite://{}/genesys-sentiment.db", dir.path().display());
     let env = [
         ("GENESYS_SENTIMENT__SERVER__LISTEN", "127.0.0.1:0"),
+        ("GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN", "127.0.0.1:0"),
         ("GENESYS_SENTIMENT__SERVER__SHUTDOWN_DEADLINE", "5s"),
         ("GENESYS_SENTIMENT__LOG__FORMAT", "json"),
         ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "id"),

@@ -43,9 +43,51 @@ async fn after_a_restart_the_last_report_and_runs_are_served_before_any_new_run(
     assert_eq!(runs, runs_before);
 }
 
+#[tokio::test]
+async fn on_postgresql_a_restart_serves_the_last_report_and_runs_from_the_store() {
+    let Some(url) = crate::helpers::postgres::fresh_database("restart_report").await else {
+        return;
+    };
+    let emu = start(batch_org(63)).await;
+    let on_postgres = |s: &mut genesys_sentiment::config::Settings| {
+        use_emulator(s, &emu);
+        s.store.url = genesys_sentiment::config::Secret::new(url.clone());
+    };
+    let t = TestApp::started(on_postgres).await;
+    let services = t.app.as_ref().unwrap().state().services().unwrap().clone();
+    services.reports.wait_for_runs(1).await;
+    let before: Value = t.get("/v1/trends").await.json().await.unwrap();
+    assert!(
+        before["groups"].as_array().is_some_and(|g| !g.is_empty()),
+        "{before}"
+    );
+    let runs_before: Value = t.get("/v1/runs").await.json().await.unwrap();
+    let dir = t.stop().await;
+    // The SQLite file is gone: what comes back can only come from PostgreSQL.
+    let sqlite = dir.path().join("genesys-sentiment.db");
+    assert!(
+        !sqlite.exists(),
+        "nothing was written to {}",
+        sqlite.display()
+    );
+    let t = TestApp::started_in(dir, |s| {
+        on_postgres(s);
+        s.batch.enabled = false;
+    })
+    .await;
+    let after: Value = t.get("/v1/trends").await.json().await.unwrap();
+    assert_eq!(after, before, "the same report");
+    let runs: Value = t.get("/v1/runs").await.json().await.unwrap();
+    assert_eq!(runs, runs_before);
+}
+
 fn serve_env(emu: &RunningEmulator, dir: &std::path::Path) -> Vec<(&'static str, String)> {
     vec![
         ("GENESYS_SENTIMENT__SERVER__LISTEN", "127.0.0.1:0".into()),
+        (
+            "GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN",
+            "127.0.0.1:0".into(),
+        ),
         ("GENESYS_SENTIMENT__LOG__FORMAT", "json".into()),
         ("GENESYS_SENTIMENT__GENESYS__BASE_URL", emu.url()),
         (
@@ -135,8 +177,8 @@ fn a_backfill_killed_midway_resumes_and_ends_with_the_report_of_an_uninterrupted
     );
 
     let mut daemon = RunningBinary::start(&["serve"], &env);
-    let address = daemon.wait_for_address(Duration::from_secs(30));
-    let run = rt.block_on(finished_run(&format!("http://{address}")));
+    let (_, admin) = daemon.wait_for_addresses(Duration::from_secs(30));
+    let run = rt.block_on(finished_run(&format!("http://{admin}")));
     assert_eq!(run["outcome"], "succeeded", "{run}");
     let (fetched, twice) = sta_answers(&emu);
     assert_eq!(fetched, total, "every analysed conversation was fetched");
@@ -145,7 +187,7 @@ fn a_backfill_killed_midway_resumes_and_ends_with_the_report_of_an_uninterrupted
     assert!(twice <= 8, "{twice} conversations fetched twice");
     let resumed: Value = rt
         .block_on(async {
-            reqwest::get(format!("http://{address}/v1/trends"))
+            reqwest::get(format!("http://{admin}/v1/trends"))
                 .await
                 .unwrap()
                 .json()

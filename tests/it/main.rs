@@ -19,6 +19,7 @@ mod dashboard;
 mod emulator;
 mod fake_genesys;
 mod foundation;
+mod hardening;
 mod helpers;
 #[cfg(feature = "emulator")]
 mod incremental;

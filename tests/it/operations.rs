@@ -45,6 +45,10 @@ async fn the_documented_setup_runs_against_the_emulator() {
             "GENESYS_SENTIMENT__SERVER__LISTEN",
             "127.0.0.1:0".to_owned(),
         ),
+        (
+            "GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN",
+            "127.0.0.1:0".to_owned(),
+        ),
         ("GENESYS_SENTIMENT__GENESYS__BASE_URL", emu.clone()),
         (
             "GENESYS_SENTIMENT__GENESYS__CLIENT_ID",
@@ -104,8 +108,9 @@ async fn the_documented_setup_runs_against_the_emulator() {
 
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut serve = RunningBinary::start(&["--config", config, "serve"], &env_refs);
-    let address = serve.wait_for_address(Duration::from_secs(30));
+    let (address, admin) = serve.wait_for_addresses(Duration::from_secs(30));
     let base = format!("http://{address}");
+    let admin = format!("http://{admin}");
 
     // Terminal 3.
     let client = reqwest::Client::new();
@@ -119,7 +124,7 @@ async fn the_documented_setup_runs_against_the_emulator() {
         .await
     );
     let run = crate::helpers::poll(Duration::from_secs(60), async || {
-        let runs = get_json(&client, &format!("{base}/v1/runs")).await?;
+        let runs = get_json(&client, &format!("{admin}/v1/runs")).await?;
         let first = &runs["runs"][0];
         (!first.is_null() && first["outcome"] != "running").then(|| first.clone())
     })

@@ -55,21 +55,52 @@ fn full_history_state(dirs: &[&std::path::Path]) -> JournalState {
     }
     segments.sort_by_key(|s| s.number);
     let mut state = JournalState::default();
-    scan::scan_segments(&segments, Start::genesis(), None, scan::Mode::Verify, |r| {
-        if matches!(r.entry, Entry::Checkpoint(_)) {
-            state.records += 1;
-        } else {
-            state.apply(r);
-        }
-    })
+    scan::scan_segments(
+        &segments,
+        Start::genesis(),
+        None,
+        scan::Mode::Verify,
+        |r, at| {
+            if matches!(r.entry, Entry::Checkpoint(_)) {
+                state.records += 1;
+            } else {
+                state.apply(r, at);
+            }
+        },
+    )
     .unwrap();
     state
 }
 
-fn assert_same_state(a: &JournalState, b: &JournalState) {
+/// Dead letters with their events read back (a checkpoint holds them; a full read points at
+/// their records), from the first of `dirs` that has the segment.
+fn dead_letter_events(
+    s: &JournalState,
+    dirs: &[&std::path::Path],
+) -> Vec<(String, genesys_sentiment::domain::delivery::Deliverable)> {
+    let mut v: Vec<_> = s
+        .dead_letters
+        .iter()
+        .map(|(id, d)| {
+            let event = dirs
+                .iter()
+                .find_map(|dir| genesys_sentiment::journal::read::event(dir, &d.body, id).ok())
+                .expect("every dead letter reads back");
+            (id.clone(), event)
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn assert_same_state(a: &JournalState, b: &JournalState, dirs: &[&std::path::Path]) {
     assert_eq!(a.records, b.records, "records");
     assert_eq!(a.pending, b.pending, "owed deliveries");
-    assert_eq!(a.dead_letters, b.dead_letters, "dead letters");
+    assert_eq!(
+        dead_letter_events(a, dirs),
+        dead_letter_events(b, dirs),
+        "dead letters"
+    );
     assert_eq!(a.dedupe, b.dedupe, "dedupe keys");
     assert_eq!(a.delivered, b.delivered, "delivered");
     let enrichment = |s: &JournalState| {
@@ -141,7 +172,7 @@ async fn a_restart_from_a_checkpoint_rebuilds_what_the_whole_history_does() {
     );
     assert_eq!(outcome.records, outcome.last_seq - checkpoint.seq + 1);
     let whole = full_history_state(&[&dir]);
-    assert_same_state(&recovered, &whole);
+    assert_same_state(&recovered, &whole, &[&dir]);
     assert_eq!(
         recovered.pending.len(),
         36 - 14 - 2,
@@ -163,6 +194,9 @@ async fn archived_segments_leave_the_chain_verifiable_and_start_up_unaffected() 
     write(&journal, (0..20).map(|i| Entry::Delivered(outcome(i, 1)))).await;
     let cp = journal.checkpoint().await.unwrap();
     write(&journal, (40..45).map(sentiment)).await;
+    // Owed past the checkpoint, the segments of 20..40 would stay (they are read back from
+    // there); delivered now, they can go.
+    write(&journal, (20..40).map(|i| Entry::Delivered(outcome(i, 1)))).await;
     journal.close().await;
     let before = scan::list_segments(&dir).unwrap().len();
     assert!(before > 3, "several segments before the checkpoint");
@@ -193,10 +227,14 @@ async fn archived_segments_leave_the_chain_verifiable_and_start_up_unaffected() 
 
     // Start-up: the same state as the whole history, archive included.
     let (_, recovered) = genesys_sentiment::journal::recover(&dir).unwrap();
-    assert_same_state(&recovered, &full_history_state(&[&dir, &archive]));
+    assert_same_state(
+        &recovered,
+        &full_history_state(&[&dir, &archive]),
+        &[&dir, &archive],
+    );
     assert_eq!(
         recovered.pending.len(),
-        25,
+        5,
         "every owed delivery survives archiving"
     );
 
@@ -298,14 +336,20 @@ async fn after_archiving_the_daemon_still_knows_duplicates_and_delivers_what_it_
     let (journal, _) = Journal::open(&settings(&dir), Metrics::new()).unwrap();
     journal.checkpoint().await.unwrap();
     journal.close().await;
-    let done = genesys_sentiment::journal::archive::archive(
-        &dir,
-        Some(&archive),
-        chrono::Utc::now(),
-        Duration::ZERO,
-    )
-    .unwrap();
-    assert_eq!(done.segments, 1, "{done:?}");
+    let archive_now = || {
+        genesys_sentiment::journal::archive::archive(
+            &dir,
+            Some(&archive),
+            chrono::Utc::now(),
+            Duration::ZERO,
+        )
+        .unwrap()
+    };
+    let done = archive_now();
+    assert_eq!(
+        done.segments, 0,
+        "the segment the owed deliveries are read back from stays: {done:?}"
+    );
 
     sink.set_fault(SinkFault {
         mode: SinkMode::Accept,
@@ -313,18 +357,40 @@ async fn after_archiving_the_daemon_still_knows_duplicates_and_delivers_what_it_
         retry_after: 1,
     });
     let t = crate::helpers::TestApp::started_in(tmp, configure).await;
+    assert!(
+        sink.wait_for_unique(3, Duration::from_secs(30)).await,
+        "the three owed deliveries went out: {:?}",
+        sink.report()
+    );
+    let tmp = t.stop().await;
+    let sent: Vec<_> = sink.events().iter().map(|d| d.body.clone()).collect();
+    for id in ["arch-1", "arch-2", "arch-3"] {
+        assert!(
+            sent.iter()
+                .any(|b| b["conversation_id"] == id && b["quality_score"] == 25.0),
+            "{id} went out as it was accepted: {sent:?}"
+        );
+    }
+
+    // Delivered: a checkpoint, and now everything before it goes.
+    let (journal, _) = Journal::open(&settings(&dir), Metrics::new()).unwrap();
+    journal.checkpoint().await.unwrap();
+    journal.close().await;
+    let done = archive_now();
+    assert!(done.segments >= 1, "{done:?}");
+    let t = crate::helpers::TestApp::started_in(tmp, configure).await;
     let (status, answer) = t.post_webhook(&seed("arch-2")).await;
     assert_eq!(
         (status, answer["duplicate"].as_bool()),
         (200, Some(true)),
         "the dedupe key outlived its archived record: {answer}"
     );
-    assert!(
-        sink.wait_for_unique(3, Duration::from_secs(30)).await,
-        "the three owed deliveries went out: {:?}",
-        sink.report()
-    );
     t.stop().await;
+    assert_eq!(
+        sink.report().unique,
+        3,
+        "the duplicate made no new delivery"
+    );
 }
 
 #[tokio::test]
@@ -372,27 +438,42 @@ async fn the_writer_archives_on_its_own_past_retention_and_the_whole_history_ver
     s.dedupe_window = Duration::ZERO.into();
     s.archive_dir = archive.to_string_lossy().into_owned();
     let (journal, _) = Journal::open(&s, Metrics::new()).unwrap();
-    let mut written = 0;
+    // The first event stays owed for a while: its segment must stay, however old.
+    write(&journal, [sentiment(0)]).await;
+    let mut written = 1;
+    let mut held_back = false;
     loop {
         write(&journal, [sentiment(written)]).await;
+        if written > 1 {
+            // Each earlier score delivered: only the newest, and the first, are owed.
+            write(&journal, [Entry::Delivered(outcome(written - 1, 1))]).await;
+        }
         written += 1;
+        let first_live = scan::list_segments(&dir).unwrap()[0].number;
+        if written == 200 {
+            held_back = first_live == 1;
+            write(&journal, [Entry::Delivered(outcome(0, 1))]).await;
+        }
         let archived = scan::list_segments(&archive).map_or(0, |v| v.len());
-        if archived >= 2 || written == 3000 {
+        if (written > 200 && archived >= 2) || written == 3000 {
             break;
         }
     }
     journal.close().await;
+    assert!(
+        held_back,
+        "the segment of an owed delivery stayed in the journal directory"
+    );
     assert!(
         scan::list_segments(&archive).unwrap().len() >= 2,
         "archived after {written} appends"
     );
     let (outcome, state) = genesys_sentiment::journal::recover(&dir).unwrap();
     assert!(outcome.first_seq > 1);
-    assert_eq!(
-        state.pending.len(),
-        written,
-        "every owed delivery is still owed"
-    );
+    let owed: Vec<_> = state.pending.values().collect();
+    assert_eq!(owed.len(), 1, "the newest is still owed: {owed:?}");
+    genesys_sentiment::journal::read::event(&dir, &owed[0].body, &owed[0].event_id)
+        .expect("it reads back");
     let d = dir.to_str().unwrap();
     let out = run_bin(
         &["audit", "verify", d, "--archive", archive.to_str().unwrap()],
@@ -419,6 +500,7 @@ async fn a_damaged_stretch_is_not_archived_and_stays_where_verify_names_it() {
     let s = settings(&dir);
     let (journal, _) = Journal::open(&s, Metrics::new()).unwrap();
     write(&journal, (0..40).map(sentiment)).await;
+    write(&journal, (0..40).map(|i| Entry::Delivered(outcome(i, 1)))).await;
     journal.checkpoint().await.unwrap();
     journal.close().await;
     let first = scan::segment_path(&dir, 1);

@@ -36,12 +36,28 @@ fn scored(v: f64, source: ScoreSource) -> Scored {
 #[tokio::test]
 async fn the_store_keeps_conversations_schedules_and_reports_across_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/data/store.db", dir.path().display());
+    keeps_everything_across_a_reopen(&format!("sqlite://{}/data/store.db", dir.path().display()))
+        .await;
+}
+
+#[tokio::test]
+async fn on_postgresql_the_store_keeps_conversations_schedules_and_reports_across_a_reopen() {
+    let Some(url) = crate::helpers::postgres::fresh_database("store_reopen").await else {
+        return;
+    };
+    keeps_everything_across_a_reopen(&url).await;
+}
+
+async fn keeps_everything_across_a_reopen(url: &str) {
+    let url = url.to_owned();
     let day = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
     {
         let store = Store::open(&url).await.unwrap();
         store
-            .upsert_listed(&[listed("c-1", 9), listed("c-2", 10), listed("c-3", 30)])
+            .upsert_listed(
+                &[listed("c-1", 9), listed("c-2", 10), listed("c-3", 30)],
+                &Selection::default(),
+            )
             .await
             .unwrap();
         store
@@ -124,43 +140,40 @@ async fn the_store_keeps_conversations_schedules_and_reports_across_a_reopen() {
         store.counts(first_day.0, first_day.1, &all).await.unwrap(),
         (2, 1, 1)
     );
-    // A narrower batch filter selects only what matches it (queue, agent, media type).
-    let other_queue = Selection {
-        queue_ids: vec!["queue-2".into()],
-        ..Selection::default()
+    // Under a batch filter, only what that filter's listing found: c-2 listed again under
+    // it, whatever queue its row names.
+    let filtered = Selection {
+        listed_under: Some("queue-filter".into()),
     };
     assert_eq!(
         store
-            .counts(first_day.0, first_day.1, &other_queue)
+            .counts(first_day.0, first_day.1, &filtered)
             .await
             .unwrap(),
         (0, 0, 0)
     );
-    let voice = Selection {
-        queue_ids: vec!["queue-2".into(), "queue-1".into()],
-        agent_ids: vec!["agent-1".into()],
-        media_type: Some("VOICE".into()),
-        ..Selection::default()
-    };
-    assert_eq!(
-        store
-            .counts(first_day.0, first_day.1, &voice)
-            .await
-            .unwrap(),
-        (2, 1, 1)
-    );
-    let chat = Selection {
-        media_type: Some("chat".into()),
-        ..Selection::default()
-    };
-    let mut none = 0;
     store
-        .scored_between(first_day.0, first_day.1, &chat, |_| none += 1)
+        .upsert_listed(&[listed("c-2", 10)], &filtered)
         .await
         .unwrap();
-    assert_eq!(none, 0);
+    assert_eq!(
+        store
+            .counts(first_day.0, first_day.1, &filtered)
+            .await
+            .unwrap(),
+        (1, 0, 1)
+    );
+    let mut none = 0;
+    store
+        .scored_between(first_day.0, first_day.1, &filtered, |_| none += 1)
+        .await
+        .unwrap();
+    assert_eq!(none, 0, "c-1 (scored) was not listed under the filter");
     // The webhook score gets its start from the listing, and keeps the agent it named.
-    store.upsert_listed(&[listed("c-4", 11)]).await.unwrap();
+    store
+        .upsert_listed(&[listed("c-4", 11)], &Selection::default())
+        .await
+        .unwrap();
     let c4 = store.conversation("c-4").await.unwrap().unwrap();
     assert_eq!(c4["agent_id"].as_deref(), Some("agent-from-acw"));
     assert_eq!(c4["source"].as_deref(), Some("webhook"));
@@ -176,9 +189,15 @@ async fn the_store_keeps_conversations_schedules_and_reports_across_a_reopen() {
     assert_eq!(names["gone"].0, None);
 
     // What no report can use any more goes: the first day's conversations and coverage.
-    assert_eq!(store.forget_before(day + TimeDelta::days(1)).await.unwrap(), 3);
+    assert_eq!(
+        store.forget_before(day + TimeDelta::days(1)).await.unwrap(),
+        3
+    );
     assert!(store.conversation("c-1").await.unwrap().is_none());
-    assert!(store.conversation("c-3").await.unwrap().is_some(), "the next day stays");
+    assert!(
+        store.conversation("c-3").await.unwrap().is_some(),
+        "the next day stays"
+    );
     assert!(
         store
             .coverage("details", 20_570, 20_580)

@@ -538,6 +538,11 @@ async fn a_write_failure_answers_503_and_acknowledges_nothing() {
         metrics.contains("genesys_sentiment_webhooks_total{outcome=\"journal_unavailable\"}"),
         "{metrics}"
     );
+    // A load balancer stops sending here while the journal cannot write.
+    let ready = t.client.get(t.public_url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["reason"], "journal_unwritable", "{body}");
     // Every 202 is in the first segment; the chain there verifies.
     std::fs::remove_file(journal_dir.join("segment-00000002.jsonl")).unwrap();
     let outcome = genesys_sentiment::journal::verify(&journal_dir).unwrap();

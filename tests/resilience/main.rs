@@ -60,6 +60,7 @@ fn options() -> Options {
 struct Daemon {
     bin: RunningBinary,
     base: String,
+    admin: String,
 }
 
 impl Daemon {
@@ -67,6 +68,10 @@ impl Daemon {
         let defaults = [
             (
                 "GENESYS_SENTIMENT__SERVER__LISTEN",
+                "127.0.0.1:0".to_owned(),
+            ),
+            (
+                "GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN",
                 "127.0.0.1:0".to_owned(),
             ),
             ("GENESYS_SENTIMENT__LOG__FORMAT", "json".to_owned()),
@@ -121,10 +126,11 @@ impl Daemon {
         ];
         let env: Vec<(&str, String)> = defaults.iter().chain(extra.iter()).cloned().collect();
         let bin = RunningBinary::start(&["serve"], &env);
-        let address = bin.wait_for_address(Duration::from_secs(30));
+        let (address, admin) = bin.wait_for_addresses(Duration::from_secs(30));
         Daemon {
             bin,
             base: format!("http://{address}"),
+            admin: format!("http://{admin}"),
         }
     }
 
@@ -504,7 +510,7 @@ fn batch_under_faults(rt: &tokio::runtime::Runtime, opts: &Options) -> Result<St
         "the batch run to finish",
         Duration::from_secs(120) + opts.storm,
         async || {
-            run = match client.get(format!("{}/v1/runs", daemon.base)).send().await {
+            run = match client.get(format!("{}/v1/runs", daemon.admin)).send().await {
                 Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null)["runs"][0].clone(),
                 Err(_) => Value::Null,
             };

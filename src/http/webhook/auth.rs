@@ -111,10 +111,7 @@ impl WebhookAuth {
             && let Some(value) = header(name)
         {
             let given = if name == "authorization" {
-                value
-                    .strip_prefix("Bearer ")
-                    .or_else(|| value.strip_prefix("bearer "))
-                    .unwrap_or("")
+                credentials(value, "bearer").unwrap_or("")
             } else {
                 value
             };
@@ -123,7 +120,7 @@ impl WebhookAuth {
             }
         }
         if let Some((user, password)) = &self.basic
-            && let Some(encoded) = header("authorization").and_then(|v| v.strip_prefix("Basic "))
+            && let Some(encoded) = header("authorization").and_then(|v| credentials(v, "basic"))
             && let Ok(decoded) = STANDARD.decode(encoded.trim())
         {
             let expected = format!("{user}:{password}");
@@ -137,4 +134,11 @@ impl WebhookAuth {
             AuthFailure::Failed
         })
     }
+}
+
+/// The credentials of an `Authorization` value for `scheme` (matched case-insensitively,
+/// RFC 9110 §11.1): `Bearer x`, `bearer x` and `BEARER x` all give `x`.
+fn credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let (given, rest) = value.trim().split_once(' ')?;
+    given.eq_ignore_ascii_case(scheme).then_some(rest.trim())
 }

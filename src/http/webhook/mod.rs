@@ -62,6 +62,19 @@ pub async fn receive(
         }
         Err(rejection) => {
             state.metrics.webhook(rejection.code());
+            if rejection.status().is_client_error()
+                && let Some(left_out) = state.rejections_logged.allow()
+            {
+                // A peer's text is logged with Debug escaping: no control characters reach
+                // a terminal.
+                tracing::warn!(
+                    code = rejection.code(),
+                    status = rejection.status().as_u16(),
+                    reason = ?rejection.detail(),
+                    earlier_not_logged = left_out,
+                    "Webhook refused."
+                );
+            }
             rejection.into_response()
         }
     }
@@ -91,7 +104,6 @@ async fn handle(
             .webhook_auth
             .check(headers, &body, chrono::Utc::now().timestamp())
     {
-        tracing::warn!(reason = %failure, "Webhook refused: authentication.");
         return Err(Rejection::Unauthorized(failure.to_string()));
     }
     let incoming =
@@ -106,11 +118,46 @@ async fn handle(
             .map(Answer::Validated)
             .map_err(Rejection::InvalidEvent);
     }
-    let webhook_id = headers.get("webhook-id").and_then(|v| v.to_str().ok());
-    match services.intake.accept(incoming, webhook_id).await {
+    let now = chrono::Utc::now();
+    parse::check_fields(&incoming, now, state.settings.webhook.max_clock_skew.get())
+        .map_err(Rejection::InvalidEvent)?;
+    let webhook_id = match headers.get("webhook-id") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .filter(|id| id.len() <= parse::MAX_ID_LEN)
+                .ok_or_else(|| {
+                    Rejection::InvalidEvent(format!(
+                        "webhook-id must be printable ASCII of at most {} characters",
+                        parse::MAX_ID_LEN
+                    ))
+                })?
+                .to_owned(),
+        ),
+    };
+    if services.journal.saturated() {
+        state.metrics.shed("journal_queue_full");
+        return Err(Rejection::Overloaded);
+    }
+    // Once the body is read the event is taken to its end in a task of its own: a sender
+    // that goes away (or the request timeout) cannot leave it journaled but unsettled.
+    let intake = services.intake.clone();
+    let accepted =
+        tokio::spawn(async move { intake.accept(incoming, webhook_id.as_deref()).await })
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "The intake task failed; answered 503.");
+                Rejection::JournalUnavailable
+            })?;
+    match accepted {
         Ok(Outcome::Accepted(id)) => Ok(Answer::Accepted(id)),
         Ok(Outcome::Duplicate(id)) => Ok(Answer::Duplicate(id)),
         Ok(Outcome::InProgress) => Err(Rejection::InProgress),
+        Ok(Outcome::Overloaded) => {
+            state.metrics.shed("enrichment_full");
+            Err(Rejection::Overloaded)
+        }
         Err(IntakeError::Unusable(m)) => Err(Rejection::InvalidEvent(m)),
         Err(IntakeError::Journal(e)) => {
             tracing::error!(error = %e, "Webhook not stored; answered 503.");

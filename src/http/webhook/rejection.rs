@@ -74,15 +74,18 @@ pub enum Rejection {
     InProgress,
     /// 503: the journal could not store the event.
     JournalUnavailable,
+    /// 503: the journal's queue is full; shed before doing any work.
+    Overloaded,
 }
 
 impl Rejection {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Rejection::NotReady | Rejection::InProgress | Rejection::JournalUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Rejection::NotReady
+            | Rejection::InProgress
+            | Rejection::JournalUnavailable
+            | Rejection::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::BadRequest(_) | Rejection::MalformedJson(_) => StatusCode::BAD_REQUEST,
@@ -103,16 +106,22 @@ impl Rejection {
             Rejection::InvalidEvent(_) => "invalid_event",
             Rejection::InProgress => "in_progress",
             Rejection::JournalUnavailable => "journal_unavailable",
+            Rejection::Overloaded => "overloaded",
         }
     }
 
     /// Seconds the sender should wait before retrying, for the 503s.
     pub fn retry_after(&self) -> Option<&'static str> {
         match self {
-            Rejection::InProgress => Some("1"),
-            Rejection::JournalUnavailable => Some("5"),
+            Rejection::InProgress | Rejection::Overloaded => Some("1"),
+            Rejection::JournalUnavailable | Rejection::NotReady => Some("5"),
             _ => None,
         }
+    }
+
+    /// What the answer's message says (for the log line of a refusal).
+    pub fn detail(&self) -> String {
+        self.message()
     }
 
     fn message(&self) -> String {
@@ -134,6 +143,7 @@ impl Rejection {
             Rejection::JournalUnavailable => {
                 "the event could not be stored durably; retry later".into()
             }
+            Rejection::Overloaded => "the daemon is at capacity; retry in a second".into(),
         }
     }
 }

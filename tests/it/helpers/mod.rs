@@ -15,6 +15,7 @@ mod binary;
 pub mod emulator;
 #[cfg(feature = "emulator")]
 pub mod models;
+pub mod postgres;
 #[allow(unused_imports)] // BIN is only used by the emulator-backed tests.
 pub use binary::{BIN, RunningBinary, Signal, run_bin};
 
@@ -63,6 +64,7 @@ pub fn sentiment_entry(conversation: &str) -> genesys_sentiment::domain::events:
 pub fn test_settings(dir: &TempDir) -> Settings {
     let mut s = Settings::defaults();
     s.server.listen = "127.0.0.1:0".parse().unwrap();
+    s.server.admin_listen = "127.0.0.1:0".parse().unwrap();
     s.journal.dir = dir.path().join("journal").to_string_lossy().into_owned();
     s.journal.archive_dir = dir
         .path()
@@ -89,6 +91,7 @@ pub fn test_settings(dir: &TempDir) -> Settings {
 pub struct TestApp {
     pub app: Option<Application>,
     pub address: SocketAddr,
+    pub admin: SocketAddr,
     pub client: reqwest::Client,
     #[allow(dead_code)]
     pub dir: TempDir,
@@ -105,6 +108,7 @@ impl TestApp {
     fn new(app: Application, dir: TempDir) -> TestApp {
         TestApp {
             address: app.address(),
+            admin: app.admin_address(),
             app: Some(app),
             client: reqwest::Client::new(),
             dir,
@@ -143,7 +147,18 @@ impl TestApp {
         self.dir
     }
 
+    /// A URL on the listener that serves `path`: the public one for the webhook routes, the
+    /// admin one for everything else.
     pub fn url(&self, path: &str) -> String {
+        if path.starts_with("/webhook") {
+            self.public_url(path)
+        } else {
+            format!("http://{}{}", self.admin, path)
+        }
+    }
+
+    /// A URL on the public listener (`server.listen`).
+    pub fn public_url(&self, path: &str) -> String {
         format!("http://{}{}", self.address, path)
     }
 

@@ -1,0 +1,30 @@
+//! Reading a peer's response body with a ceiling: a body larger than asked for is cut (and
+//! the connection dropped), never buffered whole. Shared by the Genesys and coaching clients.
+
+use bytes::Bytes;
+
+/// Largest Genesys answer read: a details page of 100 conversations or a job results page
+/// is a few MiB.
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
+/// Largest error body read (an error is a short JSON object; the rest is dropped).
+pub const MAX_ERROR_BYTES: usize = 64 << 10;
+
+/// The first `max` bytes of `response`'s body, and whether there was more.
+///
+/// # Errors
+/// The transport error that ended the body early.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<(Bytes, bool), reqwest::Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = max - out.len();
+        if chunk.len() > room {
+            out.extend_from_slice(&chunk[..room]);
+            return Ok((Bytes::from(out), true));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok((Bytes::from(out), false))
+}

@@ -1,0 +1,592 @@
+//! Issue 14: every hole of the hostile-input review, reproduced against the real server and
+//! kept closed. Each test names the point of the issue it covers.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use genesys_sentiment::config::{Purpose, Secret};
+use serde_json::{Value, json};
+
+use crate::fake_genesys::{FakeGenesys, Reply};
+use crate::helpers::{TestApp, load, poll, run_bin};
+
+fn seed(id: &str) -> Value {
+    json!({"interactionId": id, "sentiment": {"score": -0.5, "polarity": "negative"}})
+}
+
+/// A coaching platform stand-in (any path) answering with `reply` for each delivery.
+async fn sink(reply: impl Fn(usize) -> Reply + Send + Sync + 'static) -> (FakeGenesys, String) {
+    let fake = FakeGenesys::start().await;
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    fake.handler("/coaching", move |_| {
+        reply(count.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    });
+    let url = format!("{}/coaching", fake.url());
+    (fake, url)
+}
+
+fn ok() -> Reply {
+    Reply::json(200, json!({"ok": true}))
+}
+
+/// Distinct `webhook-id`s the sink received with a 2xx answer pending or given.
+fn delivered_ids(fake: &FakeGenesys) -> std::collections::BTreeSet<String> {
+    fake.seen("/coaching")
+        .iter()
+        .filter_map(|s| {
+            s.headers
+                .iter()
+                .find(|(k, _)| k == "webhook-id")
+                .map(|(_, v)| v.clone())
+        })
+        .collect()
+}
+
+// 1. A cancelled request leaves nothing stuck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_whose_sender_hangs_up_at_once_are_still_delivered_and_then_duplicates() {
+    let (fake, url) = sink(|_| ok()).await;
+    let t = TestApp::started(|s| s.coaching.url = url.clone()).await;
+    let address = t.address;
+    let ids: Vec<String> = (0..40).map(|i| format!("hangup-{i}")).collect();
+    let sent = ids.clone();
+    tokio::task::spawn_blocking(move || {
+        for id in &sent {
+            let body = seed(id).to_string();
+            let mut s = TcpStream::connect(address).unwrap();
+            write!(
+                s,
+                "POST /webhooks/genesys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            // Half-close and go away without reading the answer.
+            s.shutdown(std::net::Shutdown::Both).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    // Each either was stored (then it is delivered, and a retry is a duplicate) or was
+    // never stored (then a retry stores it): never stuck answering 503 in_progress.
+    for id in &ids {
+        let answered = poll(Duration::from_secs(10), async || {
+            let (status, body) = t.post_webhook(&seed(id)).await;
+            (status != 503).then_some((status, body))
+        })
+        .await;
+        let (status, body) = answered.unwrap_or_else(|| panic!("{id} stays 503"));
+        assert!(status == 200 || status == 202, "{id}: {status} {body}");
+    }
+    let all = poll(Duration::from_secs(20), async || {
+        (delivered_ids(&fake).len() >= ids.len()).then_some(())
+    })
+    .await;
+    assert!(
+        all.is_some(),
+        "delivered {} of {}",
+        delivered_ids(&fake).len(),
+        ids.len()
+    );
+    t.stop().await;
+}
+
+// 2. A hostile Retry-After neither panics nor stops forwarding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_1e20_from_the_sink_is_capped_and_deliveries_still_arrive() {
+    let (fake, url) = sink(|n| {
+        if n < 12 {
+            Reply::json(429, json!({})).header("retry-after", "1e20")
+        } else {
+            ok()
+        }
+    })
+    .await;
+    let t = TestApp::started(|s| {
+        s.coaching.url = url.clone();
+        s.coaching.retry_after_cap = Duration::from_millis(100).into();
+        s.coaching.backoff_base = Duration::from_millis(10).into();
+    })
+    .await;
+    for i in 0..12 {
+        assert_eq!(t.post_webhook(&seed(&format!("ra-{i}"))).await.0, 202);
+    }
+    let all = poll(Duration::from_secs(20), async || {
+        (delivered_ids(&fake).len() >= 12 && fake.seen("/coaching").len() > 12).then_some(())
+    })
+    .await;
+    assert!(all.is_some(), "{} requests", fake.seen("/coaching").len());
+    let metrics = t.get("/metrics").await.text().await.unwrap();
+    assert!(
+        !metrics.contains("genesys_sentiment_forwarder_faults_total{"),
+        "no worker panicked: {metrics}"
+    );
+    assert_eq!(t.get("/readyz").await.status(), 200);
+    t.stop().await;
+}
+
+// 2. The same header from Genesys ends the request with a rate-limit error, no panic.
+#[tokio::test]
+async fn retry_after_1e20_from_genesys_is_a_rate_limit_error() {
+    let fake = FakeGenesys::start().await;
+    fake.default_reply(
+        "/api/v2/speechandtextanalytics/conversations/c-1",
+        Reply::json(
+            429,
+            json!({"message": "slow down", "code": "too.many.requests", "status": 429}),
+        )
+        .header("retry-after", "1e20"),
+    );
+    let client = fake.client(|_| {});
+    let err = client.conversation_sentiment("c-1").await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        genesys_sentiment::genesys::ErrorKind::RateLimited,
+        "{err}"
+    );
+}
+
+// 3. Agent data is not on the public port; the admin token guards it.
+#[tokio::test]
+async fn admin_routes_are_absent_from_the_public_listener_and_need_the_admin_token() {
+    let token = "admin-token-0123456789abcdef";
+    let t = TestApp::started(|s| s.server.admin_token = Secret::new(token)).await;
+    for path in ["/v1/trends", "/v1/runs", "/v1/deliveries", "/metrics", "/"] {
+        let r = t.client.get(t.public_url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path} on the public listener");
+    }
+    for path in ["/healthz", "/readyz"] {
+        let r = t.client.get(t.public_url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path} on the public listener");
+    }
+    let r = t.get("/v1/runs").await;
+    assert_eq!(r.status(), 401, "no token");
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let r = t
+            .client
+            .get(t.url("/v1/runs"))
+            .header("authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{scheme}");
+    }
+    let r = t
+        .client
+        .get(t.url("/metrics"))
+        .header("authorization", "Bearer wrong-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // The dashboard page holds no data; it asks for the token.
+    assert_eq!(t.get("/").await.status(), 200);
+    t.stop().await;
+}
+
+// 4. A client trickling headers is closed; connections over the cap are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_headers_are_cut_off_and_connections_over_the_cap_are_closed() {
+    let t = TestApp::started(|s| {
+        s.server.header_read_timeout = Duration::from_secs(1).into();
+        s.server.max_connections = std::num::NonZero::new(4).unwrap();
+    })
+    .await;
+    let address = t.address;
+    let closed_within = tokio::task::spawn_blocking(move || {
+        // Unfinished headers, nothing at all, half an HTTP/2 preface, a few bytes.
+        let openings: [&[u8]; 4] = [
+            b"POST /webhooks/genesys HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+            b"",
+            b"PRI * HTTP/2.0\r\n",
+            b"GE",
+        ];
+        let mut slow: Vec<TcpStream> = openings
+            .iter()
+            .map(|opening| {
+                let mut s = TcpStream::connect(address).unwrap();
+                s.write_all(opening).unwrap();
+                s
+            })
+            .collect();
+        // The fifth connection is over the cap: closed at once, unanswered.
+        let mut fifth = TcpStream::connect(address).unwrap();
+        fifth
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let _ = fifth.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut buf = [0u8; 256];
+        let n = fifth.read(&mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "{:?}", String::from_utf8_lossy(&buf[..n]));
+        // The slow ones are closed after header_read_timeout.
+        let started = Instant::now();
+        for s in &mut slow {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf);
+        }
+        started.elapsed()
+    })
+    .await
+    .unwrap();
+    assert!(
+        closed_within < Duration::from_secs(5),
+        "slow connections closed after {closed_within:?}"
+    );
+    let metrics = t.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("genesys_sentiment_shed_total{outcome=\"max_connections\"}"),
+        "{metrics}"
+    );
+    // Once they are gone, the listener serves again.
+    assert_eq!(
+        t.client
+            .get(t.public_url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    t.stop().await;
+}
+
+// 5. A far-future eventTime is refused; time arithmetic never panics.
+#[tokio::test]
+async fn an_event_time_far_in_the_future_or_in_microseconds_is_422() {
+    let t = TestApp::started(|_| {}).await;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    for (what, time) in [
+        ("year 9999", json!("9999-01-01T00:00:00Z")),
+        ("microseconds", json!(now_ms * 1000)),
+        ("an hour ahead", json!(now_ms + 3_600_000)),
+    ] {
+        let body = json!({"topicName": "v2.detail.events.conversation.c-future.customer.end",
+            "eventBody": {"conversationId": "c-future", "eventTime": time}});
+        let (status, answer) = t.post_webhook(&body).await;
+        assert_eq!(status, 422, "{what}: {answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap()
+                .contains("max_clock_skew"),
+            "{what}: {answer}"
+        );
+    }
+    // Within the skew it is accepted.
+    let body = json!({"topicName": "v2.detail.events.conversation.c-now.customer.end",
+        "eventBody": {"conversationId": "c-now", "eventTime": now_ms + 60_000}});
+    assert_eq!(t.post_webhook(&body).await.0, 202);
+    t.stop().await;
+}
+
+// 6. An id is never put into a Genesys URL unchecked.
+#[tokio::test]
+async fn a_path_traversal_id_is_422_and_nothing_is_stored_or_fetched() {
+    let fake = FakeGenesys::start().await;
+    let t = TestApp::started(|s| {
+        s.genesys.base_url = fake.url();
+        s.webhook.sta_retry_delay = Duration::ZERO.into();
+    })
+    .await;
+    for id in [
+        "../../../../api/v2/users/me",
+        "c-1/../../users/me",
+        "c-1?x=1",
+        "c 1",
+        &"a".repeat(129),
+    ] {
+        let body = json!({"topicName": "v2.detail.events.conversation.{id}.customer.end",
+            "eventBody": {"conversationId": id}});
+        let (status, answer) = t.post_webhook(&body).await;
+        assert_eq!(status, 422, "{id:?}: {answer}");
+        let (status, _) = t.post_webhook(&seed(id)).await;
+        assert_eq!(status, 422, "seed form {id:?}");
+    }
+    let r = t
+        .client
+        .post(t.url("/webhooks/genesys"))
+        .header("content-type", "application/json")
+        .header("webhook-id", "w".repeat(300))
+        .body(seed("c-ok").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "an over-long webhook-id");
+    let dir = t.stop().await;
+    let journal = std::fs::read_to_string(dir.path().join("journal/segment-00000001.jsonl"))
+        .unwrap_or_default();
+    assert!(!journal.contains("users/me"), "nothing journaled");
+    assert!(
+        fake.seen("/api/v2/users/me").is_empty(),
+        "no request left for Genesys"
+    );
+}
+
+// 7. Secrets that look like numbers stay as written; short webhook secrets are refused.
+#[test]
+fn numeric_looking_secrets_are_kept_and_short_ones_refused() {
+    let token = "1234567890123456789012345";
+    let s = load(
+        None,
+        &[
+            ("GENESYS_SENTIMENT__WEBHOOK__BASIC_USERNAME", "007"),
+            ("GENESYS_SENTIMENT__WEBHOOK__BASIC_PASSWORD", "007"),
+            ("GENESYS_SENTIMENT__WEBHOOK__BEARER_TOKEN", token),
+            ("GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET", "0042"),
+            ("GENESYS_SENTIMENT__SERVER__MAX_CONNECTIONS", "12"),
+        ],
+        Purpose::Inspect,
+    )
+    .unwrap();
+    assert_eq!(s.webhook.basic_username, "007");
+    assert_eq!(s.webhook.basic_password.expose(), Some("007"));
+    assert_eq!(s.webhook.bearer_token.expose(), Some(token));
+    assert_eq!(s.genesys.client_secret.expose(), Some("0042"));
+    assert_eq!(s.server.max_connections.get(), 12, "numbers still parse");
+    for (key, var) in [
+        (
+            "webhook.bearer_token",
+            "GENESYS_SENTIMENT__WEBHOOK__BEARER_TOKEN",
+        ),
+        (
+            "webhook.hub_signature_secret",
+            "GENESYS_SENTIMENT__WEBHOOK__HUB_SIGNATURE_SECRET",
+        ),
+    ] {
+        let out = run_bin(&["check-config"], &[(var, "short-secret")]);
+        assert_eq!(out.status.code(), Some(2), "{key}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(key) && !err.contains("short-secret"), "{err}");
+    }
+}
+
+// 8. Redirects are not followed: a 302 dead-letters with its status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_302_from_the_sink_dead_letters_and_nothing_follows_it() {
+    let (fake, url) = sink(|_| Reply::json(302, json!({})).header("location", "/elsewhere")).await;
+    fake.default_reply("/elsewhere", ok());
+    let t = TestApp::started(|s| s.coaching.url = url.clone()).await;
+    assert_eq!(t.post_webhook(&seed("moved-1")).await.0, 202);
+    let dead = poll(Duration::from_secs(10), async || {
+        t.journal()
+            .into_iter()
+            .find(|r| r["type"] == "dead_lettered")
+    })
+    .await
+    .expect("dead-lettered");
+    assert_eq!(dead["status"], 302, "{dead}");
+    assert!(
+        fake.seen("/elsewhere").is_empty(),
+        "the redirect was not followed"
+    );
+    t.stop().await;
+}
+
+// 10. An empty or unreadable HEAD does not stop start-up.
+#[tokio::test]
+async fn an_empty_head_still_starts() {
+    let t = TestApp::started(|_| {}).await;
+    assert_eq!(t.post_webhook(&seed("head-1")).await.0, 202);
+    let mut dir = t.stop().await;
+    for contents in [&b""[..], b"not a head", &[0xff, 0xfe][..]] {
+        std::fs::write(dir.path().join("journal/HEAD"), contents).unwrap();
+        let t = TestApp::started_in(dir, |_| {}).await;
+        assert_eq!(t.post_webhook(&seed("head-1")).await.0, 200, "a duplicate");
+        dir = t.stop().await;
+    }
+}
+
+// 11. Files are the daemon user's alone.
+#[tokio::test]
+async fn journal_and_store_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TestApp::started(|_| {}).await;
+    assert_eq!(t.post_webhook(&seed("mode-1")).await.0, 202);
+    let dir = t.stop().await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let journal = dir.path().join("journal");
+    assert_eq!(mode(&journal), 0o700, "journal directory");
+    for f in ["segment-00000001.jsonl", "HEAD", "LOCK"] {
+        assert_eq!(mode(&journal.join(f)), 0o600, "{f}");
+    }
+    assert_eq!(
+        mode(&dir.path().join("genesys-sentiment.db")),
+        0o600,
+        "store"
+    );
+}
+
+// 12. Credentials in a URL never reach check-config, errors or the journal.
+#[tokio::test]
+async fn credentials_in_the_coaching_url_are_redacted_everywhere() {
+    let url = "http://user:pa55word@127.0.0.1:9/hook?api_key=k3y-s3cret";
+    let out = run_bin(
+        &["check-config"],
+        &[("GENESYS_SENTIMENT__COACHING__URL", url)],
+    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(shown.contains("127.0.0.1:9/hook"), "{shown}");
+    assert!(
+        !shown.contains("pa55word") && !shown.contains("k3y-s3cret"),
+        "{shown}"
+    );
+    // A token as the user name alone is a credential too.
+    let out = run_bin(
+        &["check-config"],
+        &[(
+            "GENESYS_SENTIMENT__COACHING__URL",
+            "https://t0ken-as-user@127.0.0.1:9/hook",
+        )],
+    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(!shown.contains("t0ken-as-user"), "{shown}");
+    let t = TestApp::started(|s| {
+        s.coaching.url = url.into();
+        s.coaching.backoff_base = Duration::from_millis(10).into();
+    })
+    .await;
+    assert_eq!(t.post_webhook(&seed("cred-1")).await.0, 202);
+    let failed = poll(Duration::from_secs(10), async || {
+        t.journal()
+            .into_iter()
+            .find(|r| r["type"] == "delivery_failed")
+    })
+    .await
+    .expect("a failed attempt is journaled");
+    let text = failed.to_string();
+    assert!(
+        !text.contains("pa55word") && !text.contains("k3y-s3cret"),
+        "{text}"
+    );
+    t.stop().await;
+}
+
+// 12. coaching.auth_header is sent instead.
+#[tokio::test]
+async fn the_auth_header_goes_with_every_delivery() {
+    let (fake, url) = sink(|_| ok()).await;
+    let t = TestApp::started(|s| {
+        s.coaching.url = url.clone();
+        s.coaching.auth_header = Secret::new("X-Api-Key: k-0123456789");
+    })
+    .await;
+    assert_eq!(t.post_webhook(&seed("hdr-1")).await.0, 202);
+    let seen = poll(Duration::from_secs(10), async || {
+        fake.seen("/coaching").into_iter().next()
+    })
+    .await
+    .expect("delivered");
+    assert!(
+        seen.headers
+            .iter()
+            .any(|(k, v)| k == "x-api-key" && v == "k-0123456789"),
+        "{:?}",
+        seen.headers
+    );
+    t.stop().await;
+}
+
+// 14. A stale Standard Webhooks timestamp is told apart only with a good signature.
+#[tokio::test]
+async fn a_bad_signature_with_a_stale_timestamp_learns_nothing() {
+    const KEY: &str = "whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u";
+    let t = TestApp::started(|s| {
+        s.webhook.allow_unauthenticated = false;
+        s.webhook.standard_webhooks_secrets = vec![Secret::new(KEY)];
+    })
+    .await;
+    let stale = chrono::Utc::now().timestamp() - 3600;
+    for ts in [
+        stale.to_string(),
+        i64::MIN.to_string(),
+        i64::MAX.to_string(),
+    ] {
+        let r = t
+            .client
+            .post(t.url("/webhooks/genesys"))
+            .header("content-type", "application/json")
+            .header("webhook-id", "msg-stale")
+            .header("webhook-timestamp", &ts)
+            .header(
+                "webhook-signature",
+                "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            )
+            .body(seed("stale-1").to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{ts}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["message"], "authentication failed", "{ts}: {body}");
+    }
+    t.stop().await;
+}
+
+// 13, 14. Refusals are logged at a bounded rate, escaped.
+#[test]
+fn refusals_are_logged_escaped_and_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}/s.db", dir.path().display());
+    let journal = dir.path().join("journal");
+    let env = [
+        ("GENESYS_SENTIMENT__SERVER__LISTEN", "127.0.0.1:0"),
+        ("GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN", "127.0.0.1:0"),
+        // Pretty: the format a terminal shows (JSON escapes control characters anyway).
+        ("GENESYS_SENTIMENT__LOG__FORMAT", "pretty"),
+        ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "x"),
+        ("GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET", "y"),
+        ("GENESYS_SENTIMENT__GENESYS__BASE_URL", "http://127.0.0.1:9"),
+        ("GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED", "true"),
+        ("GENESYS_SENTIMENT__BATCH__ENABLED", "false"),
+        ("GENESYS_SENTIMENT__JOURNAL__DIR", journal.to_str().unwrap()),
+        ("GENESYS_SENTIMENT__STORE__URL", &store),
+    ];
+    let mut bin = crate::helpers::RunningBinary::start(&["serve"], &env);
+    let listening = bin
+        .wait_for_line("Listening.", Duration::from_secs(30))
+        .expect("the address is logged");
+    let address = listening
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("address="))
+        .expect("address=…")
+        .to_owned();
+    let warning = bin.wait_for_line("allow_unauthenticated is true", Duration::from_secs(30));
+    assert!(warning.is_some(), "the start-up warning");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        assert!(
+            crate::helpers::wait_for_status(
+                &client,
+                &format!("http://{address}/readyz"),
+                200,
+                Duration::from_secs(30)
+            )
+            .await
+        );
+        for i in 0..200 {
+            let body = json!({"topicName": format!("v2.other.\u{1b}[2J{i}"), "eventBody": {}});
+            let r = client
+                .post(format!("http://{address}/webhooks/genesys"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 422);
+        }
+    });
+    bin.signal(crate::helpers::Signal::Term);
+    bin.wait_exit(Duration::from_secs(15));
+    let mut refused = 0;
+    while let Some(line) = bin.wait_for_line("Webhook refused.", Duration::from_millis(200)) {
+        assert!(!line.contains('\u{1b}'), "a raw escape in the log: {line}");
+        refused += 1;
+    }
+    assert!(
+        (1..=25).contains(&refused),
+        "{refused} log lines for 200 refusals"
+    );
+}
