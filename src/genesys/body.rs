@@ -28,3 +28,24 @@ pub async fn read_capped(
     }
     Ok((Bytes::from(out), false))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(body: Vec<u8>) -> reqwest::Response {
+        reqwest::Response::from(axum::http::Response::new(body))
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_ceiling_is_cut_there_and_said_to_be() {
+        let (read, more) = read_capped(response(vec![b'x'; 1 << 20]), MAX_ERROR_BYTES)
+            .await
+            .unwrap();
+        assert_eq!((read.len(), more), (MAX_ERROR_BYTES, true));
+        let (read, more) = read_capped(response(b"{\"error\":1}".to_vec()), MAX_ERROR_BYTES)
+            .await
+            .unwrap();
+        assert_eq!((&read[..], more), (&b"{\"error\":1}"[..], false));
+    }
+}

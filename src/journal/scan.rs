@@ -71,7 +71,13 @@ pub fn list_segments(dir: &Path) -> io::Result<Vec<Segment>> {
         else {
             continue;
         };
-        if !fs::symlink_metadata(entry.path())?.file_type().is_file() {
+        let meta = match fs::symlink_metadata(entry.path()) {
+            Ok(m) => m,
+            // Moved away since the directory was read (an archiving pass): not here any more.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if !meta.file_type().is_file() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("{} is not a regular file", entry.path().display()),

@@ -53,7 +53,7 @@ pub mod names {
     /// Forwarder faults recovered from: a delivery attempt that panicked (requeued), a
     /// worker restarted.
     pub const FORWARDER_FAULTS: &str = "genesys_sentiment_forwarder_faults";
-    /// 1 while deliveries are due but none has completed for `coaching.stall_after`.
+    /// 1 while deliveries are due but none has completed for 2 × `coaching.timeout` + 1 min.
     pub const FORWARDER_STALLED: &str = "genesys_sentiment_forwarder_stalled";
     /// Requests refused before the intake (connection cap, full journal queue), by reason.
     pub const SHED: &str = "genesys_sentiment_shed";
@@ -257,7 +257,7 @@ impl Metrics {
         let forwarder_stalled = Gauge::default();
         r.register(
             names::FORWARDER_STALLED,
-            "1 while deliveries are due but none has completed for coaching.stall_after",
+            "1 while deliveries are due but none has completed for 2 x coaching.timeout + 1 min",
             forwarder_stalled.clone(),
         );
         let shed = Family::<OutcomeLabel, Counter>::default();

@@ -302,6 +302,16 @@ async fn a_path_traversal_id_is_422_and_nothing_is_stored_or_fetched() {
         assert_eq!(status, 422, "{id:?}: {answer}");
         let (status, _) = t.post_webhook(&seed(id)).await;
         assert_eq!(status, 422, "seed form {id:?}");
+        // A dry run says the same as the real post.
+        let dry = t
+            .client
+            .post(t.url("/webhooks/genesys?validate=true"))
+            .header("content-type", "application/json")
+            .body(seed(id).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(dry.status(), 422, "?validate=true for {id:?}");
     }
     let r = t
         .client

@@ -111,13 +111,6 @@ async fn handle(
             ParseError::Malformed(m) => Rejection::MalformedJson(m),
             ParseError::Unusable(m) => Rejection::InvalidEvent(m),
         })?;
-    if query.validate {
-        return services
-            .intake
-            .check(&incoming)
-            .map(Answer::Validated)
-            .map_err(Rejection::InvalidEvent);
-    }
     let now = chrono::Utc::now();
     parse::check_fields(&incoming, now, state.settings.webhook.max_clock_skew.get())
         .map_err(Rejection::InvalidEvent)?;
@@ -136,6 +129,14 @@ async fn handle(
                 .to_owned(),
         ),
     };
+    // After every check the real post makes: `?validate=true` says what it would answer.
+    if query.validate {
+        return services
+            .intake
+            .check(&incoming)
+            .map(Answer::Validated)
+            .map_err(Rejection::InvalidEvent);
+    }
     if services.journal.saturated() {
         state.metrics.shed("journal_queue_full");
         return Err(Rejection::Overloaded);

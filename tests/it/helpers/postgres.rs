@@ -1,4 +1,4 @@
-//! A fresh PostgreSQL database per test, on the server `.ci/run` starts (`bash
+//! A fresh PostgreSQL database per test, on the server `.ci/run` starts (`source
 //! .ci/postgres.sh` exports `TEST_POSTGRES_URL`). Without one, a test prints SKIPPED — except
 //! under CI or `REQUIRE_POSTGRES=1`, where it fails.
 
