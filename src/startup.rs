@@ -377,13 +377,37 @@ impl Application {
         };
         if settings.batch.enabled {
             let job = batch.clone();
+            // Replicas on one PostgreSQL store: one runs each scheduled batch, the others
+            // serve its reports from the store.
+            let lease = Arc::new(crate::store::BatchLease::new(store.clone()));
+            let leading = Arc::new(std::sync::atomic::AtomicU8::new(0));
+            let follower_reports = reports.clone();
+            let replica = settings.server.replica();
             self.tracker.spawn(scheduler::run_every(
                 settings.batch.interval.get(),
                 settings.batch.run_at_startup,
                 self.root.clone(),
                 move |run| {
-                    let job = job.clone();
-                    async move { job.run_once(run).await.map(|_| ()) }
+                    let (job, lease, leading) = (job.clone(), lease.clone(), leading.clone());
+                    let (reports, replica) = (follower_reports.clone(), replica.clone());
+                    async move {
+                        let leads = lease.lead().await.map_err(|e| {
+                            format!("cannot tell which replica runs the batch: {e}")
+                        })?;
+                        let role = if leads { 1 } else { 2 };
+                        if leading.swap(role, std::sync::atomic::Ordering::Relaxed) != role {
+                            if leads {
+                                tracing::info!(%replica, "This replica runs the scheduled batch.");
+                            } else {
+                                tracing::info!(%replica, "Another replica runs the scheduled batch; this one serves its reports from the store.");
+                            }
+                        }
+                        if leads {
+                            job.run_once(run).await.map(|_| ()).map_err(|e| e.to_string())
+                        } else {
+                            reports.load().await.map(|_| ()).map_err(|e| e.to_string())
+                        }
+                    }
                 },
             ));
         }
@@ -479,6 +503,7 @@ fn run_info(time: chrono::DateTime<chrono::Utc>, outcome: &str, run: &BatchRun) 
         provisional_after: None,
         progress: None,
         error: run.error.clone(),
+        replica: None,
     }
 }
 

@@ -51,6 +51,9 @@ pub struct RunInfo {
     pub progress: Option<PullStats>,
     /// Why it failed.
     pub error: Option<String>,
+    /// The replica that ran it (`server.replica_name`, or the host name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
 }
 
 impl RunInfo {

@@ -119,6 +119,7 @@ impl Batch {
             provisional_after: None,
             progress: None,
             error: None,
+            replica: Some(self.settings.server.replica()),
         };
         self.reports.set_current(info.clone());
         let provisional = match client.details_availability().await {

@@ -33,9 +33,27 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// How long a SIGTERM drain may take before the process exits anyway.
     pub shutdown_deadline: HumanDuration,
+    /// This replica's name in `/v1/runs`; empty: the host name.
+    pub replica_name: String,
 }
 
 impl ServerSettings {
+    /// This replica's name: `replica_name`, else the host name (`HOSTNAME`, then
+    /// `/etc/hostname`), else `localhost`.
+    pub fn replica(&self) -> String {
+        let configured = self.replica_name.trim();
+        if !configured.is_empty() {
+            return configured.to_owned();
+        }
+        std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".to_owned())
+    }
+
     pub(super) fn check(&self) -> Result<(), ConfigError> {
         if self.header_read_timeout.get().is_zero() {
             return Err(ConfigError::invalid(

@@ -13,6 +13,7 @@
 //! rebuilt from Genesys (a lost store costs a re-pull, never an acknowledged event).
 
 pub mod conversations;
+pub mod lease;
 pub mod reports;
 mod schema;
 
@@ -24,6 +25,7 @@ use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
 
 pub use conversations::{Coverage, Listed, ScoreSource, Scored, Selection};
+pub use lease::BatchLease;
 pub use reports::DailyAggregate;
 
 /// Which database a store is.

@@ -308,3 +308,81 @@ async fn a_run_completes_across_a_60s_pause_with_15s_tokens() {
         client.tokens().fetch_count()
     );
 }
+
+/// A run on `admin`'s `/v1/runs` that `replica` finished with `outcome`.
+async fn run_by(admin: &str, replica: &str, outcome: &str) -> Option<Value> {
+    let runs: Value = reqwest::get(format!("http://{admin}/v1/runs"))
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    runs["runs"]
+        .as_array()?
+        .iter()
+        .find(|r| r["replica"] == replica && r["outcome"] == outcome)
+        .cloned()
+}
+
+#[test]
+fn on_postgresql_one_replica_runs_the_batch_and_another_takes_over_when_it_is_killed() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(url) = rt.block_on(crate::helpers::postgres::fresh_database("batch_lease")) else {
+        return;
+    };
+    let emu = rt.block_on(start(batch_org(64)));
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let env_for = |dir: &std::path::Path, name: &str| {
+        let mut env = serve_env(&emu, dir);
+        env.push(("GENESYS_SENTIMENT__STORE__URL", url.clone()));
+        env.push(("GENESYS_SENTIMENT__BATCH__INTERVAL", "1s".into()));
+        env.push(("GENESYS_SENTIMENT__SERVER__REPLICA_NAME", name.into()));
+        env
+    };
+    let mut a = RunningBinary::start(&["serve"], &env_for(dir_a.path(), "replica-a"));
+    a.wait_for_addresses(Duration::from_secs(30));
+    assert!(
+        a.wait_for_line(
+            "This replica runs the scheduled batch.",
+            Duration::from_secs(60)
+        )
+        .is_some(),
+        "the first replica leads"
+    );
+    let b = RunningBinary::start(&["serve"], &env_for(dir_b.path(), "replica-b"));
+    let (_, admin_b) = b.wait_for_addresses(Duration::from_secs(30));
+    assert!(
+        b.wait_for_line(
+            "Another replica runs the scheduled batch",
+            Duration::from_secs(60)
+        )
+        .is_some(),
+        "the second one follows"
+    );
+    let admin_b = admin_b.to_string();
+    // The follower serves the leader's runs from the store.
+    let led = rt.block_on(crate::helpers::poll(Duration::from_secs(120), async || {
+        run_by(&admin_b, "replica-a", "succeeded").await
+    }));
+    assert!(led.is_some(), "replica-a's run is on replica-b's /v1/runs");
+    assert!(
+        rt.block_on(run_by(&admin_b, "replica-b", "succeeded"))
+            .is_none(),
+        "replica-b ran nothing while replica-a led"
+    );
+
+    a.signal(Signal::Kill);
+    a.wait_exit(Duration::from_secs(10));
+    assert!(
+        b.wait_for_line(
+            "This replica runs the scheduled batch.",
+            Duration::from_secs(60)
+        )
+        .is_some(),
+        "replica-b takes over at its next interval"
+    );
+    let took_over = rt.block_on(crate::helpers::poll(Duration::from_secs(120), async || {
+        run_by(&admin_b, "replica-b", "succeeded").await
+    }));
+    assert!(took_over.is_some(), "replica-b ran the next batch");
+}
