@@ -21,7 +21,7 @@ use super::JournalError;
 use super::codec::{Draft, Record, encode_into};
 use super::recovery::JournalState;
 use super::scan::{HEAD_FILE, segment_path};
-use crate::domain::delivery::{Body, Location};
+use crate::domain::delivery::Location;
 use crate::domain::events::Entry;
 use crate::telemetry::metrics::Metrics;
 
@@ -341,7 +341,7 @@ impl Writer {
             self.size = 0;
         }
         let now = Utc::now();
-        self.hold_dead_letters();
+        self.drop_lost_dead_letters();
         let r = &mut self.retention;
         r.state.prune_dedupe(now, r.dedupe_window);
         let checkpoint = r.state.checkpoint(now, r.dedupe_window);
@@ -366,32 +366,25 @@ impl Writer {
         Ok(appended)
     }
 
-    /// Reads the content of dead letters back from earlier segments into the kept state, so
-    /// the checkpoint carries it and those segments can be archived (owed deliveries keep
-    /// their segments instead: they are few and soon settled; a dead letter may stay for
-    /// good).
-    fn hold_dead_letters(&mut self) {
-        let segment = self.segment;
+    /// Drops dead letters whose record is gone from the journal directory (a segment removed
+    /// by hand): they can no longer be replayed, and would keep every later segment from
+    /// being archived. The others stay as references, so their segments stay until they are
+    /// replayed and delivered: a coaching platform that refuses everything costs disk, which
+    /// the journal keeps anyway, not memory.
+    fn drop_lost_dead_letters(&mut self) {
         let dir = self.dir.clone();
+        let mut present = std::collections::HashMap::new();
         self.retention.state.dead_letters.retain(|id, d| {
-            if d.body.segment().is_none_or(|s| s >= segment) {
+            let Some(segment) = d.body.segment() else {
                 return true;
+            };
+            let here = *present
+                .entry(segment)
+                .or_insert_with(|| segment_path(&dir, segment).exists());
+            if !here {
+                tracing::error!(event_id = %id, segment, "A dead letter's record is gone from the journal; it can no longer be replayed and is dropped from the dead letters.");
             }
-            match super::read::event(&dir, &d.body, id) {
-                Ok(event) => {
-                    d.body = Body::Held(Box::new(event));
-                    true
-                }
-                // Gone for good: keeping it would pin its segment forever for nothing.
-                Err(e) if e.is_lost() => {
-                    tracing::error!(event_id = %id, error = %e, "A dead letter's record is gone from the journal; it can no longer be replayed and is dropped from the dead letters.");
-                    false
-                }
-                Err(e) => {
-                    tracing::error!(event_id = %id, error = %e, "Cannot read a dead letter back from the journal now; its segment is kept until the next checkpoint.");
-                    true
-                }
-            }
+            here
         });
     }
 

@@ -549,3 +549,44 @@ async fn a_crafted_checkpoint_at_seq_0_is_refused_without_a_panic() {
     let out = run_bin(&["audit", "verify", dir.to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[tokio::test]
+async fn a_dead_letter_keeps_its_segment_until_it_is_replayed_and_delivered() {
+    use genesys_sentiment::domain::events::ReplayRequest;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    let archive = tmp.path().join("journal-archive");
+    let s = settings(&dir);
+    let (journal, _) = Journal::open(&s, Metrics::new()).unwrap();
+    write(&journal, (0..20).map(sentiment)).await;
+    write(&journal, (1..20).map(|i| Entry::Delivered(outcome(i, 1)))).await;
+    write(&journal, [Entry::DeadLettered(outcome(0, 3))]).await;
+    journal.checkpoint().await.unwrap();
+    journal.close().await;
+    let archive_now = || {
+        genesys_sentiment::journal::archive::archive(
+            &dir,
+            Some(&archive),
+            chrono::Utc::now(),
+            Duration::ZERO,
+        )
+        .unwrap()
+    };
+    assert_eq!(archive_now().segments, 0, "segment 1 holds the dead letter");
+    let (_, state) = genesys_sentiment::journal::recover(&dir).unwrap();
+    let (id, dead) = state.dead_letters.iter().next().expect("one dead letter");
+    let event = genesys_sentiment::journal::read::event(&dir, &dead.body, id).unwrap();
+    assert_eq!(event.event_id(), id, "it reads back after a restart");
+
+    // Replayed and delivered: nothing holds segment 1 any more.
+    let (journal, _) = Journal::open(&s, Metrics::new()).unwrap();
+    let replay = Entry::ReplayRequested(ReplayRequest {
+        event_id: id.clone(),
+    });
+    write(&journal, [replay, Entry::Delivered(outcome(0, 4))]).await;
+    journal.checkpoint().await.unwrap();
+    journal.close().await;
+    assert!(archive_now().segments >= 1);
+    let (_, state) = genesys_sentiment::journal::recover(&dir).unwrap();
+    assert!(state.dead_letters.is_empty() && state.pending.is_empty());
+}
