@@ -246,10 +246,7 @@ impl Forwarder {
                 (Ok(retry), "unreadable")
             }
         };
-        let pending = owed;
-        let age = (Utc::now() - pending.since)
-            .to_std()
-            .unwrap_or(Duration::ZERO);
+        let age = (Utc::now() - owed.since).to_std().unwrap_or(Duration::ZERO);
         let outcome = |status, error| DeliveryOutcome {
             event_id: id.clone(),
             attempt,
@@ -348,7 +345,7 @@ impl Forwarder {
                 self.queue.retry_at(
                     &id,
                     Instant::now() + wait.max(Duration::from_millis(100)),
-                    pending.attempts,
+                    owed.attempts,
                 );
             }
         }

@@ -115,6 +115,21 @@ fn assert_same_state(a: &JournalState, b: &JournalState, dirs: &[&std::path::Pat
     );
 }
 
+/// One archiving pass with zero retention: whatever lies before a checkpoint and holds
+/// nothing still owed leaves `dir` for `archive`.
+fn archive_all_that_may_go(
+    dir: &std::path::Path,
+    archive: &std::path::Path,
+) -> genesys_sentiment::journal::archive::Archived {
+    genesys_sentiment::journal::archive::archive(
+        dir,
+        Some(archive),
+        chrono::Utc::now(),
+        Duration::ZERO,
+    )
+    .unwrap()
+}
+
 async fn write(journal: &Journal, entries: impl IntoIterator<Item = Entry>) {
     for e in entries {
         journal.record("test", "accepted", e).await.unwrap();
@@ -336,15 +351,7 @@ async fn after_archiving_the_daemon_still_knows_duplicates_and_delivers_what_it_
     let (journal, _) = Journal::open(&settings(&dir), Metrics::new()).unwrap();
     journal.checkpoint().await.unwrap();
     journal.close().await;
-    let archive_now = || {
-        genesys_sentiment::journal::archive::archive(
-            &dir,
-            Some(&archive),
-            chrono::Utc::now(),
-            Duration::ZERO,
-        )
-        .unwrap()
-    };
+    let archive_now = || archive_all_that_may_go(&dir, &archive);
     let done = archive_now();
     assert_eq!(
         done.segments, 0,
@@ -563,15 +570,7 @@ async fn a_dead_letter_keeps_its_segment_until_it_is_replayed_and_delivered() {
     write(&journal, [Entry::DeadLettered(outcome(0, 3))]).await;
     journal.checkpoint().await.unwrap();
     journal.close().await;
-    let archive_now = || {
-        genesys_sentiment::journal::archive::archive(
-            &dir,
-            Some(&archive),
-            chrono::Utc::now(),
-            Duration::ZERO,
-        )
-        .unwrap()
-    };
+    let archive_now = || archive_all_that_may_go(&dir, &archive);
     assert_eq!(archive_now().segments, 0, "segment 1 holds the dead letter");
     let (_, state) = genesys_sentiment::journal::recover(&dir).unwrap();
     let (id, dead) = state.dead_letters.iter().next().expect("one dead letter");
