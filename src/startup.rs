@@ -169,19 +169,58 @@ impl Application {
         self.serve_http();
         let settings = self.state.settings.clone();
         let metrics = self.state.metrics.clone();
-        let journal_settings = settings.journal.clone();
-        let journal_metrics = metrics.clone();
-        let (journal, mut recovered) =
-            tokio::task::spawn_blocking(move || Journal::open(&journal_settings, journal_metrics))
-                .await
-                .map_err(|e| StartupError::Serve(std::io::Error::other(e.to_string())))??;
-        if recovered.truncated_bytes > 0 {
-            let entry = Entry::JournalRecovered(Recovered {
-                truncated_bytes: recovered.truncated_bytes,
-                records: recovered.records,
-            });
+        // The store first: on PostgreSQL its migrations create the shared journal's tables.
+        let store = Store::open(settings.store.url()).await?;
+        let mut unreadable = Vec::new();
+        let (journal, mut recovered) = if store.backend() == crate::store::Backend::Postgres {
+            let forwarding = !settings.coaching.url.trim().is_empty();
+            let shared = crate::journal::postgres::Shared::connect(
+                settings.store.url(),
+                settings.server.replica(),
+                settings.journal.outbox_lease.get(),
+                settings.journal.dedupe_window.get(),
+                // Forwarding off: owed rows stay in the database for a replica that forwards.
+                if forwarding {
+                    settings.coaching.owed_in_memory
+                } else {
+                    0
+                },
+            )
+            .await?;
+            let (journal, state, bad) =
+                Journal::open_shared(Arc::new(shared), &settings.journal).await?;
+            unreadable = bad;
+            (journal, state)
+        } else {
+            let journal_settings = settings.journal.clone();
+            let journal_metrics = metrics.clone();
+            let (journal, recovered) = tokio::task::spawn_blocking(move || {
+                Journal::open(&journal_settings, journal_metrics)
+            })
+            .await
+            .map_err(|e| StartupError::Serve(std::io::Error::other(e.to_string())))??;
+            if recovered.truncated_bytes > 0 {
+                let entry = Entry::JournalRecovered(Recovered {
+                    truncated_bytes: recovered.truncated_bytes,
+                    records: recovered.records,
+                });
+                journal
+                    .record("daemon", "truncated_torn_tail", entry)
+                    .await?;
+            }
+            (journal, recovered)
+        };
+        for (event_id, why) in unreadable {
+            tracing::error!(%event_id, error = %why, "Cannot read an owed event back from the shared journal; dead-lettering it.");
+            let outcome = crate::domain::events::DeliveryOutcome {
+                event_id,
+                attempt: 0,
+                status: None,
+                error: Some(format!("cannot read the event back: {why}")),
+                retry_at: None,
+            };
             journal
-                .record("daemon", "truncated_torn_tail", entry)
+                .record("daemon", "unreadable", Entry::DeadLettered(outcome))
                 .await?;
         }
         recovered.prune_dedupe(chrono::Utc::now(), settings.journal.dedupe_window.get());
@@ -223,7 +262,6 @@ impl Application {
         }
         let normalizer = Arc::new(Normalizer::from_settings(&settings.analytics));
         let genesys = GenesysClient::new(&settings.genesys, metrics.clone())?;
-        let store = Store::open(settings.store.url()).await?;
         let coaching = CoachingClient::new(&settings.coaching).map_err(StartupError::Coaching)?;
         let deliveries = if coaching.is_some() {
             DeliveryQueue::new(metrics.clone()).holding(settings.coaching.owed_in_memory)
@@ -295,6 +333,15 @@ impl Application {
         }
         self.tracker
             .spawn(attributor.clone().run(self.root.clone()));
+        if let Some(shared) = journal.shared() {
+            self.tracker.spawn(shared_upkeep(
+                shared.clone(),
+                journal.clone(),
+                attributor.clone(),
+                settings.journal.outbox_lease.get(),
+                self.root.clone(),
+            ));
+        }
         let intake = Intake::new(
             journal.clone(),
             dedupe,
@@ -532,5 +579,83 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The shared journal's background work on every replica: seal committed records (one
+/// replica at a time), renew this replica's claims on owed deliveries, claim those whose
+/// replica stopped renewing (as far as this one has room) and send them, and forget dedupe
+/// keys past the window.
+async fn shared_upkeep(
+    shared: Arc<crate::journal::postgres::Shared>,
+    journal: Journal,
+    attributor: Attributor,
+    lease: Duration,
+    cancel: CancellationToken,
+) {
+    let mut seal = tokio::time::interval(Duration::from_millis(200));
+    let mut claims = tokio::time::interval(lease / 3);
+    let mut expire = tokio::time::interval(Duration::from_secs(60));
+    for timer in [&mut seal, &mut claims, &mut expire] {
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    // One warning per kind of failure until it recovers: a database outage is not a flood.
+    let mut failing = [false; 3];
+    let mut report =
+        |which: usize, what: &str, result: Result<(), crate::journal::JournalError>| match result {
+            Ok(()) if failing[which] => {
+                failing[which] = false;
+                tracing::info!(what, "Shared journal upkeep works again.");
+            }
+            Ok(()) => {}
+            Err(e) if !failing[which] => {
+                failing[which] = true;
+                tracing::warn!(what, error = %e, "Shared journal upkeep failed; retrying.");
+            }
+            Err(_) => {}
+        };
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = seal.tick() => {
+                let result = shared.seal().await.map(|_| ());
+                if result.is_ok() {
+                    journal.database_answered();
+                }
+                report(0, "sealing", result);
+            }
+            _ = claims.tick() => {
+                let result = async {
+                    shared.renew().await?;
+                    let claimed = shared.claim(shared.room().min(1000), false).await?;
+                    if !claimed.is_empty() {
+                        tracing::info!(owed = claimed.len(), "Took over owed deliveries whose replica stopped renewing its claim.");
+                    }
+                    for c in claimed {
+                        match c {
+                            Ok(p) => {
+                                let since = p.since;
+                                attributor.route(p, since).await;
+                            }
+                            Err((event_id, why)) => {
+                                tracing::error!(%event_id, error = %why, "Cannot read an owed event back from the shared journal; dead-lettering it.");
+                                let outcome = crate::domain::events::DeliveryOutcome {
+                                    event_id,
+                                    attempt: 0,
+                                    status: None,
+                                    error: Some(format!("cannot read the event back: {why}")),
+                                    retry_at: None,
+                                };
+                                journal.record("daemon", "unreadable", Entry::DeadLettered(outcome)).await?;
+                            }
+                        }
+                    }
+                    Ok(())
+                }
+                .await;
+                report(1, "claims", result);
+            }
+            _ = expire.tick() => report(2, "dedupe expiry", shared.expire().await.map(|_| ())),
+        }
     }
 }

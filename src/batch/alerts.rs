@@ -80,15 +80,23 @@ impl Alerts {
                         alerts.last.insert(g.key.clone(), now);
                     }
                     tracing::info!(agent = %g.key, effect = ?g.verdict.effect_points, q = ?g.verdict.q_value, "Coaching recommendation issued.");
-                    self.deliveries.push(Pending {
-                        event: Deliverable::Recommendation(recommendation),
-                        attempts: 0,
-                        since: now,
-                        next_attempt: None,
-                        seq: appended.seq,
-                        at: Some(appended.at),
-                        amended: false,
-                    });
+                    if appended.owned {
+                        self.deliveries.push(Pending {
+                            event: Deliverable::Recommendation(recommendation),
+                            attempts: 0,
+                            since: now,
+                            next_attempt: None,
+                            seq: appended.seq,
+                            at: appended.at,
+                            amended: false,
+                        });
+                    }
+                }
+                Err(crate::journal::JournalError::Duplicate(_)) => {
+                    // Issued by the replica that led before this one.
+                    let mut alerts = self.state.lock().expect("alerts lock");
+                    alerts.issued.insert(id);
+                    alerts.last.insert(g.key.clone(), now);
                 }
                 Err(e) => {
                     tracing::error!(error = %e, agent = %g.key, "Cannot journal a coaching recommendation; the next run will try again.")

@@ -70,8 +70,13 @@ pub enum AuditCommand {
         dir: Option<PathBuf>,
         /// Also verify the archived segments in this directory: the whole history from seq 1
         /// across the archive into the live journal.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", conflicts_with = "store")]
         archive: Option<PathBuf>,
+        /// Verify the journal shared by replicas in PostgreSQL instead: this URL, or without
+        /// a value the configured store.url (store.url_file keeps a password off the
+        /// command line).
+        #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "", conflicts_with = "dir")]
+        store: Option<String>,
     },
     /// Put dead-lettered events back in the delivery queue (journaled as replay_requested;
     /// the daemon delivers them at its next start). The daemon must be stopped.

@@ -141,6 +141,71 @@ pub fn audit_verify(dir: &std::path::Path, archive: Option<&std::path::Path>) ->
     }
 }
 
+/// `audit verify --store URL`: checks the journal shared by replicas in PostgreSQL; prints
+/// the result; returns whether it verified.
+pub async fn audit_verify_store(url: &str) -> bool {
+    let shown = crate::config::redact_url(url);
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        println!(
+            "journal verification FAILED: {shown} is not a postgres:// URL (the shared journal lives only in PostgreSQL)"
+        );
+        return false;
+    }
+    match crate::journal::postgres::verify(url).await {
+        Ok(v) => {
+            println!(
+                "journal OK: {} sealed records (seq 1 to {}) in {shown}; last hash {}",
+                v.records, v.last_seq, v.last_hash
+            );
+            if v.unsealed > 0 {
+                println!(
+                    "{} committed record(s) are not sealed yet (a running replica seals them within a second).",
+                    v.unsealed
+                );
+            }
+            true
+        }
+        Err(e) => {
+            println!("journal verification FAILED in {shown}: {e}");
+            false
+        }
+    }
+}
+
+/// `audit replay --dead-letters` with a PostgreSQL `store.url`: journals a
+/// `replay_requested` record for every dead letter in the shared journal (the replicas may
+/// keep running: one of them claims and sends them); returns how many.
+///
+/// # Errors
+/// The database cannot be reached or written.
+pub async fn audit_replay_store(
+    settings: &crate::config::Settings,
+) -> Result<usize, crate::journal::JournalError> {
+    use crate::domain::events::{Entry, ReplayRequest};
+    let shared = crate::journal::postgres::Shared::connect(
+        settings.store.url(),
+        format!("{} (audit replay)", settings.server.replica()),
+        settings.journal.outbox_lease.get(),
+        settings.journal.dedupe_window.get(),
+        0,
+    )
+    .await?;
+    let ids = shared.dead_letter_ids().await?;
+    for id in &ids {
+        shared
+            .append(crate::journal::Draft {
+                source: "cli".into(),
+                outcome: "requested".into(),
+                entry: Entry::ReplayRequested(ReplayRequest {
+                    event_id: id.clone(),
+                }),
+            })
+            .await?;
+    }
+    shared.close().await;
+    Ok(ids.len())
+}
+
 /// `audit replay --dead-letters`: journals a `replay_requested` record for every dead
 /// letter; returns how many.
 ///

@@ -105,7 +105,21 @@ fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(demo::run(&args, &settings))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit(AuditCommand::Verify { dir, archive }) => {
+        Command::Audit(AuditCommand::Verify {
+            store: Some(url), ..
+        }) => {
+            let url = if url.is_empty() {
+                settings.store.url().to_owned()
+            } else {
+                url
+            };
+            Ok(if runtime()?.block_on(commands::audit_verify_store(&url)) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Audit(AuditCommand::Verify { dir, archive, .. }) => {
             let dir = dir.unwrap_or_else(|| settings.journal.dir.clone().into());
             Ok(if commands::audit_verify(&dir, archive.as_deref()) {
                 ExitCode::SUCCESS
@@ -117,6 +131,15 @@ fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             dead_letters: _,
             dir,
         }) => {
+            let url = settings.store.url();
+            if dir.is_none() && (url.starts_with("postgres://") || url.starts_with("postgresql://"))
+            {
+                let n = runtime()?.block_on(commands::audit_replay_store(&settings))?;
+                println!(
+                    "{n} dead-lettered event(s) put back in the shared outbox; a replica sends them."
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             let dir = dir.unwrap_or_else(|| settings.journal.dir.clone().into());
             let n = runtime()?.block_on(commands::audit_replay(&settings, &dir))?;
             println!("{n} dead-lettered event(s) queued for delivery at the next start.");

@@ -26,6 +26,10 @@ pub struct JournalSettings {
     pub retention: HumanDuration,
     /// Where such segments go; empty deletes them instead.
     pub archive_dir: String,
+    /// Replicas on PostgreSQL: how long a replica's claim on an owed delivery lasts without
+    /// renewal (it renews every third of it); a replica that dies hands its deliveries to
+    /// another after at most this long.
+    pub outbox_lease: HumanDuration,
 }
 
 impl JournalSettings {
@@ -49,6 +53,12 @@ impl JournalSettings {
             return Err(ConfigError::invalid(
                 "journal.retention",
                 "must be at least journal.dedupe_window (records inside the dedupe window stay in the journal)",
+            ));
+        }
+        if self.outbox_lease.get() < std::time::Duration::from_secs(3) {
+            return Err(ConfigError::invalid(
+                "journal.outbox_lease",
+                "must be at least 3s (a replica renews its claims every third of it)",
             ));
         }
         let archive = self.archive_dir.trim();

@@ -30,7 +30,7 @@ impl Deliverable {
 }
 
 /// Where a record lies in the journal: its segment, and the byte range of its line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Location {
     /// The segment's number.
     pub segment: u64,

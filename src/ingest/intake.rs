@@ -285,8 +285,11 @@ impl Intake {
         match then {
             Then::Score(mut p) => {
                 p.seq = appended.seq;
-                p.at = Some(appended.at);
-                self.attributor.route(*p, now).await;
+                p.at = appended.at;
+                // Not owned: left in the shared outbox for a replica with room.
+                if appended.owned {
+                    self.attributor.route(*p, now).await;
+                }
             }
             Then::Learn(event) => {
                 self.attributor.learn(&event, now).await;
@@ -356,10 +359,12 @@ impl Intake {
             Ok(appended) => {
                 let p = Pending {
                     seq: appended.seq,
-                    at: Some(appended.at),
+                    at: appended.at,
                     ..p
                 };
-                self.attributor.route(p, now).await;
+                if appended.owned {
+                    self.attributor.route(p, now).await;
+                }
                 Ok(Fetched::Stored)
             }
             Err(_) => Ok(Fetched::Superseded),
@@ -423,12 +428,19 @@ impl Intake {
                 entry,
             })
             .await;
-        let stored = result.as_ref().ok().map(|_| Seen {
-            event: compact_id(id),
-            at: now,
-        });
-        self.dedupe.settle(&digests, stored);
-        Ok(Ok(result?))
+        let stored = match &result {
+            Ok(_) => Some(compact_id(id)),
+            // Another replica stored it (the shared journal's dedupe keys said so).
+            Err(JournalError::Duplicate(other)) => Some(compact_id(other)),
+            Err(_) => None,
+        };
+        self.dedupe
+            .settle(&digests, stored.map(|event| Seen { event, at: now }));
+        match result {
+            Ok(appended) => Ok(Ok(appended)),
+            Err(JournalError::Duplicate(other)) => Ok(Err(Outcome::Duplicate(other))),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -20,6 +20,7 @@
 
 pub mod archive;
 pub mod codec;
+pub mod postgres;
 pub mod read;
 pub mod recovery;
 pub mod scan;
@@ -78,6 +79,14 @@ pub enum JournalError {
         /// What is wrong.
         reason: String,
     },
+    /// An identical event is already stored (a dedupe key of the record is taken, by this
+    /// replica or another): nothing was written. Carries the stored event's id. Only the
+    /// shared journal answers this; the file journal's intake dedupes in memory first.
+    #[error("already stored as {0}")]
+    Duplicate(String),
+    /// The shared journal's database failed or refused (nothing was stored).
+    #[error("journal database: {0}")]
+    Database(String),
     /// The directory or files could not be opened.
     #[error("cannot open the journal in {dir}: {reason}")]
     Open {
@@ -91,10 +100,19 @@ pub enum JournalError {
 /// Handle to the journal. Cheap to clone.
 #[derive(Clone)]
 pub struct Journal {
-    tx: mpsc::Sender<writer::Msg>,
+    backend: Backend,
     dir: PathBuf,
     /// Set while the last group commit failed (or the journal is broken).
     failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Where the records go.
+#[derive(Clone)]
+enum Backend {
+    /// The file journal's writer thread.
+    File(mpsc::Sender<writer::Msg>),
+    /// The journal shared by replicas in PostgreSQL.
+    Shared(std::sync::Arc<postgres::Shared>),
 }
 
 impl std::fmt::Debug for Journal {
@@ -243,7 +261,52 @@ impl Journal {
             .name("journal-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| open_error(&dir, e))?;
-        Ok((Journal { tx, dir, failing }, state))
+        Ok((
+            Journal {
+                backend: Backend::File(tx),
+                dir,
+                failing,
+            },
+            state,
+        ))
+    }
+
+    /// The journal shared by replicas (`store.url = "postgres://…"`), with what this replica
+    /// takes up at start (see [`postgres::Shared::recover`]) and the owed events whose
+    /// records cannot be read back (event id, why), for the caller to dead-letter.
+    ///
+    /// # Errors
+    /// [`JournalError::Database`].
+    pub async fn open_shared(
+        shared: std::sync::Arc<postgres::Shared>,
+        settings: &JournalSettings,
+    ) -> Result<(Journal, JournalState, Vec<(String, String)>), JournalError> {
+        let started = Instant::now();
+        let (state, unreadable) = shared.recover().await?;
+        tracing::info!(
+            replica = shared.replica(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            pending = state.pending.len(),
+            dead_letters = state.dead_letters.len(),
+            "Shared journal (PostgreSQL) opened."
+        );
+        Ok((
+            Journal {
+                backend: Backend::Shared(shared),
+                dir: PathBuf::from(&settings.dir),
+                failing: Default::default(),
+            },
+            state,
+            unreadable,
+        ))
+    }
+
+    /// The shared journal, when this is one.
+    pub fn shared(&self) -> Option<&std::sync::Arc<postgres::Shared>> {
+        match &self.backend {
+            Backend::Shared(s) => Some(s),
+            Backend::File(_) => None,
+        }
     }
 
     /// The journal directory.
@@ -282,9 +345,23 @@ impl Journal {
         !self.failing.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The shared journal's database answered (the upkeep loop's sealing worked): appends
+    /// count as working again, so readiness comes back without waiting for a webhook that a
+    /// load balancer would not send to an unready replica.
+    pub fn database_answered(&self) {
+        if matches!(self.backend, Backend::Shared(_)) {
+            self.failing
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// Whether the writer's queue is full (appends would wait): the intake sheds then.
     pub fn saturated(&self) -> bool {
-        self.tx.capacity() == 0
+        match &self.backend {
+            Backend::File(tx) => tx.capacity() == 0,
+            // Appends wait for a pooled connection (and fail after its timeout).
+            Backend::Shared(_) => false,
+        }
     }
 
     /// Appends one record and waits until it is durable.
@@ -295,15 +372,24 @@ impl Journal {
     /// # Cancel safety
     /// Not cancel-safe in effect: a cancelled caller's record may still be written.
     pub async fn append(&self, draft: Draft) -> Result<Appended, JournalError> {
+        let tx = match &self.backend {
+            Backend::File(tx) => tx,
+            Backend::Shared(shared) => {
+                let result = shared.append(draft).await;
+                let failed = matches!(result, Err(JournalError::Database(_)));
+                self.failing
+                    .store(failed, std::sync::atomic::Ordering::Relaxed);
+                return result;
+            }
+        };
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(writer::Msg::Append {
-                draft: Box::new(draft),
-                reply,
-                submitted: Instant::now(),
-            })
-            .await
-            .map_err(|_| JournalError::Closed)?;
+        tx.send(writer::Msg::Append {
+            draft: Box::new(draft),
+            reply,
+            submitted: Instant::now(),
+        })
+        .await
+        .map_err(|_| JournalError::Closed)?;
         rx.await.map_err(|_| JournalError::Closed)?
     }
 
@@ -331,9 +417,13 @@ impl Journal {
     /// # Errors
     /// [`JournalError`] when it could not be written.
     pub async fn checkpoint(&self) -> Result<Appended, JournalError> {
+        let Backend::File(tx) = &self.backend else {
+            return Err(JournalError::Broken(
+                "the shared journal keeps its state in PostgreSQL and writes no checkpoints".into(),
+            ));
+        };
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(writer::Msg::Checkpoint { reply })
+        tx.send(writer::Msg::Checkpoint { reply })
             .await
             .map_err(|_| JournalError::Closed)?;
         rx.await.map_err(|_| JournalError::Closed)?
@@ -341,9 +431,14 @@ impl Journal {
 
     /// Stops the writer after everything queued before this call; later appends fail.
     pub async fn close(&self) {
-        let (reply, rx) = oneshot::channel();
-        if self.tx.send(writer::Msg::Close { reply }).await.is_ok() {
-            let _ = rx.await;
+        match &self.backend {
+            Backend::File(tx) => {
+                let (reply, rx) = oneshot::channel();
+                if tx.send(writer::Msg::Close { reply }).await.is_ok() {
+                    let _ = rx.await;
+                }
+            }
+            Backend::Shared(shared) => shared.close().await,
         }
     }
 }

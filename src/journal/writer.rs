@@ -32,8 +32,13 @@ pub struct Appended {
     pub seq: u64,
     /// Its hash.
     pub hash: String,
-    /// Where its line lies.
-    pub at: Location,
+    /// Where its line lies (`None` in the shared journal: an owed event is held in memory
+    /// and read back from the database by whichever replica claims it).
+    pub at: Option<Location>,
+    /// Whether this replica owes the delivery the record makes owed, if any (the shared
+    /// journal leaves a new owed event to another replica when this one holds as many as it
+    /// keeps). Always true in the file journal.
+    pub owned: bool,
 }
 
 /// Longest time `HEAD` may lag the journal while appends continue.
@@ -243,11 +248,12 @@ impl Writer {
             results.push(Appended {
                 seq,
                 hash: hash.clone(),
-                at: Location {
+                owned: true,
+                at: Some(Location {
                     segment: self.segment,
                     offset: self.size + start as u64,
                     len: u32::try_from(len).unwrap_or(u32::MAX),
-                },
+                }),
             });
             prev = hash;
         }
@@ -308,7 +314,7 @@ impl Writer {
                         entry: draft.entry.clone(),
                         hash: appended.hash.clone(),
                     },
-                    appended.at,
+                    appended.at.unwrap_or_default(),
                 );
             }
             prev_hash = appended.hash;

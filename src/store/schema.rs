@@ -7,17 +7,26 @@ use sqlx::Row;
 
 use super::{Backend, Store, StoreError, millis};
 
-/// Every migration, in order: (version, what it does, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+/// Every migration, in order: (version, what it does, SQL, whether SQLite applies it too).
+const MIGRATIONS: &[(i64, &str, &str, bool)] = &[
     (
         1,
         "conversations, coverage, aggregates, names, reports, runs",
         include_str!("migrations/0001_conversations.sql"),
+        true,
     ),
     (
         2,
         "the filter each conversation was listed under",
         include_str!("migrations/0002_listed_under.sql"),
+        true,
+    ),
+    (
+        3,
+        "the shared journal, dedupe keys and outbox (replicas on PostgreSQL)",
+        include_str!("migrations/0003_shared_journal.sql"),
+        // One node keeps them in its file journal.
+        false,
     ),
 ];
 
@@ -38,7 +47,7 @@ pub(super) async fn migrate(store: &Store) -> Result<(), StoreError> {
             .execute(&mut *conn)
             .await?;
     }
-    let result = apply(&mut conn).await;
+    let result = apply(&mut conn, store.backend()).await;
     if store.backend() == Backend::Postgres {
         let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(MIGRATION_LOCK)
@@ -48,7 +57,7 @@ pub(super) async fn migrate(store: &Store) -> Result<(), StoreError> {
     result
 }
 
-async fn apply(conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), StoreError> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, \
          description TEXT NOT NULL, applied_at BIGINT NOT NULL)",
@@ -65,9 +74,10 @@ async fn apply(conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
             known: latest(),
         });
     }
-    for (version, description, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+    for (version, description, sql, everywhere) in MIGRATIONS.iter().filter(|m| m.0 > current) {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        for statement in statements(sql) {
+        let applies = *everywhere || backend == Backend::Postgres;
+        for statement in statements(sql).into_iter().filter(|_| applies) {
             // Our own embedded migration text, never input.
             sqlx::query(sqlx::AssertSqlSafe(statement))
                 .execute(&mut *tx)

@@ -29,6 +29,8 @@ mod layout;
 mod names;
 #[cfg(feature = "emulator")]
 mod operations;
+#[cfg(feature = "emulator")]
+mod replicas;
 mod retention;
 mod store;
 #[cfg(feature = "emulator")]

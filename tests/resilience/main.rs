@@ -3,7 +3,11 @@
 //! 1. a SIGKILL loop under a stream of webhooks (`--rounds`, default 10 under `cargo test`);
 //! 2. a coaching-platform outage while webhooks keep coming (`--outage-secs`);
 //! 3. a Genesys fault mix during a scheduled batch: 20 % 5xx, a 429 storm and a revoked
-//!    token (`--storm-secs`).
+//!    token (`--storm-secs`);
+//! 4. two replicas on one PostgreSQL behind a round-robin "load balancer", one of them
+//!    SIGKILLed and restarted in `--replica-rounds` rounds (default 10) while the coaching
+//!    platform is down for `--replica-outage-secs` (default 60); skipped without a
+//!    PostgreSQL server (`TEST_POSTGRES_URL`), except under CI where that fails.
 //!
 //! It prints acknowledged vs journaled vs delivered counts and exits 1 on any loss. It prints
 //! the seed of its random kill timings; `--seed N` replays them.
@@ -17,6 +21,8 @@ use std::time::{Duration, Instant};
 
 #[path = "../common/binary.rs"]
 mod binary;
+#[path = "../it/helpers/postgres.rs"]
+mod postgres;
 use binary::{RunningBinary, Signal};
 
 use genesys_sentiment::emulator::sink::{Sink, SinkConfig, SinkFault, SinkMode};
@@ -29,6 +35,8 @@ const SECRET: &str = "whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u";
 struct Options {
     rounds: usize,
     outage: Duration,
+    replica_rounds: usize,
+    replica_outage: Duration,
     storm: Duration,
     /// Seed of the kill timings; `--seed N` replays a run (the suite prints the one it used).
     seed: Option<u64>,
@@ -51,6 +59,8 @@ fn options() -> Options {
     Options {
         rounds: value("--rounds", 10) as usize,
         outage: Duration::from_secs(value("--outage-secs", 5)),
+        replica_rounds: value("--replica-rounds", 10) as usize,
+        replica_outage: Duration::from_secs(value("--replica-outage-secs", 60)),
         storm: Duration::from_secs(value("--storm-secs", 3)),
         seed,
     }
@@ -446,6 +456,209 @@ fn kills_and_outage(
     }
 }
 
+/// Sends one webhook through the "load balancer": to one replica, and to the other when the
+/// first refuses or is down (what a load balancer and the sender's retry do together).
+async fn send_balanced(
+    client: &reqwest::Client,
+    bases: &Mutex<[String; 2]>,
+    turn: usize,
+    conversation: &str,
+    ledger: &Mutex<Ledger>,
+) -> bool {
+    for attempt in 0..2 {
+        let base = bases.lock().unwrap()[(turn + attempt) % 2].clone();
+        if send(client, &base, conversation, ledger).await {
+            return true;
+        }
+    }
+    false
+}
+
+/// Phase 4: two replicas on one PostgreSQL; one SIGKILLed and restarted each round while
+/// the coaching platform is down; every acknowledged webhook stored once and delivered.
+fn replicas_on_postgres(
+    rt: &tokio::runtime::Runtime,
+    opts: &Options,
+    seed: u64,
+) -> Result<String, String> {
+    let Some(url) = rt.block_on(postgres::fresh_database("resilience_replicas")) else {
+        return Ok("SKIPPED: no PostgreSQL server (source .ci/postgres.sh)\n".into());
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    let (sink, sink_url) = spawn_sink(rt);
+    let dir = tempfile::tempdir().unwrap();
+    let start = |name: &str| {
+        let journal = dir.path().join(name).join("journal");
+        std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
+        Daemon::start(
+            &journal,
+            &[
+                ("GENESYS_SENTIMENT__COACHING__URL", sink_url.clone()),
+                ("GENESYS_SENTIMENT__STORE__URL", url.clone()),
+                ("GENESYS_SENTIMENT__SERVER__REPLICA_NAME", name.to_owned()),
+                // A killed replica's claims run out fast, so the other takes over in a test.
+                ("GENESYS_SENTIMENT__JOURNAL__OUTBOX_LEASE", "3s".to_owned()),
+            ],
+        )
+    };
+    let names = ["replica-a", "replica-b"];
+    let mut daemons = [start(names[0]), start(names[1])];
+    let client = reqwest::Client::new();
+    for d in &daemons {
+        rt.block_on(ready(&client, &d.base));
+    }
+    let bases = Arc::new(Mutex::new([
+        daemons[0].base.clone(),
+        daemons[1].base.clone(),
+    ]));
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    sink.set_fault(SinkFault {
+        mode: SinkMode::Fail,
+        seconds: opts.replica_outage.as_secs(),
+        retry_after: 1,
+    });
+    let outage_started = Instant::now();
+    // Load: 4 senders, round-robin across the replicas, until stopped (bounded in count).
+    let stop = tokio_util::sync::CancellationToken::new();
+    let senders: Vec<_> = (0..4)
+        .map(|s| {
+            let (client, bases, ledger, stop) =
+                (client.clone(), bases.clone(), ledger.clone(), stop.clone());
+            rt.spawn(async move {
+                let mut i = 0usize;
+                while !stop.is_cancelled() && i < 200_000 {
+                    let conversation = format!("replica-{s}-{i}");
+                    if !send_balanced(&client, &bases, s + i, &conversation, &ledger).await {
+                        // Both down for a moment (one restarting, one just killed): back off.
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let mut kills = 0;
+    for round in 0..opts.replica_rounds {
+        std::thread::sleep(Duration::from_millis(rng.random_range(800..3000)));
+        let victim = round % 2;
+        daemons[victim].signal(Signal::Kill);
+        if daemons[victim].wait(Duration::from_secs(10)).is_none() {
+            return Err(format!(
+                "round {round}: {} did not exit after SIGKILL",
+                names[victim]
+            ));
+        }
+        kills += 1;
+        daemons[victim] = start(names[victim]);
+        rt.block_on(ready(&client, &daemons[victim].base));
+        bases.lock().unwrap()[victim] = daemons[victim].base.clone();
+    }
+    stop.cancel();
+    for s in senders {
+        rt.block_on(s).unwrap();
+    }
+    // What was never acknowledged is sent again (the sender's retry), through either replica.
+    let retries: Vec<String> = ledger.lock().unwrap().unacked.iter().cloned().collect();
+    rt.block_on(async {
+        for (i, c) in retries.iter().enumerate() {
+            send_balanced(&client, &bases, i, c, &ledger).await;
+        }
+    });
+    let outage = outage_started.elapsed();
+    let failed_during_outage = sink.report().failed_on_purpose;
+    let acked: BTreeMap<String, String> = ledger.lock().unwrap().acked.clone();
+    let unacked = ledger.lock().unwrap().unacked.len();
+    let delivered_all = rt.block_on(holds_within(
+        opts.replica_outage + Duration::from_secs(120),
+        async || {
+            let counts = sink.counts();
+            acked.values().all(|id| counts.contains_key(id))
+        },
+    ));
+    for d in &mut daemons {
+        d.signal(Signal::Term);
+    }
+    for (d, name) in daemons.iter_mut().zip(names) {
+        match d.wait(Duration::from_secs(20)) {
+            Some(status) if status.success() => {}
+            other => return Err(format!("{name} did not drain: {other:?}")),
+        }
+    }
+    let mut problems = Vec::new();
+    if !delivered_all {
+        let counts = sink.counts();
+        let missing = acked
+            .values()
+            .filter(|id| !counts.contains_key(*id))
+            .count();
+        problems.push(format!(
+            "{missing} acknowledged events never reached the sink"
+        ));
+    }
+    let verified = rt.block_on(genesys_sentiment::journal::postgres::verify(&url));
+    match &verified {
+        Ok(v) if v.unsealed == 0 => {}
+        Ok(v) => problems.push(format!(
+            "{} records left unsealed after both drained",
+            v.unsealed
+        )),
+        Err(e) => problems.push(format!("the shared journal does not verify: {e}")),
+    }
+    let stored: Vec<String> = rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar(
+            "SELECT COALESCE(entry, line)::jsonb->>'event_id' FROM journal_records WHERE kind = 'webhook_received'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+    });
+    let mut times: HashMap<&str, usize> = HashMap::new();
+    for id in &stored {
+        *times.entry(id.as_str()).or_default() += 1;
+    }
+    let mut ids_per_conversation: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for d in sink.events() {
+        if let Some(c) = d.body["conversation_id"].as_str() {
+            ids_per_conversation
+                .entry(c.to_owned())
+                .or_default()
+                .insert(d.webhook_id.clone());
+        }
+    }
+    let mut once = 0;
+    for (conversation, id) in &acked {
+        match times.get(id.as_str()) {
+            Some(1) => once += 1,
+            other => problems.push(format!("{conversation} ({id}) stored {other:?} times")),
+        }
+        if ids_per_conversation
+            .get(conversation)
+            .is_some_and(|ids| ids.len() > 1)
+        {
+            problems.push(format!("{conversation} delivered under several ids"));
+        }
+    }
+    if times.values().any(|&n| n > 1) {
+        problems.push("an event is stored more than once".into());
+    }
+    let report = format!(
+        "replicas: 2 on one PostgreSQL; SIGKILL rounds: {kills}; coaching outage {:?} (load ran {outage:.1?}; {failed_during_outage} delivery attempts refused)\n\
+         acknowledged {} · stored exactly once {once} · never acknowledged {unacked} · delivered {} (duplicate deliveries, same webhook-id: {}) · sealed records {}\n",
+        opts.replica_outage,
+        acked.len(),
+        sink.report().unique,
+        sink.report().duplicates.len(),
+        verified.as_ref().map_or(0, |v| v.records),
+    );
+    if problems.is_empty() {
+        Ok(report)
+    } else {
+        Err(format!("{report}{}", problems.join("\n")))
+    }
+}
+
 /// Phase 3: a scheduled batch while Genesys misbehaves.
 fn batch_under_faults(rt: &tokio::runtime::Runtime, opts: &Options) -> Result<String, String> {
     let emu = rt.block_on(async {
@@ -586,6 +799,10 @@ fn main() {
     for (name, result) in [
         ("kills + outage", kills_and_outage(&rt, &opts, seed)),
         ("Genesys faults", batch_under_faults(&rt, &opts)),
+        (
+            "replicas on PostgreSQL",
+            replicas_on_postgres(&rt, &opts, seed),
+        ),
     ] {
         match result {
             Ok(report) => print!("PASS {name}\n{report}"),

@@ -1,0 +1,801 @@
+//! The journal shared by replicas, in PostgreSQL (`store.url = "postgres://…"`; the tables
+//! are the store's migration 3).
+//!
+//! - [`Shared::append`] writes the record, its dedupe keys and what it changes in the outbox
+//!   in one transaction, with `synchronous_commit = on`: it returns once the commit is
+//!   durable, as the file journal returns once its fsync is done. A dedupe key already taken
+//!   inside `journal.dedupe_window` (by any replica) is refused by the key's primary key and
+//!   the whole transaction is rolled back ([`JournalError::Duplicate`]).
+//! - Records are committed unsealed. [`Shared::seal`] (any replica, one at a time under an
+//!   advisory lock) links committed records in the order it finds them: the next `seq`, the
+//!   previous record's hash, and the exact JSONL line the file journal would hold. Appends
+//!   never wait for a global lock; [`verify`] checks the sealed chain and names the first
+//!   bad `seq`.
+//! - Owed deliveries are outbox rows claimed by one replica at a time (`claimed_by`, renewed
+//!   until `claimed_until`). A replica that dies stops renewing; another claims its rows
+//!   (`FOR UPDATE SKIP LOCKED`) once the claim has run out, reads the events back from the
+//!   journal and sends them under the same `webhook-id`.
+//!
+//! Times in these tables are Unix microseconds.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::{Executor, Row};
+
+use super::codec::{self, Draft, GENESIS};
+use super::read::deliverable;
+use super::recovery::{JournalState, RECOMMENDATION_HORIZON};
+use super::{Appended, JournalError};
+use crate::domain::delivery::{Body, DeadLetter, Deliverable, Owed, Pending};
+use crate::domain::events::{Attributed, DeliveryOutcome, Entry, key_digest};
+
+/// Advisory lock key of the sealer (`gssealer`).
+const SEAL_LOCK: i64 = 0x6773_7365_616c_6572;
+
+/// Records sealed per transaction at most.
+pub const SEAL_BATCH: i64 = 2_000;
+
+/// Connections each replica keeps to PostgreSQL for the journal.
+pub const POOL_SIZE: u32 = 32;
+
+/// Dead letters read into memory at start at most (the rest stay in the database).
+const DEAD_LETTERS_LOADED: i64 = 10_000;
+
+fn database(e: sqlx::Error) -> JournalError {
+    JournalError::Database(e.to_string())
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+/// The dedupe keys a record takes (as stored: the hex of their digests), with the event id
+/// they belong to. Only accepted events and recommendations take keys.
+fn dedupe_keys(entry: &Entry) -> Option<(&str, Vec<String>)> {
+    let (id, keys): (&str, Vec<String>) = match entry {
+        Entry::WebhookReceived(e) | Entry::SentimentFetched(e) => {
+            (&e.event_id, e.dedupe_keys.clone())
+        }
+        Entry::ConversationEndReceived(e) => (&e.event_id, e.dedupe_keys.clone()),
+        Entry::AttributionReceived(e) => (&e.event_id, e.dedupe_keys.clone()),
+        // Two replicas leading one after the other never issue a recommendation twice.
+        Entry::CoachingRecommendation(r) => (&r.event_id, vec![format!("rec:{}", r.event_id)]),
+        _ => return None,
+    };
+    let mut digests: Vec<String> = keys
+        .iter()
+        .map(|k| format!("{:032x}", key_digest(k)))
+        .collect();
+    digests.sort();
+    digests.dedup();
+    (!digests.is_empty()).then_some((id, digests))
+}
+
+/// The journal in PostgreSQL, as one replica uses it. Shared behind an `Arc`.
+#[derive(Debug)]
+pub struct Shared {
+    pool: PgPool,
+    replica: String,
+    lease: Duration,
+    dedupe_window: Duration,
+    /// Owed deliveries this replica claims at most (`coaching.owed_in_memory`); beyond, new
+    /// rows are left for whichever replica has room.
+    hold_limit: i64,
+    /// Owed deliveries this replica holds a claim on.
+    held: AtomicI64,
+}
+
+/// The rows [`Shared::claim`] reads.
+const CLAIMED_COLUMNS: &str = "o.event_id, o.record_id, o.since, o.attempts, o.next_attempt_at, \
+    o.attributed, r.entry, r.line";
+
+impl Shared {
+    /// Connects to the store's PostgreSQL (already migrated by [`crate::store`]'s schema).
+    ///
+    /// # Errors
+    /// [`JournalError::Database`] when it cannot connect.
+    pub async fn connect(
+        url: &str,
+        replica: String,
+        lease: Duration,
+        dedupe_window: Duration,
+        hold_limit: usize,
+    ) -> Result<Shared, JournalError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // The 202 waits for a commit that is on the server's disk, whatever the
+                    // server's default.
+                    conn.execute("SET synchronous_commit = on").await?;
+                    Ok(())
+                })
+            })
+            .connect(url.trim())
+            .await
+            .map_err(database)?;
+        Ok(Shared {
+            pool,
+            replica,
+            lease,
+            dedupe_window,
+            hold_limit: i64::try_from(hold_limit).unwrap_or(i64::MAX),
+            held: AtomicI64::new(0),
+        })
+    }
+
+    /// This replica's name (`server.replica_name`).
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    /// How many more owed deliveries this replica may claim now.
+    pub fn room(&self) -> i64 {
+        (self.hold_limit - self.held.load(Ordering::Relaxed)).max(0)
+    }
+
+    fn claim_until(&self, now: DateTime<Utc>) -> i64 {
+        micros(now) + i64::try_from(self.lease.as_micros()).unwrap_or(i64::MAX / 2)
+    }
+
+    /// Appends one record (see the module notes). `Appended::owned` is false for an owed
+    /// event left for another replica (this one holds as many as it keeps).
+    ///
+    /// # Errors
+    /// [`JournalError::Duplicate`] when a dedupe key is taken; [`JournalError::Database`]
+    /// when the transaction failed (nothing was stored).
+    pub async fn append(&self, draft: Draft) -> Result<Appended, JournalError> {
+        let now = Utc::now();
+        let entry = serde_json::to_string(&draft.entry)
+            .map_err(|e| JournalError::Database(format!("cannot encode the record: {e}")))?;
+        let mut tx = self.pool.begin().await.map_err(database)?;
+        if let Some((event_id, keys)) = dedupe_keys(&draft.entry) {
+            let window = TimeDelta::from_std(self.dedupe_window).unwrap_or(TimeDelta::MAX);
+            let cutoff = micros(now).saturating_sub(window.num_microseconds().unwrap_or(i64::MAX));
+            let taken: Vec<String> = sqlx::query_scalar(
+                "INSERT INTO journal_dedupe (key, event_id, stored_at) \
+                 SELECT k, $2, $3 FROM UNNEST($1::text[]) AS k \
+                 ON CONFLICT (key) DO UPDATE SET event_id = EXCLUDED.event_id, stored_at = EXCLUDED.stored_at \
+                 WHERE journal_dedupe.stored_at < $4 RETURNING key",
+            )
+            .bind(&keys)
+            .bind(event_id)
+            .bind(micros(now))
+            .bind(cutoff)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(database)?;
+            if taken.len() < keys.len() {
+                let other: Option<String> = sqlx::query_scalar(
+                    "SELECT event_id FROM journal_dedupe WHERE key = ANY($1) AND stored_at >= $2 LIMIT 1",
+                )
+                .bind(&keys)
+                .bind(cutoff)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(database)?;
+                tx.rollback().await.map_err(database)?;
+                return Err(JournalError::Duplicate(
+                    other.unwrap_or_else(|| event_id.to_owned()),
+                ));
+            }
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO journal_records (recorded_at, replica, source, outcome, kind, entry) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(micros(now))
+        .bind(&self.replica)
+        .bind(&draft.source)
+        .bind(&draft.outcome)
+        .bind(draft.entry.kind())
+        .bind(&entry)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(database)?;
+        let (owned, released) = self.project(&mut tx, &draft.entry, id, now).await?;
+        tx.commit().await.map_err(database)?;
+        if owned {
+            self.held.fetch_add(1, Ordering::Relaxed);
+        }
+        if released {
+            let _ = self
+                .held
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
+                    Some((h - 1).max(0))
+                });
+        }
+        Ok(Appended {
+            seq: u64::try_from(id).unwrap_or_default(),
+            hash: String::new(),
+            at: None,
+            owned: owned
+                || !matches!(
+                    draft.entry,
+                    Entry::WebhookReceived(_)
+                        | Entry::SentimentFetched(_)
+                        | Entry::CoachingRecommendation(_)
+                ),
+        })
+    }
+
+    /// What the record changes in the outbox: (this replica claimed a new owed row, it gave
+    /// one up).
+    async fn project(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        entry: &Entry,
+        record: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(bool, bool), JournalError> {
+        let outcome_json = |o: &DeliveryOutcome| serde_json::to_string(o).unwrap_or_default();
+        let done = |r: sqlx::postgres::PgQueryResult| r.rows_affected() > 0;
+        let result = match entry {
+            Entry::WebhookReceived(e) | Entry::SentimentFetched(e) => {
+                (self.owe(tx, &e.event_id, record, now).await?, false)
+            }
+            Entry::CoachingRecommendation(r) => {
+                (self.owe(tx, &r.event_id, record, now).await?, false)
+            }
+            Entry::Attributed(a) => {
+                let line = serde_json::to_string(a).unwrap_or_default() + "\n";
+                sqlx::query(
+                    "UPDATE journal_outbox SET attributed = COALESCE(attributed, '') || $2 WHERE event_id = $1",
+                )
+                .bind(&a.event_id)
+                .bind(line)
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
+                (false, false)
+            }
+            Entry::Delivered(o) => {
+                let r = sqlx::query(
+                    "DELETE FROM journal_outbox WHERE event_id = $1 AND claimed_by = $2",
+                )
+                .bind(&o.event_id)
+                .bind(&self.replica)
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
+                if !done(r) {
+                    // Delivered by this replica after its claim ran out: done all the same.
+                    sqlx::query("DELETE FROM journal_outbox WHERE event_id = $1")
+                        .bind(&o.event_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(database)?;
+                    (false, false)
+                } else {
+                    (false, true)
+                }
+            }
+            Entry::DeliveryFailed(o) => {
+                sqlx::query(
+                    "UPDATE journal_outbox SET attempts = GREATEST(attempts, $2), next_attempt_at = $3 WHERE event_id = $1",
+                )
+                .bind(&o.event_id)
+                .bind(i32::try_from(o.attempt).unwrap_or(i32::MAX))
+                .bind(o.retry_at.map(micros))
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
+                (false, false)
+            }
+            Entry::DeadLettered(o) => {
+                let r = sqlx::query(
+                    "UPDATE journal_outbox SET dead = $2, claimed_by = NULL, claimed_until = 0 \
+                     WHERE event_id = $1 AND claimed_by = $3",
+                )
+                .bind(&o.event_id)
+                .bind(outcome_json(o))
+                .bind(&self.replica)
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
+                (false, done(r))
+            }
+            Entry::ReplayRequested(r) => {
+                sqlx::query(
+                    "UPDATE journal_outbox SET dead = NULL, attempts = 0, next_attempt_at = NULL, \
+                     since = $2, claimed_by = NULL, claimed_until = 0 WHERE event_id = $1 AND dead IS NOT NULL",
+                )
+                .bind(&r.event_id)
+                .bind(micros(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
+                (false, false)
+            }
+            _ => (false, false),
+        };
+        Ok(result)
+    }
+
+    /// Adds an owed row, claimed by this replica when it has room. Returns whether it did.
+    async fn owe(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        event_id: &str,
+        record: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, JournalError> {
+        let claim = self.room() > 0;
+        let r = sqlx::query(
+            "INSERT INTO journal_outbox (event_id, record_id, since, claimed_by, claimed_until) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(record)
+        .bind(micros(now))
+        .bind(claim.then_some(self.replica.as_str()))
+        .bind(if claim { self.claim_until(now) } else { 0 })
+        .execute(&mut *tx)
+        .await
+        .map_err(database)?;
+        Ok(claim && r.rows_affected() > 0)
+    }
+
+    /// Renews this replica's claims (every third of `journal.outbox_lease`), and counts
+    /// them afresh: a row another replica delivered after taking it over is no longer ours.
+    ///
+    /// # Errors
+    /// [`JournalError::Database`].
+    pub async fn renew(&self) -> Result<u64, JournalError> {
+        let r = sqlx::query(
+            "UPDATE journal_outbox SET claimed_until = $2 WHERE claimed_by = $1 AND dead IS NULL",
+        )
+        .bind(&self.replica)
+        .bind(self.claim_until(Utc::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(database)?;
+        self.held.store(
+            i64::try_from(r.rows_affected()).unwrap_or(i64::MAX),
+            Ordering::Relaxed,
+        );
+        Ok(r.rows_affected())
+    }
+
+    /// Claims up to `limit` owed deliveries whose claim has run out (and, with `own`, those
+    /// still claimed under this replica's name: what it held before a restart), oldest
+    /// first, and reads their events back. Rows whose event cannot be read are returned as
+    /// errors, to be dead-lettered.
+    ///
+    /// # Errors
+    /// [`JournalError::Database`].
+    pub async fn claim(
+        &self,
+        limit: i64,
+        own: bool,
+    ) -> Result<Vec<Result<Pending, (String, String)>>, JournalError> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let now = Utc::now();
+        let sql = format!(
+            "WITH picked AS (SELECT event_id FROM journal_outbox WHERE dead IS NULL \
+               AND (claimed_until < $3 OR ($5 AND claimed_by = $1)) \
+               ORDER BY record_id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             UPDATE journal_outbox o SET claimed_by = $1, claimed_until = $2 \
+             FROM picked, journal_records r \
+             WHERE o.event_id = picked.event_id AND r.id = o.record_id \
+             RETURNING {CLAIMED_COLUMNS}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&self.replica)
+            .bind(self.claim_until(now))
+            .bind(micros(now))
+            .bind(limit)
+            .bind(own)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database)?;
+        self.held.fetch_add(rows.len() as i64, Ordering::Relaxed);
+        let mut out: Vec<_> = rows.iter().map(pending_of).collect();
+        out.sort_by_key(|p| p.as_ref().map_or(0, |p| p.seq));
+        Ok(out)
+    }
+
+    /// What a restart of this replica takes up: the deliveries it had claimed (and any
+    /// whose claim ran out, up to `coaching.owed_in_memory`), the dead letters, and the
+    /// coaching recommendations already issued (by any replica).
+    ///
+    /// # Errors
+    /// [`JournalError::Database`].
+    pub async fn recover(&self) -> Result<(JournalState, Vec<(String, String)>), JournalError> {
+        let mut state = JournalState::default();
+        let mut unreadable = Vec::new();
+        for claimed in self.claim(self.room(), true).await? {
+            match claimed {
+                Ok(p) => {
+                    let owed = Owed::from_pending(p, true);
+                    state.pending.insert(key_digest(&owed.event_id), owed);
+                }
+                Err(bad) => unreadable.push(bad),
+            }
+        }
+        let sql = format!(
+            "SELECT o.dead, {CLAIMED_COLUMNS} FROM journal_outbox o JOIN journal_records r ON r.id = o.record_id \
+             WHERE o.dead IS NOT NULL ORDER BY o.record_id LIMIT {DEAD_LETTERS_LOADED}"
+        );
+        for row in sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database)?
+        {
+            let outcome: Option<DeliveryOutcome> = row
+                .try_get::<String, _>("dead")
+                .ok()
+                .and_then(|d| serde_json::from_str(&d).ok());
+            if let (Ok(p), Some(outcome)) = (pending_of(&row), outcome) {
+                state.dead_letters.insert(
+                    outcome.event_id.clone(),
+                    DeadLetter {
+                        body: Body::Held(Box::new(p.event)),
+                        outcome,
+                    },
+                );
+            }
+        }
+        let horizon = micros(Utc::now() - RECOMMENDATION_HORIZON);
+        for row in sqlx::query(
+            "SELECT recorded_at, entry, line FROM journal_records \
+             WHERE kind = 'coaching_recommendation' AND recorded_at > $1 ORDER BY id",
+        )
+        .bind(horizon)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database)?
+        {
+            let time = from_micros(row.try_get("recorded_at").unwrap_or_default());
+            if let Ok(Entry::CoachingRecommendation(r)) = entry_of(&row) {
+                state.recommendations.insert(r.event_id.clone(), time);
+                let last = state.last_recommendation.entry(r.agent_id).or_insert(time);
+                *last = (*last).max(time);
+            }
+        }
+        Ok((state, unreadable))
+    }
+
+    /// The event ids of every dead letter, oldest first.
+    ///
+    /// # Errors
+    /// [`JournalError::Database`].
+    pub async fn dead_letter_ids(&self) -> Result<Vec<String>, JournalError> {
+        sqlx::query_scalar(
+            "SELECT event_id FROM journal_outbox WHERE dead IS NOT NULL ORDER BY record_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database)
+    }
+
+    /// Seals what is committed and not yet sealed, [`SEAL_BATCH`] records a transaction,
+    /// until none is left (or another replica is sealing). Returns how many it sealed.
+    ///
+    /// # Errors
+    /// [`JournalError::Database`], or [`JournalError::Corrupt`] when an unsealed record's
+    /// entry does not decode (it was changed in the database before it was sealed).
+    pub async fn seal(&self) -> Result<u64, JournalError> {
+        let mut sealed = 0;
+        loop {
+            let n = self.seal_batch().await?;
+            sealed += n;
+            if n < SEAL_BATCH as u64 {
+                return Ok(sealed);
+            }
+        }
+    }
+
+    async fn seal_batch(&self) -> Result<u64, JournalError> {
+        let mut tx = self.pool.begin().await.map_err(database)?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(SEAL_LOCK)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(database)?;
+        if !locked {
+            return Ok(0);
+        }
+        let head: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM journal_head WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(database)?;
+        let (mut seq, mut prev) = head.map_or((0, GENESIS.to_owned()), |(s, h)| {
+            (u64::try_from(s).unwrap_or_default(), h)
+        });
+        let rows = sqlx::query(
+            "SELECT id, recorded_at, source, outcome, entry FROM journal_records \
+             WHERE seq IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(SEAL_BATCH)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(database)?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let (mut ids, mut seqs, mut hashes, mut lines) = (vec![], vec![], vec![], vec![]);
+        for row in &rows {
+            let id: i64 = row.try_get("id").map_err(database)?;
+            let corrupt = |reason: String| JournalError::Corrupt {
+                dir: "the PostgreSQL journal".into(),
+                reason: format!("unsealed record id {id}: {reason}"),
+            };
+            let text: Option<String> = row.try_get("entry").map_err(database)?;
+            let entry: Entry = serde_json::from_str(text.as_deref().unwrap_or(""))
+                .map_err(|e| corrupt(e.to_string()))?;
+            seq += 1;
+            let draft = Draft {
+                source: row.try_get("source").map_err(database)?,
+                outcome: row.try_get("outcome").map_err(database)?,
+                entry,
+            };
+            let time = from_micros(row.try_get("recorded_at").map_err(database)?);
+            let (mut line, hash) = codec::encode(seq, time, &prev, &draft);
+            line.pop();
+            ids.push(id);
+            seqs.push(i64::try_from(seq).unwrap_or(i64::MAX));
+            lines.push(String::from_utf8(line).map_err(|e| corrupt(e.to_string()))?);
+            hashes.push(hash.clone());
+            prev = hash;
+        }
+        sqlx::query(
+            "UPDATE journal_records AS r SET seq = v.seq, hash = v.hash, line = v.line, entry = NULL \
+             FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[]) AS v(id, seq, hash, line) \
+             WHERE r.id = v.id",
+        )
+        .bind(&ids)
+        .bind(&seqs)
+        .bind(&hashes)
+        .bind(&lines)
+        .execute(&mut *tx)
+        .await
+        .map_err(database)?;
+        sqlx::query(
+            "INSERT INTO journal_head (id, seq, hash) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
+        )
+        .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+        .bind(&prev)
+        .execute(&mut *tx)
+        .await
+        .map_err(database)?;
+        tx.commit().await.map_err(database)?;
+        Ok(rows.len() as u64)
+    }
+
+    /// Forgets dedupe keys older than `journal.dedupe_window` (a bounded number per call).
+    ///
+    /// # Errors
+    /// [`JournalError::Database`].
+    pub async fn expire(&self) -> Result<u64, JournalError> {
+        let window = TimeDelta::from_std(self.dedupe_window).unwrap_or(TimeDelta::MAX);
+        let cutoff =
+            micros(Utc::now()).saturating_sub(window.num_microseconds().unwrap_or(i64::MAX));
+        let r = sqlx::query(
+            "DELETE FROM journal_dedupe WHERE key IN \
+             (SELECT key FROM journal_dedupe WHERE stored_at < $1 LIMIT 10000)",
+        )
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await
+        .map_err(database)?;
+        Ok(r.rows_affected())
+    }
+
+    /// Shutdown: seals what it can and hands this replica's claims back at once, so another
+    /// replica need not wait for them to run out.
+    pub async fn close(&self) {
+        if let Err(e) = self.seal().await {
+            tracing::warn!(error = %e, "Cannot seal the last records at shutdown; another replica will.");
+        }
+        match sqlx::query(
+            "UPDATE journal_outbox SET claimed_by = NULL, claimed_until = 0 WHERE claimed_by = $1 AND dead IS NULL",
+        )
+        .bind(&self.replica)
+        .execute(&self.pool)
+        .await
+        {
+            Ok(r) if r.rows_affected() > 0 => {
+                tracing::info!(owed = r.rows_affected(), "Owed deliveries handed back for another replica to send.");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "Cannot hand owed deliveries back; they pass to another replica when their claim runs out."),
+        }
+        self.pool.close().await;
+    }
+}
+
+/// The entry of a record row: its sealed line (its own hash checked) or, before sealing,
+/// its entry.
+fn entry_of(row: &PgRow) -> Result<Entry, String> {
+    let line: Option<String> = row.try_get("line").map_err(|e| e.to_string())?;
+    if let Some(line) = line {
+        return codec::decode(line.as_bytes())
+            .map(|r| r.entry)
+            .map_err(|e| e.to_string());
+    }
+    let entry: Option<String> = row.try_get("entry").map_err(|e| e.to_string())?;
+    serde_json::from_str(entry.as_deref().unwrap_or("")).map_err(|e| e.to_string())
+}
+
+/// An outbox row with its record, as a pending delivery (or `(event id, why not)`).
+fn pending_of(row: &PgRow) -> Result<Pending, (String, String)> {
+    let event_id: String = row.try_get("event_id").unwrap_or_default();
+    let bad = |why: String| (event_id.clone(), why);
+    let mut event = deliverable(entry_of(row).map_err(bad)?)
+        .ok_or_else(|| bad("its record owes nothing".into()))?;
+    if event.event_id() != event_id {
+        return Err(bad(format!("its record is event {}", event.event_id())));
+    }
+    let attributed: Option<String> = row.try_get("attributed").unwrap_or_default();
+    if let (Some(decisions), Deliverable::Sentiment(e)) = (attributed, &mut event) {
+        for line in decisions.lines() {
+            let decision: Attributed =
+                serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+            e.attribute(&decision);
+        }
+    }
+    let next: Option<i64> = row.try_get("next_attempt_at").unwrap_or_default();
+    Ok(Pending {
+        event,
+        attempts: u32::try_from(row.try_get::<i32, _>("attempts").unwrap_or_default()).unwrap_or(0),
+        since: from_micros(row.try_get("since").unwrap_or_default()),
+        next_attempt: next.map(from_micros),
+        seq: u64::try_from(row.try_get::<i64, _>("record_id").unwrap_or_default()).unwrap_or(0),
+        at: None,
+        amended: false,
+    })
+}
+
+/// What `audit verify --store` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Sealed records checked.
+    pub records: u64,
+    /// The last sealed `seq` (0: none).
+    pub last_seq: u64,
+    /// Its hash.
+    pub last_hash: String,
+    /// Records committed and not yet sealed (a sealer links them within a second while a
+    /// replica runs).
+    pub unsealed: u64,
+}
+
+/// Why the shared journal does not verify.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum VerifyError {
+    /// The chain is broken at this `seq`.
+    #[error("seq {seq}: {reason}")]
+    Bad {
+        /// The first bad sequence number.
+        seq: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The database could not be read.
+    #[error("cannot read the journal: {0}")]
+    Database(String),
+}
+
+/// `audit verify --store postgres://…`: checks the sealed chain from seq 1 — every line's own
+/// hash, its `seq` and `prev_hash`, no gap, and the head the sealer wrote — and counts the
+/// records not sealed yet.
+///
+/// # Errors
+/// [`VerifyError::Bad`] naming the first bad `seq`.
+pub async fn verify(url: &str) -> Result<Verified, VerifyError> {
+    let db = |e: sqlx::Error| VerifyError::Database(e.to_string());
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url.trim())
+        .await
+        .map_err(db)?;
+    let mut out = Verified {
+        records: 0,
+        last_seq: 0,
+        last_hash: GENESIS.to_owned(),
+        unsealed: 0,
+    };
+    loop {
+        let rows = sqlx::query(
+            "SELECT seq, hash, line, entry IS NOT NULL AS has_entry FROM journal_records \
+             WHERE seq > $1 ORDER BY seq LIMIT 10000",
+        )
+        .bind(i64::try_from(out.last_seq).unwrap_or(i64::MAX))
+        .fetch_all(&pool)
+        .await
+        .map_err(db)?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in rows {
+            let expected = out.last_seq + 1;
+            let bad = |reason: String| VerifyError::Bad {
+                seq: expected,
+                reason,
+            };
+            let seq = u64::try_from(row.try_get::<i64, _>("seq").map_err(db)?).unwrap_or(0);
+            if seq != expected {
+                return Err(bad(format!(
+                    "missing (the next sealed record is seq {seq})"
+                )));
+            }
+            let line: Option<String> = row.try_get("line").map_err(db)?;
+            let record = codec::decode(line.unwrap_or_default().as_bytes())
+                .map_err(|e| bad(e.to_string()))?;
+            if record.seq != seq {
+                return Err(bad(format!("its line says seq {}", record.seq)));
+            }
+            if record.prev_hash != out.last_hash {
+                return Err(bad(
+                    "prev_hash does not match the previous record's hash".into()
+                ));
+            }
+            let stored: Option<String> = row.try_get("hash").map_err(db)?;
+            if stored.as_deref() != Some(record.hash.as_str()) {
+                return Err(bad("its hash column does not match its line".into()));
+            }
+            if row.try_get::<bool, _>("has_entry").map_err(db)? {
+                return Err(bad(
+                    "a sealed record carries an entry beside its line".into()
+                ));
+            }
+            out.records += 1;
+            out.last_seq = seq;
+            out.last_hash = record.hash;
+        }
+    }
+    let head: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM journal_head WHERE id = 1")
+            .fetch_optional(&pool)
+            .await
+            .map_err(db)?;
+    if let Some((seq, hash)) = head {
+        let seq = u64::try_from(seq).unwrap_or(0);
+        if seq > out.last_seq {
+            return Err(VerifyError::Bad {
+                seq: out.last_seq + 1,
+                reason: format!("records up to seq {seq} were sealed and are gone"),
+            });
+        }
+        if seq < out.last_seq {
+            return Err(VerifyError::Bad {
+                seq: seq + 1,
+                reason: format!(
+                    "the sealer sealed up to seq {seq}; the records after it were added by something else"
+                ),
+            });
+        }
+        if hash != out.last_hash {
+            return Err(VerifyError::Bad {
+                seq,
+                reason: "the sealer's head names another hash".into(),
+            });
+        }
+    }
+    out.unsealed = u64::try_from(
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM journal_records WHERE seq IS NULL")
+            .fetch_one(&pool)
+            .await
+            .map_err(db)?,
+    )
+    .unwrap_or(0);
+    pool.close().await;
+    Ok(out)
+}
+
+/// A handle to the shared journal for the background loop.
+pub type SharedJournal = Arc<Shared>;

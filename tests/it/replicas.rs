@@ -1,0 +1,311 @@
+//! Replicas on one PostgreSQL: the shared journal, its dedupe keys and outbox, the sealed
+//! chain and `audit verify --store`. (The SIGKILL rounds are in the resilience suite.)
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+use crate::helpers::TestApp;
+use crate::helpers::emulator::spawn_sink;
+
+const SECRET: &str = "whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u";
+
+async fn replica(url: &str, name: &str, sink: &str) -> TestApp {
+    let (url, name, sink) = (url.to_owned(), name.to_owned(), sink.to_owned());
+    TestApp::started(move |s| {
+        s.store.url = genesys_sentiment::config::Secret::new(url);
+        s.server.replica_name = name;
+        s.coaching.url = sink;
+        s.coaching.secret = genesys_sentiment::config::Secret::new(SECRET);
+    })
+    .await
+}
+
+fn score(conversation: &str) -> Value {
+    json!({"interactionId": conversation, "agentId": "agent-1",
+           "sentiment": {"score": -0.4, "polarity": "negative"}})
+}
+
+/// Webhook records per event id, read from the database (sealed lines or unsealed entries).
+async fn stored_events(url: &str) -> HashMap<String, usize> {
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT COALESCE(entry, line)::jsonb->>'event_id' FROM journal_records WHERE kind = 'webhook_received'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut out = HashMap::new();
+    for id in ids {
+        *out.entry(id).or_default() += 1;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_the_same_event_posted_to_both_replicas_at_once_is_stored_once() {
+    let Some(url) = crate::helpers::postgres::fresh_database("replicas_same_event").await else {
+        return;
+    };
+    let (sink, sink_url) = spawn_sink(Some(SECRET)).await;
+    let a = replica(&url, "replica-a", &sink_url).await;
+    let b = replica(&url, "replica-b", &sink_url).await;
+    let mut accepted = HashMap::new();
+    for i in 0..60 {
+        let body = score(&format!("both-{i}"));
+        let ((sa, ja), (sb, jb)) = tokio::join!(a.post_webhook(&body), b.post_webhook(&body));
+        let mut statuses = [sa, sb];
+        statuses.sort_unstable();
+        assert!(
+            statuses == [200, 202] || statuses == [202, 503],
+            "event {i}: one replica accepts it and the other answers duplicate (or in flight): {sa} {ja} / {sb} {jb}"
+        );
+        let (won, other) = if sa == 202 { (&ja, &jb) } else { (&jb, &ja) };
+        if statuses == [200, 202] {
+            assert_eq!(other["duplicate"], true, "{other}");
+            assert_eq!(
+                other["id"], won["id"],
+                "the duplicate names the stored event"
+            );
+        }
+        accepted.insert(won["id"].as_str().unwrap().to_owned(), format!("both-{i}"));
+    }
+    // A retry of an accepted event at either replica later is a duplicate too.
+    for (status, answer) in [
+        a.post_webhook(&score("both-7")).await,
+        b.post_webhook(&score("both-7")).await,
+    ] {
+        assert_eq!(
+            (status, &answer["duplicate"]),
+            (200, &json!(true)),
+            "{answer}"
+        );
+    }
+    let stored = stored_events(&url).await;
+    assert_eq!(stored.len(), 60, "one record per event: {stored:?}");
+    assert!(stored.values().all(|&n| n == 1), "{stored:?}");
+    for id in accepted.keys() {
+        assert_eq!(stored.get(id), Some(&1), "{id} is stored once");
+    }
+    let delivered = crate::helpers::poll(Duration::from_secs(30), async || {
+        let counts = sink.counts();
+        accepted
+            .keys()
+            .all(|id| counts.contains_key(id))
+            .then_some(())
+    })
+    .await;
+    assert!(delivered.is_some(), "every accepted event reaches the sink");
+    let ids: HashSet<String> = sink.events().into_iter().map(|d| d.webhook_id).collect();
+    assert_eq!(ids.len(), 60, "each under one webhook-id");
+    a.stop().await;
+    b.stop().await;
+    let verified = genesys_sentiment::journal::postgres::verify(&url)
+        .await
+        .expect("the shared chain verifies");
+    assert_eq!(
+        verified.unsealed, 0,
+        "closing replicas seal what they wrote"
+    );
+    assert!(
+        verified.records >= 120,
+        "60 received and 60 delivered records at least: {verified:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_audit_verify_store_names_the_first_changed_or_missing_seq() {
+    let Some(url) = crate::helpers::postgres::fresh_database("replicas_verify").await else {
+        return;
+    };
+    let (_sink, sink_url) = spawn_sink(Some(SECRET)).await;
+    let a = replica(&url, "replica-a", &sink_url).await;
+    for i in 0..20 {
+        assert_eq!(a.post_webhook(&score(&format!("v-{i}"))).await.0, 202);
+    }
+    a.stop().await;
+    let verify = |url: String| {
+        let out = crate::helpers::run_bin(&["audit", "verify", "--store", &url], &[]);
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, out) = verify(url.clone());
+    assert!(ok, "a sealed chain verifies: {out}");
+    assert!(out.contains("journal OK"), "{out}");
+
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    // Change one sealed record's content.
+    sqlx::query(
+        "UPDATE journal_records SET line = replace(line, '\"quality_score\":30.0', '\"quality_score\":90.0') WHERE seq = 5",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let (ok, out) = verify(url.clone());
+    assert!(!ok, "an edited record fails: {out}");
+    assert!(out.contains("seq 5"), "names seq 5: {out}");
+    // Delete it instead.
+    sqlx::query("DELETE FROM journal_records WHERE seq = 5")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (ok, out) = verify(url.clone());
+    assert!(
+        !ok && out.contains("seq 5") && out.contains("missing"),
+        "{out}"
+    );
+    // Cut the end instead: the head the sealer wrote shows it.
+    let fresh = crate::helpers::postgres::fresh_database("replicas_verify_tail")
+        .await
+        .unwrap();
+    let (_sink2, sink_url2) = spawn_sink(Some(SECRET)).await;
+    let b = replica(&fresh, "replica-b", &sink_url2).await;
+    for i in 0..5 {
+        assert_eq!(b.post_webhook(&score(&format!("t-{i}"))).await.0, 202);
+    }
+    b.stop().await;
+    let mut conn = sqlx::PgConnection::connect(&fresh).await.unwrap();
+    let last: i64 = sqlx::query_scalar("SELECT max(seq) FROM journal_records")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM journal_records WHERE seq = $1")
+        .bind(last)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (ok, out) = verify(fresh.clone());
+    assert!(!ok, "a record cut from the end fails: {out}");
+    assert!(
+        out.contains(&format!("seq {last}")),
+        "names seq {last}: {out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_a_stopped_replicas_owed_deliveries_are_sent_by_the_other() {
+    let Some(url) = crate::helpers::postgres::fresh_database("replicas_takeover").await else {
+        return;
+    };
+    // A coaching platform that is down while replica-a accepts.
+    let (sink, sink_url) = spawn_sink(Some(SECRET)).await;
+    sink.set_fault(genesys_sentiment::emulator::sink::SinkFault {
+        mode: genesys_sentiment::emulator::sink::SinkMode::Fail,
+        seconds: 3600,
+        retry_after: 1,
+    });
+    let a = replica(&url, "replica-a", &sink_url).await;
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let (status, answer) = a.post_webhook(&score(&format!("owed-{i}"))).await;
+        assert_eq!(status, 202, "{answer}");
+        ids.push(answer["id"].as_str().unwrap().to_owned());
+    }
+    a.stop().await;
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let owed: i64 = sqlx::query_scalar("SELECT count(*) FROM journal_outbox WHERE dead IS NULL")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        owed, 25,
+        "nothing was delivered; all are owed in the database"
+    );
+    sink.set_fault(genesys_sentiment::emulator::sink::SinkFault {
+        mode: genesys_sentiment::emulator::sink::SinkMode::Accept,
+        seconds: 0,
+        retry_after: 0,
+    });
+    let b = replica(&url, "replica-b", &sink_url).await;
+    let delivered = crate::helpers::poll(Duration::from_secs(30), async || {
+        let counts = sink.counts();
+        ids.iter().all(|id| counts.contains_key(id)).then_some(())
+    })
+    .await;
+    assert!(
+        delivered.is_some(),
+        "replica-b sends what replica-a owed: {:?}",
+        sink.report()
+    );
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM journal_outbox")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "delivered rows leave the outbox");
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_dead_letters_are_replayed_while_the_replicas_run() {
+    let Some(url) = crate::helpers::postgres::fresh_database("replicas_replay").await else {
+        return;
+    };
+    let (sink, sink_url) = spawn_sink(Some(SECRET)).await;
+    let refuse = |mode| genesys_sentiment::emulator::sink::SinkFault {
+        mode,
+        seconds: 0,
+        retry_after: 1,
+    };
+    sink.set_fault(refuse(genesys_sentiment::emulator::sink::SinkMode::Fail));
+    let (u, s) = (url.clone(), sink_url.clone());
+    let a = TestApp::started(move |settings| {
+        settings.store.url = genesys_sentiment::config::Secret::new(u);
+        settings.server.replica_name = "replica-a".into();
+        settings.coaching.url = s;
+        settings.coaching.secret = genesys_sentiment::config::Secret::new(SECRET);
+        settings.coaching.max_attempts = std::num::NonZeroU32::MIN;
+    })
+    .await;
+    let (status, answer) = a.post_webhook(&score("dead-1")).await;
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["id"].as_str().unwrap().to_owned();
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let dead = crate::helpers::poll(Duration::from_secs(20), async || {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM journal_outbox WHERE dead IS NOT NULL")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        (n == 1).then_some(())
+    })
+    .await;
+    assert!(
+        dead.is_some(),
+        "one attempt allowed: the event is dead-lettered"
+    );
+    sink.set_fault(refuse(genesys_sentiment::emulator::sink::SinkMode::Accept));
+    let out = crate::helpers::run_bin(
+        &["audit", "replay", "--dead-letters"],
+        &[
+            ("GENESYS_SENTIMENT__STORE__URL", url.as_str()),
+            ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "test-client"),
+            (
+                "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET",
+                "test-secret-value",
+            ),
+            ("GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED", "true"),
+        ],
+    );
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 dead-lettered event(s) put back"), "{text}");
+    // The running replica claims it (its lease is the default 30 s: a third of it at most).
+    let delivered = crate::helpers::poll(Duration::from_secs(30), async || {
+        sink.counts().contains_key(&id).then_some(())
+    })
+    .await;
+    assert!(
+        delivered.is_some(),
+        "the running replica sends the replayed event"
+    );
+    a.stop().await;
+}
