@@ -172,6 +172,7 @@ impl Application {
         // The store first: on PostgreSQL its migrations create the shared journal's tables.
         let store = Store::open(settings.store.url()).await?;
         let mut unreadable = Vec::new();
+        let mut shared_dead_letters = None;
         let (journal, mut recovered) = if store.backend() == crate::store::Backend::Postgres {
             let forwarding = !settings.coaching.url.trim().is_empty();
             let shared = crate::journal::postgres::Shared::connect(
@@ -187,10 +188,14 @@ impl Application {
                 },
             )
             .await?;
-            let (journal, state, bad) =
-                Journal::open_shared(Arc::new(shared), &settings.journal).await?;
-            unreadable = bad;
-            (journal, state)
+            // Conversation ends this replica accepted and was still fetching scores for.
+            let enrich_window =
+                settings.webhook.sta_max_wait.get() + settings.webhook.sta_retry_delay.get();
+            let (journal, recovery) =
+                Journal::open_shared(Arc::new(shared), &settings.journal, enrich_window).await?;
+            unreadable = recovery.unreadable;
+            shared_dead_letters = Some(recovery.dead_letters);
+            (journal, recovery.state)
         } else {
             let journal_settings = settings.journal.clone();
             let journal_metrics = metrics.clone();
@@ -225,9 +230,11 @@ impl Application {
         }
         recovered.prune_dedupe(chrono::Utc::now(), settings.journal.dedupe_window.get());
         tracing::info!(state = ?recovered.summary(), "Journal state rebuilt.");
-        metrics
-            .dead_letters
-            .set(recovered.dead_letters.len() as i64);
+        metrics.dead_letters.set(
+            shared_dead_letters.map_or(recovered.dead_letters.len() as i64, |n| {
+                i64::try_from(n).unwrap_or(i64::MAX)
+            }),
+        );
 
         let admin = settings.server.admin_listen;
         if !admin.ip().is_loopback() && settings.server.admin_token.expose().is_none() {
@@ -334,13 +341,17 @@ impl Application {
         self.tracker
             .spawn(attributor.clone().run(self.root.clone()));
         if let Some(shared) = journal.shared() {
-            self.tracker.spawn(shared_upkeep(
-                shared.clone(),
-                journal.clone(),
-                attributor.clone(),
-                settings.journal.outbox_lease.get(),
-                self.root.clone(),
-            ));
+            for task in [Upkeep::Seal, Upkeep::Claims, Upkeep::Expire] {
+                self.tracker.spawn(shared_upkeep(
+                    task,
+                    shared.clone(),
+                    journal.clone(),
+                    attributor.clone(),
+                    deliveries.clone(),
+                    settings.journal.outbox_lease.get(),
+                    self.root.clone(),
+                ));
+            }
         }
         let intake = Intake::new(
             journal.clone(),
@@ -582,80 +593,118 @@ async fn wait_for_signal() {
     }
 }
 
-/// The shared journal's background work on every replica: seal committed records (one
-/// replica at a time), renew this replica's claims on owed deliveries, claim those whose
-/// replica stopped renewing (as far as this one has room) and send them, and forget dedupe
-/// keys past the window.
+/// The shared journal's background work on every replica, each in its own task so a long
+/// sealing pass never delays the renewal of claims.
+#[derive(Debug, Clone, Copy)]
+enum Upkeep {
+    /// Seal committed records into the chain (one replica at a time), every 200 ms.
+    Seal,
+    /// Renew this replica's claims, stop sending what another replica took over, claim
+    /// what a replica stopped renewing (as far as this one has room), every third of the
+    /// lease.
+    Claims,
+    /// Forget dedupe keys past the window, every minute.
+    Expire,
+}
+
 async fn shared_upkeep(
+    task: Upkeep,
     shared: Arc<crate::journal::postgres::Shared>,
     journal: Journal,
     attributor: Attributor,
+    deliveries: DeliveryQueue,
     lease: Duration,
     cancel: CancellationToken,
 ) {
-    let mut seal = tokio::time::interval(Duration::from_millis(200));
-    let mut claims = tokio::time::interval(lease / 3);
-    let mut expire = tokio::time::interval(Duration::from_secs(60));
-    for timer in [&mut seal, &mut claims, &mut expire] {
-        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    }
-    // One warning per kind of failure until it recovers: a database outage is not a flood.
-    let mut failing = [false; 3];
-    let mut report =
-        |which: usize, what: &str, result: Result<(), crate::journal::JournalError>| match result {
-            Ok(()) if failing[which] => {
-                failing[which] = false;
-                tracing::info!(what, "Shared journal upkeep works again.");
-            }
-            Ok(()) => {}
-            Err(e) if !failing[which] => {
-                failing[which] = true;
-                tracing::warn!(what, error = %e, "Shared journal upkeep failed; retrying.");
-            }
-            Err(_) => {}
-        };
+    let every = match task {
+        Upkeep::Seal => Duration::from_millis(200),
+        Upkeep::Claims => lease / 3,
+        Upkeep::Expire => Duration::from_secs(60),
+    };
+    let mut timer = tokio::time::interval(every);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // One warning until it works again: a database outage is not a flood.
+    let mut failing = false;
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
-            _ = seal.tick() => {
-                let result = shared.seal().await.map(|_| ());
-                if result.is_ok() {
-                    journal.database_answered();
-                }
-                report(0, "sealing", result);
+            _ = timer.tick() => {}
+        }
+        let result = match task {
+            Upkeep::Seal => shared.seal().await.map(|_| ()),
+            Upkeep::Expire => shared.expire().await.map(|_| ()),
+            Upkeep::Claims => claims(&shared, &journal, &attributor, &deliveries).await,
+        };
+        if let Upkeep::Claims = task {
+            // Renewing is a write: whether it worked is whether the database takes them.
+            if result.is_ok() {
+                journal.database_answered();
+            } else {
+                journal.database_failed();
             }
-            _ = claims.tick() => {
-                let result = async {
-                    shared.renew().await?;
-                    let claimed = shared.claim(shared.room().min(1000), false).await?;
-                    if !claimed.is_empty() {
-                        tracing::info!(owed = claimed.len(), "Took over owed deliveries whose replica stopped renewing its claim.");
-                    }
-                    for c in claimed {
-                        match c {
-                            Ok(p) => {
-                                let since = p.since;
-                                attributor.route(p, since).await;
-                            }
-                            Err((event_id, why)) => {
-                                tracing::error!(%event_id, error = %why, "Cannot read an owed event back from the shared journal; dead-lettering it.");
-                                let outcome = crate::domain::events::DeliveryOutcome {
-                                    event_id,
-                                    attempt: 0,
-                                    status: None,
-                                    error: Some(format!("cannot read the event back: {why}")),
-                                    retry_at: None,
-                                };
-                                journal.record("daemon", "unreadable", Entry::DeadLettered(outcome)).await?;
-                            }
-                        }
-                    }
-                    Ok(())
-                }
-                .await;
-                report(1, "claims", result);
+        }
+        match result {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!(task = ?task, "Shared journal upkeep works again.");
             }
-            _ = expire.tick() => report(2, "dedupe expiry", shared.expire().await.map(|_| ())),
+            Ok(()) => {}
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(task = ?task, error = %e, "Shared journal upkeep failed; retrying.");
+            }
+            Err(_) => {}
         }
     }
+}
+
+/// One pass of [`Upkeep::Claims`].
+async fn claims(
+    shared: &crate::journal::postgres::Shared,
+    journal: &Journal,
+    attributor: &Attributor,
+    deliveries: &DeliveryQueue,
+) -> Result<(), crate::journal::JournalError> {
+    let lost = shared.renew().await?;
+    if !lost.is_empty() {
+        tracing::warn!(
+            owed = lost.len(),
+            "Another replica took over deliveries this one was too slow to renew; it stops sending them."
+        );
+        for id in &lost {
+            deliveries.withdraw(id);
+        }
+    }
+    let claimed = shared.claim(shared.room().min(1000), false).await?;
+    if !claimed.is_empty() {
+        tracing::info!(
+            owed = claimed.len(),
+            "Took over owed deliveries whose replica stopped renewing its claim."
+        );
+    }
+    for c in claimed {
+        match c {
+            Ok(p) => {
+                let since = p.since;
+                attributor.route(p, since).await;
+            }
+            Err((event_id, why)) => {
+                tracing::error!(%event_id, error = %why, "Cannot read an owed event back from the shared journal; dead-lettering it.");
+                let outcome = crate::domain::events::DeliveryOutcome {
+                    event_id,
+                    attempt: 0,
+                    status: None,
+                    error: Some(format!("cannot read the event back: {why}")),
+                    retry_at: None,
+                };
+                if let Err(e) = journal
+                    .record("daemon", "unreadable", Entry::DeadLettered(outcome))
+                    .await
+                {
+                    tracing::warn!(error = %e, "Cannot dead-letter an unreadable owed event now; it is claimed again later.");
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -48,6 +48,23 @@ impl Alerts {
     pub async fn issue(&self, report: &TrendReport) {
         let cooldown = TimeDelta::from_std(self.cooldown).unwrap_or(TimeDelta::MAX);
         let now = Utc::now();
+        // Replicas: another replica may have led (and issued) since this one started.
+        if let Some(shared) = self.journal.shared() {
+            match shared.recommendations().await {
+                Ok((issued, last)) => {
+                    let mut alerts = self.state.lock().expect("alerts lock");
+                    alerts.issued.extend(issued.into_keys());
+                    for (agent, at) in last {
+                        let t = alerts.last.entry(agent).or_insert(at);
+                        *t = (*t).max(at);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Cannot read the recommendations other replicas issued; none issued this run.");
+                    return;
+                }
+            }
+        }
         for g in report
             .groups_of(Dimension::Agent)
             .filter(|g| g.verdict.direction == Direction::Declining)
@@ -93,10 +110,8 @@ impl Alerts {
                     }
                 }
                 Err(crate::journal::JournalError::Duplicate(_)) => {
-                    // Issued by the replica that led before this one.
-                    let mut alerts = self.state.lock().expect("alerts lock");
-                    alerts.issued.insert(id);
-                    alerts.last.insert(g.key.clone(), now);
+                    // Issued by another replica meanwhile.
+                    self.state.lock().expect("alerts lock").issued.insert(id);
                 }
                 Err(e) => {
                     tracing::error!(error = %e, agent = %g.key, "Cannot journal a coaching recommendation; the next run will try again.")

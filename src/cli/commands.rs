@@ -144,6 +144,7 @@ pub fn audit_verify(dir: &std::path::Path, archive: Option<&std::path::Path>) ->
 /// `audit verify --store URL`: checks the journal shared by replicas in PostgreSQL; prints
 /// the result; returns whether it verified.
 pub async fn audit_verify_store(url: &str) -> bool {
+    let url = url.trim();
     let shown = crate::config::redact_url(url);
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         println!(

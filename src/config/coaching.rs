@@ -39,6 +39,9 @@ pub struct CoachingSettings {
     /// Owed events whose content is held in memory at most; the rest are read back from the
     /// journal when sent.
     pub owed_in_memory: usize,
+    /// Owed deliveries (accepted, not yet delivered) at most: beyond, the intake answers
+    /// `503` with `Retry-After` instead of taking more (0: never shed for this).
+    pub max_lag: usize,
     /// After a coaching recommendation for an agent, no new one for this long.
     pub alert_cooldown: HumanDuration,
 }

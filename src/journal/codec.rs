@@ -90,6 +90,53 @@ pub fn encode_into(
     String::from_utf8(hex.to_vec()).expect("hex is ASCII")
 }
 
+/// Encodes one record whose entry is already JSON (`{"type": …, …}`, as the shared journal
+/// stores it): the same line [`encode_into`] writes for that entry, with the entry's text
+/// kept as it is (fields a newer version added are not lost). Returns the line without its
+/// line end, and its hash. An entry that is not a JSON object is kept as a string under
+/// `"type": "unreadable"`, so the chain still covers it.
+pub fn encode_raw(
+    seq: u64,
+    time: DateTime<Utc>,
+    prev_hash: &str,
+    source: &str,
+    outcome: &str,
+    entry_json: &str,
+) -> (String, String) {
+    let time = time.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let mut out = String::with_capacity(entry_json.len() + 256);
+    out.push_str(&format!(
+        "{{\"seq\":{seq},\"time\":{},\"prev_hash\":{},\"source\":{},\"outcome\":{}",
+        serde_json::Value::from(time.as_str()),
+        serde_json::Value::from(prev_hash),
+        serde_json::Value::from(source),
+        serde_json::Value::from(outcome),
+    ));
+    let trimmed = entry_json.trim();
+    let object = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(trimmed)
+        .ok()
+        .filter(|m| m.get("type").is_some_and(serde_json::Value::is_string));
+    match object {
+        Some(_) if trimmed.len() > 2 => {
+            out.push(',');
+            out.push_str(&trimmed[1..trimmed.len() - 1]);
+        }
+        _ => out.push_str(&format!(
+            ",\"type\":\"unreadable\",\"raw\":{}",
+            serde_json::Value::from(entry_json)
+        )),
+    }
+    out.push('}');
+    let mut hex = [0u8; 64];
+    hex::encode_to_slice(Sha256::digest(out.as_bytes()), &mut hex).expect("64 hex digits");
+    let hash = String::from_utf8(hex.to_vec()).expect("hex is ASCII");
+    out.pop();
+    out.push_str(HASH_MEMBER);
+    out.push_str(&hash);
+    out.push_str("\"}");
+    (out, hash)
+}
+
 /// Encodes one record: returns the line (with `\n`) and its hash.
 pub fn encode(seq: u64, time: DateTime<Utc>, prev_hash: &str, draft: &Draft) -> (Vec<u8>, String) {
     let mut line = Vec::with_capacity(512);
@@ -235,6 +282,35 @@ impl<'de> Deserialize<'de> for Record {
 mod tests {
     use super::*;
     use crate::domain::events::ReplayRequest;
+
+    #[test]
+    fn a_raw_entry_encodes_to_the_same_line_and_hash_as_the_entry_itself() {
+        let d = draft();
+        let time = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.123456Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let (mut line, hash) = encode(7, time, GENESIS, &d);
+        line.pop();
+        let json = serde_json::to_string(&d.entry).unwrap();
+        let (raw, raw_hash) = encode_raw(7, time, GENESIS, &d.source, &d.outcome, &json);
+        assert_eq!(raw.as_bytes(), &line[..]);
+        assert_eq!(raw_hash, hash);
+        // A field this version does not know is kept, and the line still verifies.
+        let newer = json.replacen('{', "{\"added_later\":1,", 1);
+        let (kept, _) = encode_raw(8, time, &hash, "s", "o", &newer);
+        assert!(kept.contains("\"added_later\":1"), "{kept}");
+        // Not an object: kept as text, still a verifiable record.
+        let (odd, _) = encode_raw(9, time, &hash, "s", "o", "not json");
+        assert!(
+            odd.contains("\"type\":\"unreadable\",\"raw\":\"not json\""),
+            "{odd}"
+        );
+        // …which `audit verify` then names (it is no record this version can read).
+        assert!(matches!(
+            decode(odd.as_bytes()),
+            Err(LineError::Malformed(_))
+        ));
+    }
 
     fn draft() -> Draft {
         Draft {

@@ -272,22 +272,25 @@ impl Journal {
     }
 
     /// The journal shared by replicas (`store.url = "postgres://…"`), with what this replica
-    /// takes up at start (see [`postgres::Shared::recover`]) and the owed events whose
-    /// records cannot be read back (event id, why), for the caller to dead-letter.
+    /// takes up at start (see [`postgres::Shared::recover`]; conversation ends it accepted
+    /// within `enrich_window` that still wait for a score are among them).
     ///
     /// # Errors
     /// [`JournalError::Database`].
     pub async fn open_shared(
         shared: std::sync::Arc<postgres::Shared>,
         settings: &JournalSettings,
-    ) -> Result<(Journal, JournalState, Vec<(String, String)>), JournalError> {
+        enrich_window: std::time::Duration,
+    ) -> Result<(Journal, postgres::Recovery), JournalError> {
         let started = Instant::now();
-        let (state, unreadable) = shared.recover().await?;
+        let recovery = shared.recover(enrich_window).await?;
         tracing::info!(
             replica = shared.replica(),
             elapsed_ms = started.elapsed().as_millis() as u64,
-            pending = state.pending.len(),
-            dead_letters = state.dead_letters.len(),
+            pending = recovery.state.pending.len(),
+            handed_back = recovery.handed_back,
+            enrichment = recovery.state.enrichment.len(),
+            dead_letters = recovery.dead_letters,
             "Shared journal (PostgreSQL) opened."
         );
         Ok((
@@ -296,8 +299,7 @@ impl Journal {
                 dir: PathBuf::from(&settings.dir),
                 failing: Default::default(),
             },
-            state,
-            unreadable,
+            recovery,
         ))
     }
 
@@ -352,6 +354,15 @@ impl Journal {
         if matches!(self.backend, Backend::Shared(_)) {
             self.failing
                 .store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The shared journal's database refused a write of the upkeep loop: readiness turns
+    /// false until a write succeeds again.
+    pub fn database_failed(&self) {
+        if matches!(self.backend, Backend::Shared(_)) {
+            self.failing
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 

@@ -18,8 +18,8 @@
 //!
 //! Times in these tables are Unix microseconds.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -30,7 +30,7 @@ use super::codec::{self, Draft, GENESIS};
 use super::read::deliverable;
 use super::recovery::{JournalState, RECOMMENDATION_HORIZON};
 use super::{Appended, JournalError};
-use crate::domain::delivery::{Body, DeadLetter, Deliverable, Owed, Pending};
+use crate::domain::delivery::{Deliverable, Location, Owed, Pending};
 use crate::domain::events::{Attributed, DeliveryOutcome, Entry, key_digest};
 
 /// Advisory lock key of the sealer (`gssealer`).
@@ -42,8 +42,16 @@ pub const SEAL_BATCH: i64 = 2_000;
 /// Connections each replica keeps to PostgreSQL for the journal.
 pub const POOL_SIZE: u32 = 32;
 
-/// Dead letters read into memory at start at most (the rest stay in the database).
-const DEAD_LETTERS_LOADED: i64 = 10_000;
+/// The database's clock in Unix microseconds: claims are timed by one clock, whatever the
+/// replicas' clocks say.
+const NOW_US: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::bigint";
+
+/// Dedupe keys removed per statement, and statements per expiry pass at most.
+const EXPIRE_BATCH: i64 = 10_000;
+const EXPIRE_BATCHES: usize = 100;
+
+/// Sealing transactions per [`Shared::seal`] call at most (then the caller's loop comes back).
+const SEAL_BATCHES: usize = 50;
 
 fn database(e: sqlx::Error) -> JournalError {
     JournalError::Database(e.to_string())
@@ -67,7 +75,7 @@ fn dedupe_keys(entry: &Entry) -> Option<(&str, Vec<String>)> {
         Entry::ConversationEndReceived(e) => (&e.event_id, e.dedupe_keys.clone()),
         Entry::AttributionReceived(e) => (&e.event_id, e.dedupe_keys.clone()),
         // Two replicas leading one after the other never issue a recommendation twice.
-        Entry::CoachingRecommendation(r) => (&r.event_id, vec![format!("rec:{}", r.event_id)]),
+        Entry::CoachingRecommendation(r) => (&r.event_id, vec![recommendation_key(&r.event_id)]),
         _ => return None,
     };
     let mut digests: Vec<String> = keys
@@ -79,6 +87,10 @@ fn dedupe_keys(entry: &Entry) -> Option<(&str, Vec<String>)> {
     (!digests.is_empty()).then_some((id, digests))
 }
 
+fn recommendation_key(event_id: &str) -> String {
+    format!("rec:{event_id}")
+}
+
 /// The journal in PostgreSQL, as one replica uses it. Shared behind an `Arc`.
 #[derive(Debug)]
 pub struct Shared {
@@ -87,15 +99,35 @@ pub struct Shared {
     lease: Duration,
     dedupe_window: Duration,
     /// Owed deliveries this replica claims at most (`coaching.owed_in_memory`); beyond, new
-    /// rows are left for whichever replica has room.
-    hold_limit: i64,
-    /// Owed deliveries this replica holds a claim on.
-    held: AtomicI64,
+    /// rows are left for whichever replica has room. 0: forwarding is off here, nothing is
+    /// claimed.
+    hold_limit: usize,
+    /// The owed deliveries this replica holds in memory under its claim: only these are
+    /// renewed (a row claimed under its name but not held runs out and is taken up again).
+    held: Mutex<HashSet<String>>,
+    /// A connection holding the advisory lock on this replica's name (two live replicas
+    /// under one name would renew each other's claims).
+    name_lock: tokio::sync::Mutex<Option<sqlx::PgConnection>>,
 }
 
-/// The rows [`Shared::claim`] reads.
-const CLAIMED_COLUMNS: &str = "o.event_id, o.record_id, o.since, o.attempts, o.next_attempt_at, \
-    o.attributed, r.entry, r.line";
+/// Issued recommendation ids with when, and the latest time per agent.
+pub type Recommendations = (
+    std::collections::HashMap<String, DateTime<Utc>>,
+    std::collections::HashMap<String, DateTime<Utc>>,
+);
+
+/// What [`Shared::recover`] found.
+#[derive(Debug)]
+pub struct Recovery {
+    /// The state to start from (owed held in memory, enrichment, attributions, alerts).
+    pub state: JournalState,
+    /// Owed events whose records cannot be read back: (event id, why), to dead-letter.
+    pub unreadable: Vec<(String, String)>,
+    /// Dead letters in the database (every replica's).
+    pub dead_letters: u64,
+    /// Owed deliveries this replica had claimed and handed back (more than it keeps).
+    pub handed_back: u64,
+}
 
 impl Shared {
     /// Connects to the store's PostgreSQL (already migrated by [`crate::store`]'s schema).
@@ -115,22 +147,65 @@ impl Shared {
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     // The 202 waits for a commit that is on the server's disk, whatever the
-                    // server's default.
-                    conn.execute("SET synchronous_commit = on").await?;
+                    // server's default; nothing waits on a lock or a dead peer's transaction
+                    // for long.
+                    conn.execute(
+                        "SET synchronous_commit = on; SET statement_timeout = '30s'; \
+                         SET lock_timeout = '10s'; SET idle_in_transaction_session_timeout = '60s'",
+                    )
+                    .await?;
                     Ok(())
                 })
             })
             .connect(url.trim())
             .await
             .map_err(database)?;
-        Ok(Shared {
+        let shared = Shared {
             pool,
             replica,
             lease,
             dedupe_window,
-            hold_limit: i64::try_from(hold_limit).unwrap_or(i64::MAX),
-            held: AtomicI64::new(0),
-        })
+            hold_limit,
+            held: Mutex::new(HashSet::new()),
+            name_lock: tokio::sync::Mutex::new(None),
+        };
+        if hold_limit > 0 {
+            shared.lock_name().await?;
+        }
+        Ok(shared)
+    }
+
+    /// Takes the advisory lock on this replica's name for as long as it runs.
+    async fn lock_name(&self) -> Result<(), JournalError> {
+        let mut conn = self.pool.acquire().await.map_err(database)?.detach();
+        let key = i64::from_be_bytes(
+            key_digest(&format!("replica:{}", self.replica)).to_be_bytes()[..8]
+                .try_into()
+                .expect("8 bytes"),
+        );
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(database)?;
+        if !taken {
+            return Err(JournalError::Database(format!(
+                "another running replica is named {:?}; give each replica its own server.replica_name",
+                self.replica
+            )));
+        }
+        *self.name_lock.lock().await = Some(conn);
+        Ok(())
+    }
+
+    fn lease_us(&self) -> i64 {
+        i64::try_from(self.lease.as_micros()).unwrap_or(i64::MAX / 4)
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// This replica's name (`server.replica_name`).
@@ -140,11 +215,7 @@ impl Shared {
 
     /// How many more owed deliveries this replica may claim now.
     pub fn room(&self) -> i64 {
-        (self.hold_limit - self.held.load(Ordering::Relaxed)).max(0)
-    }
-
-    fn claim_until(&self, now: DateTime<Utc>) -> i64 {
-        micros(now) + i64::try_from(self.lease.as_micros()).unwrap_or(i64::MAX / 2)
+        i64::try_from(self.hold_limit.saturating_sub(self.held().len())).unwrap_or(i64::MAX)
     }
 
     /// Appends one record (see the module notes). `Appended::owned` is false for an owed
@@ -161,6 +232,13 @@ impl Shared {
         if let Some((event_id, keys)) = dedupe_keys(&draft.entry) {
             let window = TimeDelta::from_std(self.dedupe_window).unwrap_or(TimeDelta::MAX);
             let cutoff = micros(now).saturating_sub(window.num_microseconds().unwrap_or(i64::MAX));
+            // A recommendation's key lives as long as recommendations are remembered.
+            let stored_at = if matches!(draft.entry, Entry::CoachingRecommendation(_)) {
+                let longer = RECOMMENDATION_HORIZON - window.min(RECOMMENDATION_HORIZON);
+                micros(now + longer)
+            } else {
+                micros(now)
+            };
             let taken: Vec<String> = sqlx::query_scalar(
                 "INSERT INTO journal_dedupe (key, event_id, stored_at) \
                  SELECT k, $2, $3 FROM UNNEST($1::text[]) AS k \
@@ -169,7 +247,7 @@ impl Shared {
             )
             .bind(&keys)
             .bind(event_id)
-            .bind(micros(now))
+            .bind(stored_at)
             .bind(cutoff)
             .fetch_all(&mut *tx)
             .await
@@ -202,50 +280,45 @@ impl Shared {
         .fetch_one(&mut *tx)
         .await
         .map_err(database)?;
-        let (owned, released) = self.project(&mut tx, &draft.entry, id, now).await?;
+        let claimed = self.project(&mut tx, &draft.entry, id, now).await?;
         tx.commit().await.map_err(database)?;
-        if owned {
-            self.held.fetch_add(1, Ordering::Relaxed);
-        }
-        if released {
-            let _ = self
-                .held
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
-                    Some((h - 1).max(0))
-                });
+        let mut held = self.held();
+        match &draft.entry {
+            Entry::WebhookReceived(e) | Entry::SentimentFetched(e) if claimed => {
+                held.insert(e.event_id.clone());
+            }
+            Entry::CoachingRecommendation(r) if claimed => {
+                held.insert(r.event_id.clone());
+            }
+            Entry::Delivered(o) | Entry::DeadLettered(o) => {
+                held.remove(&o.event_id);
+            }
+            _ => {}
         }
         Ok(Appended {
             seq: u64::try_from(id).unwrap_or_default(),
             hash: String::new(),
             at: None,
-            owned: owned
-                || !matches!(
-                    draft.entry,
-                    Entry::WebhookReceived(_)
-                        | Entry::SentimentFetched(_)
-                        | Entry::CoachingRecommendation(_)
-                ),
+            // Forwarding off here: nothing is sent from this replica's queue, which only
+            // counts; the row stays unclaimed for a replica that forwards.
+            owned: claimed || self.hold_limit == 0,
         })
     }
 
-    /// What the record changes in the outbox: (this replica claimed a new owed row, it gave
-    /// one up).
+    /// What the record changes in the outbox; whether this replica claimed a new owed row.
     async fn project(
         &self,
         tx: &mut sqlx::PgConnection,
         entry: &Entry,
         record: i64,
         now: DateTime<Utc>,
-    ) -> Result<(bool, bool), JournalError> {
+    ) -> Result<bool, JournalError> {
         let outcome_json = |o: &DeliveryOutcome| serde_json::to_string(o).unwrap_or_default();
-        let done = |r: sqlx::postgres::PgQueryResult| r.rows_affected() > 0;
-        let result = match entry {
+        let claimed = match entry {
             Entry::WebhookReceived(e) | Entry::SentimentFetched(e) => {
-                (self.owe(tx, &e.event_id, record, now).await?, false)
+                self.owe(tx, &e.event_id, record, now).await?
             }
-            Entry::CoachingRecommendation(r) => {
-                (self.owe(tx, &r.event_id, record, now).await?, false)
-            }
+            Entry::CoachingRecommendation(r) => self.owe(tx, &r.event_id, record, now).await?,
             Entry::Attributed(a) => {
                 let line = serde_json::to_string(a).unwrap_or_default() + "\n";
                 sqlx::query(
@@ -256,45 +329,38 @@ impl Shared {
                 .execute(&mut *tx)
                 .await
                 .map_err(database)?;
-                (false, false)
+                false
             }
             Entry::Delivered(o) => {
-                let r = sqlx::query(
-                    "DELETE FROM journal_outbox WHERE event_id = $1 AND claimed_by = $2",
-                )
-                .bind(&o.event_id)
-                .bind(&self.replica)
-                .execute(&mut *tx)
-                .await
-                .map_err(database)?;
-                if !done(r) {
-                    // Delivered by this replica after its claim ran out: done all the same.
-                    sqlx::query("DELETE FROM journal_outbox WHERE event_id = $1")
-                        .bind(&o.event_id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(database)?;
-                    (false, false)
-                } else {
-                    (false, true)
-                }
+                // Whoever holds the claim now: delivered is delivered.
+                sqlx::query("DELETE FROM journal_outbox WHERE event_id = $1")
+                    .bind(&o.event_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(database)?;
+                false
             }
             Entry::DeliveryFailed(o) => {
+                // Only the replica holding the claim schedules the next attempt.
                 sqlx::query(
-                    "UPDATE journal_outbox SET attempts = GREATEST(attempts, $2), next_attempt_at = $3 WHERE event_id = $1",
+                    "UPDATE journal_outbox SET attempts = GREATEST(attempts, $2), next_attempt_at = $3 \
+                     WHERE event_id = $1 AND claimed_by = $4",
                 )
                 .bind(&o.event_id)
                 .bind(i32::try_from(o.attempt).unwrap_or(i32::MAX))
                 .bind(o.retry_at.map(micros))
+                .bind(&self.replica)
                 .execute(&mut *tx)
                 .await
                 .map_err(database)?;
-                (false, false)
+                false
             }
             Entry::DeadLettered(o) => {
-                let r = sqlx::query(
+                // A replica whose claim was taken over gives up only its own attempt: the
+                // record says so, the row stays owed by the new holder.
+                sqlx::query(
                     "UPDATE journal_outbox SET dead = $2, claimed_by = NULL, claimed_until = 0 \
-                     WHERE event_id = $1 AND claimed_by = $3",
+                     WHERE event_id = $1 AND (claimed_by = $3 OR claimed_by IS NULL)",
                 )
                 .bind(&o.event_id)
                 .bind(outcome_json(o))
@@ -302,7 +368,7 @@ impl Shared {
                 .execute(&mut *tx)
                 .await
                 .map_err(database)?;
-                (false, done(r))
+                false
             }
             Entry::ReplayRequested(r) => {
                 sqlx::query(
@@ -314,11 +380,11 @@ impl Shared {
                 .execute(&mut *tx)
                 .await
                 .map_err(database)?;
-                (false, false)
+                false
             }
-            _ => (false, false),
+            _ => false,
         };
-        Ok(result)
+        Ok(claimed)
     }
 
     /// Adds an owed row, claimed by this replica when it has room. Returns whether it did.
@@ -330,40 +396,60 @@ impl Shared {
         now: DateTime<Utc>,
     ) -> Result<bool, JournalError> {
         let claim = self.room() > 0;
-        let r = sqlx::query(
+        let sql = format!(
             "INSERT INTO journal_outbox (event_id, record_id, since, claimed_by, claimed_until) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(event_id)
-        .bind(record)
-        .bind(micros(now))
-        .bind(claim.then_some(self.replica.as_str()))
-        .bind(if claim { self.claim_until(now) } else { 0 })
-        .execute(&mut *tx)
-        .await
-        .map_err(database)?;
+             VALUES ($1, $2, $3, $4, CASE WHEN $4 IS NULL THEN 0 ELSE {NOW_US} + $5 END) \
+             ON CONFLICT (event_id) DO NOTHING"
+        );
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(event_id)
+            .bind(record)
+            .bind(micros(now))
+            .bind(claim.then_some(self.replica.as_str()))
+            .bind(self.lease_us())
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
         Ok(claim && r.rows_affected() > 0)
     }
 
-    /// Renews this replica's claims (every third of `journal.outbox_lease`), and counts
-    /// them afresh: a row another replica delivered after taking it over is no longer ours.
+    /// Renews this replica's claims on what it holds (every third of
+    /// `journal.outbox_lease`). Returns the ids it held whose claim another replica has taken
+    /// meanwhile (this one was too slow to renew): the caller stops sending those.
     ///
     /// # Errors
     /// [`JournalError::Database`].
-    pub async fn renew(&self) -> Result<u64, JournalError> {
-        let r = sqlx::query(
-            "UPDATE journal_outbox SET claimed_until = $2 WHERE claimed_by = $1 AND dead IS NULL",
-        )
-        .bind(&self.replica)
-        .bind(self.claim_until(Utc::now()))
-        .execute(&self.pool)
-        .await
-        .map_err(database)?;
-        self.held.store(
-            i64::try_from(r.rows_affected()).unwrap_or(i64::MAX),
-            Ordering::Relaxed,
+    pub async fn renew(&self) -> Result<Vec<String>, JournalError> {
+        let ids: Vec<String> = self.held().iter().cloned().collect();
+        if ids.is_empty() {
+            // A write all the same: it tells whether the database takes writes.
+            sqlx::query("UPDATE journal_outbox SET claimed_until = claimed_until WHERE false")
+                .execute(&self.pool)
+                .await
+                .map_err(database)?;
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "UPDATE journal_outbox SET claimed_until = {NOW_US} + $3 \
+             WHERE claimed_by = $1 AND event_id = ANY($2) AND dead IS NULL RETURNING event_id"
         );
-        Ok(r.rows_affected())
+        let kept: HashSet<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(&self.replica)
+            .bind(&ids)
+            .bind(self.lease_us())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database)?
+            .into_iter()
+            .collect();
+        let mut held = self.held();
+        // Held ids renewed by nobody: delivered or dead-lettered meanwhile (they left the set
+        // then), or taken over.
+        let lost: Vec<String> = ids
+            .into_iter()
+            .filter(|id| !kept.contains(id) && held.remove(id))
+            .collect();
+        Ok(lost)
     }
 
     /// Claims up to `limit` owed deliveries whose claim has run out (and, with `own`, those
@@ -381,39 +467,89 @@ impl Shared {
         if limit <= 0 {
             return Ok(Vec::new());
         }
-        let now = Utc::now();
+        // A row whose record is gone (deleted by hand) is claimed too, and comes back as
+        // unreadable (to be dead-lettered) rather than blocking the queue.
         let sql = format!(
             "WITH picked AS (SELECT event_id FROM journal_outbox WHERE dead IS NULL \
-               AND (claimed_until < $3 OR ($5 AND claimed_by = $1)) \
-               ORDER BY record_id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-             UPDATE journal_outbox o SET claimed_by = $1, claimed_until = $2 \
-             FROM picked, journal_records r \
-             WHERE o.event_id = picked.event_id AND r.id = o.record_id \
-             RETURNING {CLAIMED_COLUMNS}"
+               AND (claimed_until < {NOW_US} OR ($4 AND claimed_by = $1)) \
+               ORDER BY record_id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             UPDATE journal_outbox o SET claimed_by = $1, claimed_until = {NOW_US} + $2 \
+             FROM picked WHERE o.event_id = picked.event_id \
+             RETURNING o.event_id, o.record_id, o.since, o.attempts, o.next_attempt_at, o.attributed, \
+               (SELECT r.entry FROM journal_records r WHERE r.id = o.record_id) AS entry, \
+               (SELECT r.line FROM journal_records r WHERE r.id = o.record_id) AS line"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&self.replica)
-            .bind(self.claim_until(now))
-            .bind(micros(now))
+            .bind(self.lease_us())
             .bind(limit)
             .bind(own)
             .fetch_all(&self.pool)
             .await
             .map_err(database)?;
-        self.held.fetch_add(rows.len() as i64, Ordering::Relaxed);
+        {
+            let mut held = self.held();
+            for row in &rows {
+                if let Ok(id) = row.try_get::<String, _>("event_id") {
+                    held.insert(id);
+                }
+            }
+        }
         let mut out: Vec<_> = rows.iter().map(pending_of).collect();
         out.sort_by_key(|p| p.as_ref().map_or(0, |p| p.seq));
         Ok(out)
     }
 
     /// What a restart of this replica takes up: the deliveries it had claimed (and any
-    /// whose claim ran out, up to `coaching.owed_in_memory`), the dead letters, and the
-    /// coaching recommendations already issued (by any replica).
+    /// whose claim ran out, up to `coaching.owed_in_memory`; its own beyond that are handed
+    /// back for any replica), the conversation ends it accepted within `enrich_window` that
+    /// still wait for their score, the agents its attribution events named, and the
+    /// coaching recommendations already issued (by any replica). Dead letters are counted,
+    /// not loaded.
     ///
     /// # Errors
     /// [`JournalError::Database`].
-    pub async fn recover(&self) -> Result<(JournalState, Vec<(String, String)>), JournalError> {
+    pub async fn recover(&self, enrich_window: Duration) -> Result<Recovery, JournalError> {
         let mut state = JournalState::default();
+        let since = Utc::now() - TimeDelta::from_std(enrich_window).unwrap_or(TimeDelta::MAX);
+        let rows = sqlx::query(
+            "SELECT recorded_at, source, outcome, entry, line FROM journal_records \
+             WHERE replica = $1 AND recorded_at > $2 \
+               AND kind IN ('conversation_end_received', 'attribution_received') ORDER BY id",
+        )
+        .bind(&self.replica)
+        .bind(micros(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database)?;
+        let recommendations = self.recommendations().await?;
+        for row in &rows {
+            apply_row(&mut state, row);
+        }
+        // Those whose score another replica (or this one) stored since are not waiting.
+        let keys: Vec<String> = state
+            .enrichment
+            .keys()
+            .map(|c| format!("{:032x}", key_digest(&format!("conv:{c}:sentiment"))))
+            .collect();
+        let scored: HashSet<String> =
+            sqlx::query_scalar("SELECT key FROM journal_dedupe WHERE key = ANY($1)")
+                .bind(&keys)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(database)?
+                .into_iter()
+                .collect();
+        state.enrichment.retain(|c, _| {
+            !scored.contains(&format!(
+                "{:032x}",
+                key_digest(&format!("conv:{c}:sentiment"))
+            ))
+        });
+        state.recommendations = recommendations.0;
+        state.last_recommendation = recommendations.1;
+        state.dedupe.clear();
+        state.pending.clear();
         let mut unreadable = Vec::new();
         for claimed in self.claim(self.room(), true).await? {
             match claimed {
@@ -424,47 +560,51 @@ impl Shared {
                 Err(bad) => unreadable.push(bad),
             }
         }
-        let sql = format!(
-            "SELECT o.dead, {CLAIMED_COLUMNS} FROM journal_outbox o JOIN journal_records r ON r.id = o.record_id \
-             WHERE o.dead IS NOT NULL ORDER BY o.record_id LIMIT {DEAD_LETTERS_LOADED}"
-        );
-        for row in sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(database)?
-        {
-            let outcome: Option<DeliveryOutcome> = row
-                .try_get::<String, _>("dead")
-                .ok()
-                .and_then(|d| serde_json::from_str(&d).ok());
-            if let (Ok(p), Some(outcome)) = (pending_of(&row), outcome) {
-                state.dead_letters.insert(
-                    outcome.event_id.clone(),
-                    DeadLetter {
-                        body: Body::Held(Box::new(p.event)),
-                        outcome,
-                    },
-                );
-            }
-        }
+        let held: Vec<String> = self.held().iter().cloned().collect();
+        let handed_back = sqlx::query(
+            "UPDATE journal_outbox SET claimed_by = NULL, claimed_until = 0 \
+             WHERE claimed_by = $1 AND dead IS NULL AND NOT (event_id = ANY($2))",
+        )
+        .bind(&self.replica)
+        .bind(&held)
+        .execute(&self.pool)
+        .await
+        .map_err(database)?
+        .rows_affected();
+        let dead_letters: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM journal_outbox WHERE dead IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(database)?;
+        Ok(Recovery {
+            state,
+            unreadable,
+            dead_letters: u64::try_from(dead_letters).unwrap_or(0),
+            handed_back,
+        })
+    }
+
+    /// The coaching recommendations issued within [`RECOMMENDATION_HORIZON`] by any replica
+    /// (ids, and the latest time per agent): the alert state of whichever replica runs the
+    /// batch.
+    ///
+    /// # Errors
+    /// [`JournalError::Database`].
+    pub async fn recommendations(&self) -> Result<Recommendations, JournalError> {
         let horizon = micros(Utc::now() - RECOMMENDATION_HORIZON);
-        for row in sqlx::query(
-            "SELECT recorded_at, entry, line FROM journal_records \
+        let rows = sqlx::query(
+            "SELECT recorded_at, source, outcome, entry, line FROM journal_records \
              WHERE kind = 'coaching_recommendation' AND recorded_at > $1 ORDER BY id",
         )
         .bind(horizon)
         .fetch_all(&self.pool)
         .await
-        .map_err(database)?
-        {
-            let time = from_micros(row.try_get("recorded_at").unwrap_or_default());
-            if let Ok(Entry::CoachingRecommendation(r)) = entry_of(&row) {
-                state.recommendations.insert(r.event_id.clone(), time);
-                let last = state.last_recommendation.entry(r.agent_id).or_insert(time);
-                *last = (*last).max(time);
-            }
+        .map_err(database)?;
+        let mut state = JournalState::default();
+        for row in &rows {
+            apply_row(&mut state, row);
         }
-        Ok((state, unreadable))
+        Ok((state.recommendations, state.last_recommendation))
     }
 
     /// The event ids of every dead letter, oldest first.
@@ -473,7 +613,7 @@ impl Shared {
     /// [`JournalError::Database`].
     pub async fn dead_letter_ids(&self) -> Result<Vec<String>, JournalError> {
         sqlx::query_scalar(
-            "SELECT event_id FROM journal_outbox WHERE dead IS NOT NULL ORDER BY record_id",
+            "SELECT event_id FROM journal_outbox WHERE dead IS NOT NULL ORDER BY record_id LIMIT 1000000",
         )
         .fetch_all(&self.pool)
         .await
@@ -488,13 +628,14 @@ impl Shared {
     /// entry does not decode (it was changed in the database before it was sealed).
     pub async fn seal(&self) -> Result<u64, JournalError> {
         let mut sealed = 0;
-        loop {
+        for _ in 0..SEAL_BATCHES {
             let n = self.seal_batch().await?;
             sealed += n;
             if n < SEAL_BATCH as u64 {
-                return Ok(sealed);
+                break;
             }
         }
+        Ok(sealed)
     }
 
     async fn seal_batch(&self) -> Result<u64, JournalError> {
@@ -529,25 +670,25 @@ impl Shared {
         let (mut ids, mut seqs, mut hashes, mut lines) = (vec![], vec![], vec![], vec![]);
         for row in &rows {
             let id: i64 = row.try_get("id").map_err(database)?;
-            let corrupt = |reason: String| JournalError::Corrupt {
-                dir: "the PostgreSQL journal".into(),
-                reason: format!("unsealed record id {id}: {reason}"),
-            };
+            // The entry's text as it was committed: a field or a record type this version does
+            // not know is sealed as it is, and an entry that is not JSON is sealed as text
+            // (`audit verify` names it) rather than stopping the chain.
             let text: Option<String> = row.try_get("entry").map_err(database)?;
-            let entry: Entry = serde_json::from_str(text.as_deref().unwrap_or(""))
-                .map_err(|e| corrupt(e.to_string()))?;
             seq += 1;
-            let draft = Draft {
-                source: row.try_get("source").map_err(database)?,
-                outcome: row.try_get("outcome").map_err(database)?,
-                entry,
-            };
+            let source: String = row.try_get("source").map_err(database)?;
+            let outcome: String = row.try_get("outcome").map_err(database)?;
             let time = from_micros(row.try_get("recorded_at").map_err(database)?);
-            let (mut line, hash) = codec::encode(seq, time, &prev, &draft);
-            line.pop();
+            let (line, hash) = codec::encode_raw(
+                seq,
+                time,
+                &prev,
+                &source,
+                &outcome,
+                text.as_deref().unwrap_or(""),
+            );
             ids.push(id);
             seqs.push(i64::try_from(seq).unwrap_or(i64::MAX));
-            lines.push(String::from_utf8(line).map_err(|e| corrupt(e.to_string()))?);
+            lines.push(line);
             hashes.push(hash.clone());
             prev = hash;
         }
@@ -584,15 +725,23 @@ impl Shared {
         let window = TimeDelta::from_std(self.dedupe_window).unwrap_or(TimeDelta::MAX);
         let cutoff =
             micros(Utc::now()).saturating_sub(window.num_microseconds().unwrap_or(i64::MAX));
-        let r = sqlx::query(
-            "DELETE FROM journal_dedupe WHERE key IN \
-             (SELECT key FROM journal_dedupe WHERE stored_at < $1 LIMIT 10000)",
-        )
-        .bind(cutoff)
-        .execute(&self.pool)
-        .await
-        .map_err(database)?;
-        Ok(r.rows_affected())
+        let mut removed = 0;
+        for _ in 0..EXPIRE_BATCHES {
+            let r = sqlx::query(
+                "DELETE FROM journal_dedupe WHERE key IN \
+                 (SELECT key FROM journal_dedupe WHERE stored_at < $1 LIMIT $2)",
+            )
+            .bind(cutoff)
+            .bind(EXPIRE_BATCH)
+            .execute(&self.pool)
+            .await
+            .map_err(database)?;
+            removed += r.rows_affected();
+            if r.rows_affected() < EXPIRE_BATCH as u64 {
+                break;
+            }
+        }
+        Ok(removed)
     }
 
     /// Shutdown: seals what it can and hands this replica's claims back at once, so another
@@ -614,8 +763,28 @@ impl Shared {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "Cannot hand owed deliveries back; they pass to another replica when their claim runs out."),
         }
+        if let Some(conn) = self.name_lock.lock().await.take() {
+            let _ = sqlx::Connection::close(conn).await;
+        }
         self.pool.close().await;
     }
+}
+
+/// Applies a record row (its entry, at its time) to `state`.
+fn apply_row(state: &mut JournalState, row: &PgRow) {
+    let Ok(entry) = entry_of(row) else {
+        return;
+    };
+    let record = codec::Record {
+        seq: 0,
+        time: from_micros(row.try_get("recorded_at").unwrap_or_default()),
+        prev_hash: String::new(),
+        source: row.try_get("source").unwrap_or_default(),
+        outcome: row.try_get("outcome").unwrap_or_default(),
+        entry,
+        hash: String::new(),
+    };
+    state.apply(record, Location::default());
 }
 
 /// The entry of a record row: its sealed line (its own hash checked) or, before sealing,
@@ -703,6 +872,12 @@ pub async fn verify(url: &str) -> Result<Verified, VerifyError> {
         .connect(url.trim())
         .await
         .map_err(db)?;
+    // One snapshot: a sealer committing meanwhile (replicas keep running) is not seen half.
+    let mut tx = pool.begin().await.map_err(db)?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
     let mut out = Verified {
         records: 0,
         last_seq: 0,
@@ -715,7 +890,7 @@ pub async fn verify(url: &str) -> Result<Verified, VerifyError> {
              WHERE seq > $1 ORDER BY seq LIMIT 10000",
         )
         .bind(i64::try_from(out.last_seq).unwrap_or(i64::MAX))
-        .fetch_all(&pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
         if rows.is_empty() {
@@ -760,7 +935,7 @@ pub async fn verify(url: &str) -> Result<Verified, VerifyError> {
     }
     let head: Option<(i64, String)> =
         sqlx::query_as("SELECT seq, hash FROM journal_head WHERE id = 1")
-            .fetch_optional(&pool)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(db)?;
     if let Some((seq, hash)) = head {
@@ -788,11 +963,12 @@ pub async fn verify(url: &str) -> Result<Verified, VerifyError> {
     }
     out.unsealed = u64::try_from(
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM journal_records WHERE seq IS NULL")
-            .fetch_one(&pool)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db)?,
     )
     .unwrap_or(0);
+    tx.rollback().await.map_err(db)?;
     pool.close().await;
     Ok(out)
 }

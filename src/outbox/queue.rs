@@ -86,6 +86,17 @@ impl DeliveryQueue {
         self
     }
 
+    /// Stops sending `id` (another replica has taken it over); an attempt already in flight
+    /// finishes.
+    pub fn withdraw(&self, id: &str) {
+        self.done(id);
+    }
+
+    /// Whether owed events are sent from this queue (false: forwarding is off).
+    pub fn forwarding(&self) -> bool {
+        self.enabled
+    }
+
     /// A queue for a daemon that does not forward (no `coaching.url`): it only counts.
     pub fn counting_only(metrics: Metrics) -> DeliveryQueue {
         DeliveryQueue {

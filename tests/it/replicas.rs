@@ -309,3 +309,30 @@ async fn on_postgresql_dead_letters_are_replayed_while_the_replicas_run() {
     );
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_a_second_live_replica_under_the_same_name_is_refused() {
+    let Some(url) = crate::helpers::postgres::fresh_database("replicas_same_name").await else {
+        return;
+    };
+    let (_sink, sink_url) = spawn_sink(Some(SECRET)).await;
+    let a = replica(&url, "replica-a", &sink_url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(&dir);
+    settings.store.url = genesys_sentiment::config::Secret::new(url.clone());
+    settings.server.replica_name = "replica-a".into();
+    settings.coaching.url = sink_url.clone();
+    settings.coaching.secret = genesys_sentiment::config::Secret::new(SECRET);
+    let mut twin = genesys_sentiment::startup::Application::build(settings)
+        .await
+        .unwrap();
+    let refused = twin.start().await.expect_err("the twin does not start");
+    assert!(
+        refused.to_string().contains("another running replica is named \"replica-a\""),
+        "{refused}"
+    );
+    a.stop().await;
+    // Once the first is gone, the name is free again.
+    let again = replica(&url, "replica-a", &sink_url).await;
+    again.stop().await;
+}

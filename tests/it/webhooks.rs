@@ -642,3 +642,64 @@ async fn validate_checks_a_webhook_without_storing_it() {
     let (status, _) = post(&t, &seed("v-1", -0.5)).await;
     assert_eq!(status, 202);
 }
+
+#[tokio::test]
+async fn past_coaching_max_lag_the_intake_sheds_with_503_and_takes_events_again_once_delivered() {
+    let (sink, sink_url) = spawn_sink(Some(KEY_NEW)).await;
+    sink.set_fault(SinkFault {
+        mode: SinkMode::Fail,
+        seconds: 0,
+        retry_after: 1,
+    });
+    let t = TestApp::started(move |s| {
+        s.coaching.url = sink_url;
+        s.coaching.secret = Secret::new(KEY_NEW);
+        s.coaching.backoff_base = Duration::from_millis(20).into();
+        s.coaching.backoff_cap = Duration::from_millis(200).into();
+        s.coaching.max_lag = 5;
+    })
+    .await;
+    for i in 0..5 {
+        let (status, answer) = post(&t, &seed(&format!("lag-{i}"), -0.5)).await;
+        assert_eq!(status, 202, "under the bound: {answer}");
+    }
+    let r = t
+        .client
+        .post(t.url("/webhooks/genesys"))
+        .json(&seed("lag-5", -0.5))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503, "five owed: the sixth is shed");
+    assert_eq!(
+        r.headers().get("retry-after").map(|v| v.to_str().unwrap()),
+        Some("1")
+    );
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["error"], "overloaded", "{answer}");
+    let metrics = t.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("genesys_sentiment_shed_total{outcome=\"outbox_lag\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        !t.journal().iter().any(|r| r["conversation_id"] == "lag-5"),
+        "nothing shed is journaled"
+    );
+    // The coaching platform is back: the backlog drains and the intake takes events again.
+    sink.set_fault(SinkFault {
+        mode: SinkMode::Accept,
+        seconds: 0,
+        retry_after: 1,
+    });
+    let taken = crate::helpers::poll(Duration::from_secs(20), async || {
+        let (status, _) = post(&t, &seed("lag-5", -0.5)).await;
+        (status == 202).then_some(())
+    })
+    .await;
+    assert!(
+        taken.is_some(),
+        "accepted again once the backlog is delivered"
+    );
+    t.stop().await;
+}

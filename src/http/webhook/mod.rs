@@ -141,6 +141,11 @@ async fn handle(
         state.metrics.shed("journal_queue_full");
         return Err(Rejection::Overloaded);
     }
+    let max_lag = state.settings.coaching.max_lag;
+    if max_lag > 0 && services.deliveries.forwarding() && services.deliveries.len() >= max_lag {
+        state.metrics.shed("outbox_lag");
+        return Err(Rejection::Overloaded);
+    }
     // Once the body is read the event is taken to its end in a task of its own: a sender
     // that goes away (or the request timeout) cannot leave it journaled but unsettled.
     let intake = services.intake.clone();

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Webhook intake as deployed: forwarding on, to a local coaching sink that answers 200 at
+# once, beside (a) the original design (bench/original-go: decode, normalize, append a line
+# without fsync, POST to the sink synchronously, answer 200) and (b) the daemon's own
+# no-journal path (?validate=true), all measured in this run. wrk closed loop, every request
+# a new interaction in the seed's form. Reports accepted/s, p50/p99, the forwarder's lag
+# (accepted, not yet delivered) sampled each second and at the end, the drain time, peak
+# RSS, and journal bytes per accepted-and-delivered event. Loopback only; bounded runs.
+# Usage: bench/deployed.sh [DURATION_SECONDS] [CONNECTIONS]   (needs wrk and golang-go)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+duration="${1:-10}"
+conns="${2:-64}"
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
+command -v go >/dev/null || { echo "go is needed: apt-get install golang-go" >&2; exit 2; }
+cargo build --release --locked -q
+bin="$PWD/target/release/genesys-sentiment"
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+GOCACHE="$work/gocache" go build -o "$work/original" bench/original-go/main.go
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_up() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
+run() { # url label
+  wrk -t2 -c"$conns" -d"${duration}s" --latency -s bench/webhook.lua "$1" -- "$2" 2>&1
+}
+parse() { # wrk output -> "rps p50_ms p99_ms non2xx requests"
+  python3 -c '
+import re,sys
+t=sys.stdin.read()
+def ms(v,u): return float(v)*{"us":0.001,"ms":1.0,"s":1000.0}[u]
+rps=float(re.search(r"Requests/sec:\s+([\d.]+)",t).group(1))
+p50=re.search(r"50%\s+([\d.]+)(us|ms|s)",t); p99=re.search(r"99%\s+([\d.]+)(us|ms|s)",t)
+bad=re.search(r"Non-2xx or 3xx responses:\s+(\d+)",t)
+req=re.search(r"(\d+) requests in",t).group(1)
+print(rps, ms(*p50.groups()), ms(*p99.groups()), bad.group(1) if bad else 0, req)'
+}
+
+sink_port=$(free_port)
+"$bin" coaching-sink --listen "127.0.0.1:$sink_port" >"$work/sink.log" 2>&1 &
+pids+=($!)
+sink="http://127.0.0.1:$sink_port/coaching"
+wait_up "http://127.0.0.1:$sink_port/"
+
+# (a) The original design.
+go_port=$(free_port)
+"$work/original" -listen "127.0.0.1:$go_port" -audit "$work/original.jsonl" -sink "$sink" >"$work/original.log" 2>&1 &
+go_pid=$!; pids+=($go_pid)
+wait_up "http://127.0.0.1:$go_port/"
+read -r grps gp50 gp99 gbad greq < <(run "http://127.0.0.1:$go_port/webhooks/genesys" orig | parse)
+kill "$go_pid"; wait "$go_pid" 2>/dev/null || true
+
+# The daemon, forwarding on.
+port=$(free_port); admin=$(free_port)
+GENESYS_SENTIMENT__SERVER__LISTEN="127.0.0.1:$port" \
+GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN="127.0.0.1:$admin" \
+GENESYS_SENTIMENT__LOG__LEVEL=warn \
+GENESYS_SENTIMENT__GENESYS__CLIENT_ID=bench \
+GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET=bench \
+GENESYS_SENTIMENT__GENESYS__BASE_URL=http://127.0.0.1:9 \
+GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED=true \
+GENESYS_SENTIMENT__BATCH__ENABLED=false \
+GENESYS_SENTIMENT__JOURNAL__DIR="$work/journal" \
+GENESYS_SENTIMENT__STORE__URL="sqlite://$work/store.db" \
+GENESYS_SENTIMENT__COACHING__URL="$sink" \
+GENESYS_SENTIMENT__COACHING__SECRET="whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u" \
+  "$bin" serve >"$work/daemon.log" 2>&1 &
+daemon=$!; pids+=($daemon)
+wait_up "http://127.0.0.1:$port/readyz"
+pending() { curl -s "http://127.0.0.1:$admin/metrics" | awk '/^genesys_sentiment_pending_deliveries /{print int($2)}'; }
+url="http://127.0.0.1:$port/webhooks/genesys"
+# (b) The no-journal path first (it leaves nothing owed).
+read -r vrps vp50 vp99 vbad vreq < <(run "$url?validate=true" validate | parse)
+# Forwarding on: the lag sampled every second while wrk runs.
+( for _ in $(seq 1 "$duration"); do sleep 1; pending; done ) >"$work/lag" &
+sampler=$!
+read -r drps dp50 dp99 dbad dreq < <(run "$url" durable | parse)
+lag_end=$(pending)
+wait "$sampler" || true
+started=$(date +%s.%N)
+for _ in $(seq 1 3000); do [ "$(pending)" = 0 ] && break; sleep 0.1; done
+drained=$(python3 -c "print(f'{$(date +%s.%N) - $started:.1f}')")
+lag_left=$(pending)
+rss_kib=$(awk '/VmHWM/{print $2}' "/proc/$daemon/status")
+kill -TERM "$daemon"; wait "$daemon" 2>/dev/null || true
+accepted=$((dreq - dbad))
+bytes=$(du -sb "$work/journal" | cut -f1)
+statuses=$(grep -c . "$work/daemon.log" || true)
+lags=$(paste -sd' ' "$work/lag")
+python3 - "$grps" "$vrps" "$drps" <<PY
+import sys
+g,v,d=map(float,sys.argv[1:])
+print(f"""## Webhook intake as deployed (forwarding on)
+
+Command: \`bench/deployed.sh $duration $conns\` (wrk, 2 threads, $conns connections, $duration s per run, loopback; every request a new interaction in the seed's form; the coaching sink is \`genesys-sentiment coaching-sink\`, answering 200 at once)
+
+| | req/s | p50 ms | p99 ms | non-2xx |
+| --- | --- | --- | --- | --- |
+| original design (bench/original-go: append without fsync + synchronous push) | {g:.0f} | $gp50 | $gp99 | $gbad |
+| this daemon, durable, forwarding on | {d:.0f} | $dp50 | $dp99 | $dbad |
+| this daemon, \`?validate=true\` (no journal) | {v:.0f} | $vp50 | $vp99 | $vbad |
+
+- durable / original: **{d/g:.2f}×** (target ≥ 6); durable / no-journal: **{d/v:.2f}×** (target ≥ 0.5)
+- accepted: $accepted; forwarder lag (accepted, not delivered) each second: $lags; at the end of the load: $lag_end; drained to $lag_left in $drained s after it
+- peak RSS of the daemon: $((rss_kib / 1024)) MiB; journal after the drain: $bytes bytes = {$bytes/max($accepted,1):.0f} bytes per accepted-and-delivered event (target ≤ 600)""")
+PY

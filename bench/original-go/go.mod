@@ -1,0 +1,3 @@
+module genesys-sentiment/bench/original
+
+go 1.19
