@@ -15,7 +15,11 @@ use super::{BatchSource, Polarity, ScoreScale};
 pub struct SentimentEvent {
     /// Stable id: the `webhook-id` of every delivery, on every retry and replay.
     pub event_id: String,
-    /// Keys a repeat of this event would match (webhook id, conversation + kind).
+    /// Keys a repeat of this event would match beyond its conversation's score key
+    /// `conv:{conversation_id}:sentiment` (which every score has, see
+    /// [`SentimentEvent::keys`]): the webhook id, the EventBridge id. Left out of the record
+    /// when there are none (records from before this listed the score key too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dedupe_keys: Vec<String>,
     /// The conversation.
     pub conversation_id: String,
@@ -50,11 +54,24 @@ pub struct SentimentEvent {
     pub occurred_at: DateTime<Utc>,
     /// Where `agent_id` came from; `None` while the daemon is still finding out (the
     /// delivery waits for an [`Attributed`] record, at most `webhook.attribution_max_wait`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `event` is left out of the record: a record naming an agent without a source named
+    /// it itself (the reader restores it).
+    #[serde(default, skip_serializing_if = "named_by_the_event")]
     pub attribution: Option<AttributionSource>,
 }
 
+fn named_by_the_event(a: &Option<AttributionSource>) -> bool {
+    matches!(a, None | Some(AttributionSource::Event))
+}
+
 impl SentimentEvent {
+    /// Every dedupe key of the event: its conversation's score key, then the others.
+    pub fn keys(&self) -> Vec<String> {
+        let score = format!("conv:{}:sentiment", self.conversation_id);
+        let others = self.dedupe_keys.iter().filter(|k| **k != score).cloned();
+        std::iter::once(score.clone()).chain(others).collect()
+    }
+
     /// Applies an attribution decision: the agent it names (or none, for `unknown`, unless
     /// the event already had one), the queue when the event had none, and the source.
     pub fn attribute(&mut self, decision: &Attributed) {
@@ -234,6 +251,19 @@ pub struct DeliveryOutcome {
     pub retry_at: Option<DateTime<Utc>>,
 }
 
+/// Deliveries the coaching platform accepted, acknowledged in one record (the forwarder
+/// gathers those that complete together): `[event_id, attempt, status]` each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveredBatch {
+    /// The deliveries.
+    pub deliveries: Vec<Acked>,
+}
+
+/// One delivery in a [`DeliveredBatch`]: the event id, the attempt that succeeded, and the
+/// HTTP status it got (a JSON array of three).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acked(pub String, pub u32, pub u16);
+
 /// A dead-lettered event put back in the delivery queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplayRequest {
@@ -329,6 +359,8 @@ pub enum Entry {
     CoachingRecommendation(Recommendation),
     /// The coaching platform accepted a delivery.
     Delivered(DeliveryOutcome),
+    /// The coaching platform accepted several deliveries (written instead of `delivered`).
+    DeliveredBatch(DeliveredBatch),
     /// A delivery attempt failed and will be retried.
     DeliveryFailed(DeliveryOutcome),
     /// An event will not be delivered without a replay.
@@ -355,6 +387,7 @@ impl Entry {
             Entry::EnrichmentFailed(_) => "enrichment_failed",
             Entry::CoachingRecommendation(_) => "coaching_recommendation",
             Entry::Delivered(_) => "delivered",
+            Entry::DeliveredBatch(_) => "delivered_batch",
             Entry::DeliveryFailed(_) => "delivery_failed",
             Entry::DeadLettered(_) => "dead_lettered",
             Entry::ReplayRequested(_) => "replay_requested",

@@ -386,7 +386,8 @@ impl Intake {
     ) -> SentimentEvent {
         SentimentEvent {
             event_id: event_id(&keys[0]),
-            dedupe_keys: keys,
+            // The first is the conversation's score key, which the record need not repeat.
+            dedupe_keys: keys[1..].to_vec(),
             attribution: agent_id
                 .is_some()
                 .then_some(crate::domain::events::AttributionSource::Event),

@@ -201,6 +201,7 @@ const KINDS: &[&str] = &[
     "enrichment_failed",
     "coaching_recommendation",
     "delivered",
+    "delivered_batch",
     "delivery_failed",
     "dead_lettered",
     "replay_requested",
@@ -252,6 +253,7 @@ impl<'de> serde::de::Visitor<'de> for RecordVisitor {
                 Entry::CoachingRecommendation(Deserialize::deserialize(rest)?)
             }
             "delivered" => Entry::Delivered(Deserialize::deserialize(rest)?),
+            "delivered_batch" => Entry::DeliveredBatch(Deserialize::deserialize(rest)?),
             "delivery_failed" => Entry::DeliveryFailed(Deserialize::deserialize(rest)?),
             "dead_lettered" => Entry::DeadLettered(Deserialize::deserialize(rest)?),
             "replay_requested" => Entry::ReplayRequested(Deserialize::deserialize(rest)?),

@@ -69,9 +69,7 @@ fn from_micros(us: i64) -> DateTime<Utc> {
 /// they belong to. Only accepted events and recommendations take keys.
 fn dedupe_keys(entry: &Entry) -> Option<(&str, Vec<String>)> {
     let (id, keys): (&str, Vec<String>) = match entry {
-        Entry::WebhookReceived(e) | Entry::SentimentFetched(e) => {
-            (&e.event_id, e.dedupe_keys.clone())
-        }
+        Entry::WebhookReceived(e) | Entry::SentimentFetched(e) => (&e.event_id, e.keys()),
         Entry::ConversationEndReceived(e) => (&e.event_id, e.dedupe_keys.clone()),
         Entry::AttributionReceived(e) => (&e.event_id, e.dedupe_keys.clone()),
         // Two replicas leading one after the other never issue a recommendation twice.
@@ -293,6 +291,11 @@ impl Shared {
             Entry::Delivered(o) | Entry::DeadLettered(o) => {
                 held.remove(&o.event_id);
             }
+            Entry::DeliveredBatch(b) => {
+                for a in &b.deliveries {
+                    held.remove(&a.0);
+                }
+            }
             _ => {}
         }
         Ok(Appended {
@@ -335,6 +338,15 @@ impl Shared {
                 // Whoever holds the claim now: delivered is delivered.
                 sqlx::query("DELETE FROM journal_outbox WHERE event_id = $1")
                     .bind(&o.event_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(database)?;
+                false
+            }
+            Entry::DeliveredBatch(b) => {
+                let ids: Vec<&str> = b.deliveries.iter().map(|a| a.0.as_str()).collect();
+                sqlx::query("DELETE FROM journal_outbox WHERE event_id = ANY($1)")
+                    .bind(&ids)
                     .execute(&mut *tx)
                     .await
                     .map_err(database)?;

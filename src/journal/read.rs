@@ -101,3 +101,53 @@ pub fn event(dir: &Path, body: &Body, event_id: &str) -> Result<Deliverable, Rea
     }
     Ok(event)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::events::{SentimentEvent, key_digest};
+    use crate::journal::recovery::JournalState;
+
+    #[test]
+    fn a_score_record_leaves_out_what_it_implies_and_reads_back_whole() {
+        let event: SentimentEvent = serde_json::from_value(serde_json::json!({
+            "event_id": "evt_000000000000000000000001", "dedupe_keys": ["whid:w-1"],
+            "conversation_id": "c-1", "agent_id": "a-1", "raw_score": -0.25, "scale": "unit",
+            "quality_score": 37.5, "polarity": "negative", "action_required": true,
+            "normalization_version": "linear-v1", "occurred_at": "2026-01-01T00:00:00Z",
+            "attribution": "event"
+        }))
+        .unwrap();
+        let mut plain = event.clone();
+        plain.dedupe_keys.clear();
+        let text = serde_json::to_string(&Entry::WebhookReceived(plain)).unwrap();
+        assert!(
+            !text.contains("dedupe_keys"),
+            "the score key is implied: {text}"
+        );
+        assert!(
+            !text.contains("attribution"),
+            "an agent the event named is implied: {text}"
+        );
+        let back: Entry = serde_json::from_str(&text).unwrap();
+        let Some(Deliverable::Sentiment(read)) = deliverable(back.clone()) else {
+            panic!("a score is owed");
+        };
+        assert_eq!(read.attribution, Some(AttributionSource::Event));
+        // Recovery still knows its dedupe key; extra keys are kept when there are any.
+        let mut state = JournalState::default();
+        let record = |entry| crate::journal::codec::Record {
+            seq: 1,
+            time: chrono::Utc::now(),
+            prev_hash: String::new(),
+            source: "s".into(),
+            outcome: "accepted".into(),
+            entry,
+            hash: String::new(),
+        };
+        state.apply(record(back), Default::default());
+        assert!(state.dedupe.contains_key(&key_digest("conv:c-1:sentiment")));
+        state.apply(record(Entry::WebhookReceived(event)), Default::default());
+        assert!(state.dedupe.contains_key(&key_digest("whid:w-1")));
+    }
+}

@@ -70,7 +70,7 @@ impl JournalState {
         match r.entry {
             Entry::WebhookReceived(e) | Entry::SentimentFetched(e) => {
                 self.enrichment.remove(&e.conversation_id);
-                self.remember(&e.dedupe_keys, &e.event_id, time);
+                self.remember(&e.keys(), &e.event_id, time);
                 self.owe(e.event_id, body, time, seq);
             }
             Entry::ConversationEndReceived(e) => {
@@ -124,6 +124,13 @@ impl JournalState {
                 self.pending.remove(&key_digest(&o.event_id));
                 self.dead_letters.remove(&o.event_id);
                 self.delivered += 1;
+            }
+            Entry::DeliveredBatch(b) => {
+                for crate::domain::events::Acked(id, _, _) in &b.deliveries {
+                    self.pending.remove(&key_digest(id));
+                    self.dead_letters.remove(id);
+                    self.delivered += 1;
+                }
             }
             Entry::DeliveryFailed(o) => {
                 if let Some(p) = self.pending.get_mut(&key_digest(&o.event_id)) {

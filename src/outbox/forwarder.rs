@@ -16,10 +16,21 @@ use super::coaching::{Attempt, CoachingClient, payload};
 use super::queue::DeliveryQueue;
 use crate::config::CoachingSettings;
 use crate::domain::delivery::{Deliverable, Owed};
-use crate::domain::events::{DeliveryOutcome, Entry};
+use crate::domain::events::{Acked, DeliveredBatch, DeliveryOutcome, Entry};
 use crate::domain::retry::RetryPolicy;
 use crate::journal::Journal;
 use crate::telemetry::metrics::Metrics;
+
+/// Successful deliveries acknowledged in one `delivered_batch` record at most.
+pub const ACK_BATCH: usize = 512;
+
+/// How long the acknowledger waits for more deliveries after the first before it writes
+/// (the events stay owed meanwhile; a shorter wait only costs journal bytes).
+const ACK_LINGER: Duration = Duration::from_millis(10);
+
+/// Successful deliveries waiting for their acknowledgement record at most (beyond, workers
+/// wait for the acknowledger).
+const ACK_QUEUE: usize = 8_192;
 
 /// One recent delivery outcome, for the dashboard.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -120,10 +131,15 @@ impl Forwarder {
     /// after restart.
     pub async fn run(self, cancel: CancellationToken) {
         let this = Arc::new(self);
+        let (acks, acked) = tokio::sync::mpsc::channel(ACK_QUEUE);
+        let acknowledger = {
+            let (this, cancel) = (this.clone(), cancel.clone());
+            tokio::spawn(async move { this.acknowledge(acked, cancel).await })
+        };
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..this.settings.concurrency.get() {
-            let (this, cancel) = (this.clone(), cancel.clone());
-            workers.spawn(async move { this.work(cancel).await });
+            let (this, cancel, acks) = (this.clone(), cancel.clone(), acks.clone());
+            workers.spawn(async move { this.work(cancel, acks).await });
         }
         let watch = {
             let (this, cancel) = (this.clone(), cancel.clone());
@@ -140,10 +156,90 @@ impl Forwarder {
                 _ => tracing::error!("A forwarder worker ended early; starting a new one."),
             }
             this.metrics.forwarder_fault("worker_restarted");
-            let (this, cancel) = (this.clone(), cancel.clone());
-            workers.spawn(async move { this.work(cancel).await });
+            let (this, cancel, acks) = (this.clone(), cancel.clone(), acks.clone());
+            workers.spawn(async move { this.work(cancel, acks).await });
         }
+        drop(acks);
         let _ = watch.await;
+        let _ = acknowledger.await;
+    }
+
+    /// Journals successful deliveries, as many as completed together in one
+    /// `delivered_batch` record (up to [`ACK_BATCH`]). Until that record is written the
+    /// events are still owed in the journal: a crash before it sends them again (same
+    /// `webhook-id`). At shutdown it writes what it has before returning.
+    async fn acknowledge(
+        &self,
+        mut acked: tokio::sync::mpsc::Receiver<Acked>,
+        cancel: CancellationToken,
+    ) {
+        let mut batch: Vec<Acked> = Vec::new();
+        let mut failing = false;
+        loop {
+            if batch.is_empty() {
+                tokio::select! {
+                    biased;
+                    next = acked.recv() => match next {
+                        Some(a) => batch.push(a),
+                        None => return,
+                    },
+                    () = cancel.cancelled() => {
+                        while let Ok(a) = acked.try_recv() {
+                            batch.push(a);
+                        }
+                        if !batch.is_empty() {
+                            let _ = self.write_acks(&batch).await;
+                        }
+                        return;
+                    }
+                }
+            }
+            let linger = tokio::time::sleep(ACK_LINGER);
+            tokio::pin!(linger);
+            while batch.len() < ACK_BATCH {
+                tokio::select! {
+                    biased;
+                    next = acked.recv() => match next {
+                        Some(a) => batch.push(a),
+                        None => break,
+                    },
+                    () = &mut linger => break,
+                    () = cancel.cancelled() => break,
+                }
+            }
+            match self.write_acks(&batch).await {
+                Ok(()) => {
+                    if failing {
+                        tracing::info!("Delivery acknowledgements are journaled again.");
+                        failing = false;
+                    }
+                    batch.clear();
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::error!(error = %e, deliveries = batch.len(), "Cannot journal delivery acknowledgements; retrying (the events stay owed until then).");
+                        failing = true;
+                    }
+                    tokio::select! {
+                        () = cancel.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn write_acks(&self, batch: &[Acked]) -> Result<(), crate::journal::JournalError> {
+        self.journal
+            .record(
+                "forwarder",
+                "delivered",
+                Entry::DeliveredBatch(DeliveredBatch {
+                    deliveries: batch.to_vec(),
+                }),
+            )
+            .await
+            .map(|_| ())
     }
 
     /// Keeps the stalled gauge current (every few seconds).
@@ -168,7 +264,7 @@ impl Forwarder {
         stall_after(&self.settings)
     }
 
-    async fn work(&self, cancel: CancellationToken) {
+    async fn work(&self, cancel: CancellationToken, acks: tokio::sync::mpsc::Sender<Acked>) {
         use futures_util::FutureExt;
         loop {
             let notified = self.queue.notify.notified();
@@ -178,7 +274,8 @@ impl Forwarder {
                 Ok(owed) => {
                     self.health.due();
                     let (id, attempts) = (owed.event_id.clone(), owed.attempts);
-                    let attempt = std::panic::AssertUnwindSafe(self.attempt(owed)).catch_unwind();
+                    let attempt =
+                        std::panic::AssertUnwindSafe(self.attempt(owed, &acks)).catch_unwind();
                     tokio::select! {
                         _ = cancel.cancelled() => return,
                         outcome = attempt => {
@@ -216,7 +313,7 @@ impl Forwarder {
         }
     }
 
-    async fn attempt(&self, owed: Owed) {
+    async fn attempt(&self, owed: Owed, acks: &tokio::sync::mpsc::Sender<Acked>) {
         let id = owed.event_id.clone();
         let attempt = owed.attempts + 1;
         let (result, event_type) = match self.journal.read_event(&owed.body, &id).await {
@@ -307,6 +404,16 @@ impl Forwarder {
         // of two of the true count, and a long outage adds log2(attempts) records per event.
         let journaled = if result_label == "failed" && !attempt.is_power_of_two() {
             Ok(())
+        } else if let (Entry::Delivered(_), Some(status)) = (&entry, status) {
+            // Acknowledged with others in one record by the acknowledger.
+            match acks.send(Acked(id.clone(), attempt, status)).await {
+                Ok(()) => Ok(()),
+                Err(_) => self
+                    .journal
+                    .record("forwarder", result_label, entry)
+                    .await
+                    .map(|_| ()),
+            }
         } else {
             self.journal
                 .record("forwarder", result_label, entry)

@@ -18,6 +18,17 @@ fn seed(id: &str, score: f64) -> Value {
     json!({"interactionId": id, "sentiment": {"score": score, "polarity": if score < -0.2 { "negative" } else { "neutral" }}})
 }
 
+/// The event ids the journal records as delivered (one `delivered_batch` record may name
+/// several).
+fn delivered_ids(lines: &[Value]) -> Vec<&str> {
+    lines
+        .iter()
+        .filter(|l| l["type"] == "delivered_batch")
+        .flat_map(|l| l["deliveries"].as_array().into_iter().flatten())
+        .filter_map(|d| d[0].as_str())
+        .collect()
+}
+
 async fn post(t: &TestApp, body: &Value) -> (u16, Value) {
     post_raw(
         t,
@@ -390,11 +401,9 @@ async fn deliveries_ride_out_a_sink_outage_and_nothing_is_dead_lettered() {
     }
     assert_eq!(first.body["quality_score"], 30.0);
     assert_eq!(first.body["action_required"], true);
-    // Outcomes are journaled: failures, then deliveries; nothing dead-lettered.
-    let journal = wait_for_journal(&t, |lines| {
-        lines.iter().filter(|l| l["type"] == "delivered").count() == 30
-    })
-    .await;
+    // Outcomes are journaled: failures, then deliveries (acknowledged together in
+    // `delivered_batch` records); nothing dead-lettered.
+    let journal = wait_for_journal(&t, |lines| delivered_ids(lines).len() == 30).await;
     assert!(journal.iter().any(|l| l["type"] == "delivery_failed"));
     assert!(!journal.iter().any(|l| l["type"] == "dead_lettered"));
 }
@@ -491,7 +500,7 @@ async fn a_4xx_from_the_coaching_platform_dead_letters_at_once_and_replay_requeu
         id,
         "the replay carries the same id"
     );
-    let lines = wait_for_journal(&t, |l| l.iter().any(|x| x["type"] == "delivered")).await;
+    let lines = wait_for_journal(&t, |l| delivered_ids(l) == [id.as_str()]).await;
     let kinds: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
@@ -500,8 +509,12 @@ async fn a_4xx_from_the_coaching_platform_dead_letters_at_once_and_replay_requeu
             "attributed",
             "dead_lettered",
             "replay_requested",
-            "delivered"
+            "delivered_batch"
         ]
+    );
+    assert_eq!(
+        lines[4]["deliveries"][0][1], 1,
+        "the attempt after the replay is the first of its own"
     );
     assert_eq!(lines[3]["source"], "cli");
 }

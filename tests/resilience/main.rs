@@ -427,7 +427,11 @@ fn kills_and_outage(
             "not every acknowledged event reached the sink: sink {:?}; acknowledged {acked}; journal: received {}, delivered {}, failed attempts {}, dead-lettered {}",
             sink.report(),
             count("webhook_received"),
-            count("delivered"),
+            records
+                .iter()
+                .filter(|r| r["type"] == "delivered_batch")
+                .map(|r| r["deliveries"].as_array().map_or(0, Vec::len))
+                .sum::<usize>(),
             count("delivery_failed"),
             count("dead_lettered")
         ));
