@@ -40,8 +40,10 @@ pub const ADMIN_MAX_CONNECTIONS: usize = 256;
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr} ({key}): {source}")]
     Bind {
+        /// The setting naming it (`server.listen` or `server.admin_listen`).
+        key: &'static str,
         /// The configured address.
         addr: SocketAddr,
         /// The OS error.
@@ -86,17 +88,19 @@ impl Application {
     /// # Errors
     /// [`StartupError::Bind`] when the address cannot be bound.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
-        let bind = |addr: SocketAddr| async move {
+        let bind = |key: &'static str, addr: SocketAddr| async move {
             let listener = TcpListener::bind(addr)
                 .await
-                .map_err(|source| StartupError::Bind { addr, source })?;
-            let local = listener
-                .local_addr()
-                .map_err(|source| StartupError::Bind { addr, source })?;
+                .map_err(|source| StartupError::Bind { key, addr, source })?;
+            let local =
+                listener
+                    .local_addr()
+                    .map_err(|source| StartupError::Bind { key, addr, source })?;
             Ok::<_, StartupError>((listener, local))
         };
-        let (listener, address) = bind(settings.server.listen).await?;
-        let (admin, admin_address) = bind(settings.server.admin_listen).await?;
+        let (listener, address) = bind("server.listen", settings.server.listen).await?;
+        let (admin, admin_address) =
+            bind("server.admin_listen", settings.server.admin_listen).await?;
         let state = AppState::new(Arc::new(settings), Metrics::new());
         Ok(Application {
             state,

@@ -112,6 +112,13 @@ pub fn analyze_file(
 
 /// `audit verify [--archive DIR]`: prints the result; returns whether the journal verified.
 pub fn audit_verify(dir: &std::path::Path, archive: Option<&std::path::Path>) -> bool {
+    if !dir.is_dir() {
+        println!(
+            "journal verification FAILED: {} is not a directory (journal.dir, or the DIR argument); nothing was checked",
+            dir.display()
+        );
+        return false;
+    }
     let result = match archive {
         Some(archive) => crate::journal::verify_with_archive(dir, archive),
         None => crate::journal::verify(dir),
@@ -217,6 +224,13 @@ pub async fn audit_replay(
     dir: &std::path::Path,
 ) -> Result<usize, crate::journal::JournalError> {
     use crate::domain::events::{Entry, ReplayRequest};
+    if !dir.is_dir() {
+        // Opening would create an empty journal and report nothing to replay.
+        return Err(crate::journal::JournalError::Open {
+            dir: dir.display().to_string(),
+            reason: "no journal there (journal.dir, or the DIR argument)".into(),
+        });
+    }
     let mut journal_settings = settings.journal.clone();
     journal_settings.dir = dir.to_string_lossy().into_owned();
     let metrics = crate::telemetry::metrics::Metrics::new();

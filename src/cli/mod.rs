@@ -23,7 +23,8 @@ use crate::telemetry;
 /// Loads the configuration for `cli`'s command, starts telemetry and runs the command.
 pub fn run(cli: Cli) -> ExitCode {
     let purpose = match &cli.command {
-        Command::Serve => Purpose::Serve,
+        // check-config refuses what serve would refuse (credentials, webhook authentication).
+        Command::Serve | Command::CheckConfig => Purpose::Serve,
         Command::Analyze(a) if a.input.is_none() && !a.uses_emulator() => Purpose::Pull,
         _ => Purpose::Inspect,
     };

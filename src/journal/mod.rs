@@ -88,7 +88,7 @@ pub enum JournalError {
     #[error("journal database: {0}")]
     Database(String),
     /// The directory or files could not be opened.
-    #[error("cannot open the journal in {dir}: {reason}")]
+    #[error("cannot open the journal in {dir} (journal.dir): {reason}")]
     Open {
         /// Directory.
         dir: String,

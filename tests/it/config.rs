@@ -187,6 +187,7 @@ fn check_config_never_prints_a_secret() {
     let out = run_bin(
         &["--config", file.to_str().unwrap(), "check-config"],
         &[
+            ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "client-id-0001"),
             (
                 "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET",
                 "client-secret-in-env-0002",
@@ -262,5 +263,80 @@ fn every_configuration_key_is_in_the_operations_guide() {
     assert!(
         missing.is_empty(),
         "keys without a row in docs/operations.md §4: {missing:?}"
+    );
+}
+
+#[test]
+fn check_config_refuses_what_serve_refuses_and_audit_needs_an_existing_journal() {
+    let id = ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "client-id-0001");
+    let secret = (
+        "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET",
+        "client-secret-0002",
+    );
+    let token = (
+        "GENESYS_SENTIMENT__WEBHOOK__BEARER_TOKEN",
+        "bearer-token-0003-long",
+    );
+    for (env, named) in [
+        (vec![id, token], "genesys.client_secret"),
+        (vec![id, secret], "webhook.allow_unauthenticated"),
+    ] {
+        let out = run_bin(&["check-config"], &env);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{named}: {err}");
+        assert!(err.contains(named), "names {named}: {err}");
+    }
+    assert_eq!(
+        run_bin(&["check-config"], &[id, secret, token])
+            .status
+            .code(),
+        Some(0),
+        "complete: accepted"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-journal-here");
+    let out = run_bin(&["audit", "verify", missing.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is not a directory"));
+    let out = run_bin(
+        &[
+            "audit",
+            "replay",
+            "--dead-letters",
+            missing.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!missing.exists(), "replay does not create a journal");
+}
+
+#[test]
+fn a_port_in_use_names_the_setting() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_bin(
+        &["serve"],
+        &[
+            ("GENESYS_SENTIMENT__SERVER__LISTEN", addr.as_str()),
+            ("GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN", "127.0.0.1:0"),
+            ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "client-id-0001"),
+            (
+                "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET",
+                "client-secret-0002",
+            ),
+            ("GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED", "true"),
+            (
+                "GENESYS_SENTIMENT__JOURNAL__DIR",
+                dir.path().join("journal").to_str().unwrap(),
+            ),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&addr) && err.contains("server.listen"),
+        "names the address and the key: {err}"
     );
 }

@@ -374,7 +374,10 @@ fn numeric_looking_secrets_are_kept_and_short_ones_refused() {
             "GENESYS_SENTIMENT__WEBHOOK__HUB_SIGNATURE_SECRET",
         ),
     ] {
-        let out = run_bin(&["check-config"], &[(var, "short-secret")]);
+        let out = run_bin(
+            &["check-config"],
+            &[(var, "short-secret"), CLIENT_ID, CLIENT_SECRET],
+        );
         assert_eq!(out.status.code(), Some(2), "{key}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(key) && !err.contains("short-secret"), "{err}");
@@ -437,13 +440,26 @@ async fn journal_and_store_files_are_private() {
     );
 }
 
+/// What `check-config` needs besides the key under test (it refuses what `serve` refuses).
+const CLIENT_ID: (&str, &str) = ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "client-id-0001");
+const CLIENT_SECRET: (&str, &str) = (
+    "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET",
+    "client-secret-0002",
+);
+const OPEN_WEBHOOK: (&str, &str) = ("GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED", "true");
+
 // 12. Credentials in a URL never reach check-config, errors or the journal.
 #[tokio::test]
 async fn credentials_in_the_coaching_url_are_redacted_everywhere() {
     let url = "http://user:pa55word@127.0.0.1:9/hook?api_key=k3y-s3cret";
     let out = run_bin(
         &["check-config"],
-        &[("GENESYS_SENTIMENT__COACHING__URL", url)],
+        &[
+            ("GENESYS_SENTIMENT__COACHING__URL", url),
+            CLIENT_ID,
+            CLIENT_SECRET,
+            OPEN_WEBHOOK,
+        ],
     );
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
@@ -455,10 +471,15 @@ async fn credentials_in_the_coaching_url_are_redacted_everywhere() {
     // A token as the user name alone is a credential too.
     let out = run_bin(
         &["check-config"],
-        &[(
-            "GENESYS_SENTIMENT__COACHING__URL",
-            "https://t0ken-as-user@127.0.0.1:9/hook",
-        )],
+        &[
+            (
+                "GENESYS_SENTIMENT__COACHING__URL",
+                "https://t0ken-as-user@127.0.0.1:9/hook",
+            ),
+            CLIENT_ID,
+            CLIENT_SECRET,
+            OPEN_WEBHOOK,
+        ],
     );
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
