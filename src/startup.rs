@@ -500,7 +500,10 @@ impl Application {
         let deadline = Instant::now() + deadline_len;
         self.state.readiness.set(Phase::Draining);
         self.state.metrics.ready.set(0);
-        tracing::info!(deadline = ?deadline_len, "Draining.");
+        let delay = self.state.settings.server.drain_delay.get();
+        tracing::info!(deadline = ?deadline_len, drain_delay = ?delay, "Draining: readiness is off; the listeners close after the drain delay.");
+        // The load balancer sees /readyz fail and stops sending while requests still succeed.
+        tokio::time::sleep(delay).await;
         self.stop_http.cancel();
         for server in std::mem::take(&mut self.servers) {
             match tokio::time::timeout_at(deadline, server).await {

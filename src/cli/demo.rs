@@ -73,6 +73,8 @@ fn demo_settings(
         .sta_concurrency
         .max(std::num::NonZeroUsize::new(32).expect("non-zero"));
     s.webhook.allow_unauthenticated = true;
+    // No load balancer to tell: the demo stops at once.
+    s.server.drain_delay = std::time::Duration::ZERO.into();
     // Real sentiment events name no agent: the demo sends .acw events for half of them and
     // lets the daemon look the rest up in the conversation details, a second later.
     s.webhook.attribution_lookup_delay = Duration::from_secs(1).into();

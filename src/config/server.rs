@@ -33,6 +33,8 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// How long a SIGTERM drain may take before the process exits anyway.
     pub shutdown_deadline: HumanDuration,
+    /// On SIGTERM, how long readiness answers 503 while the listeners still serve.
+    pub drain_delay: HumanDuration,
     /// This replica's name in `/v1/runs`; empty: the host name.
     pub replica_name: String,
 }
@@ -55,6 +57,12 @@ impl ServerSettings {
     }
 
     pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if self.drain_delay.get() >= self.shutdown_deadline.get() {
+            return Err(ConfigError::invalid(
+                "server.drain_delay",
+                "must be shorter than server.shutdown_deadline (the delay is part of the drain)",
+            ));
+        }
         if self.header_read_timeout.get().is_zero() {
             return Err(ConfigError::invalid(
                 "server.header_read_timeout",

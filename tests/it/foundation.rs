@@ -71,6 +71,7 @@ fn the_real_binary_exits_zero_on_sigterm_within_the_deadline() {
         ("GENESYS_SENTIMENT__SERVER__LISTEN", "127.0.0.1:0"),
         ("GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN", "127.0.0.1:0"),
         ("GENESYS_SENTIMENT__SERVER__SHUTDOWN_DEADLINE", "5s"),
+        ("GENESYS_SENTIMENT__SERVER__DRAIN_DELAY", "2s"),
         ("GENESYS_SENTIMENT__LOG__FORMAT", "json"),
         ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "id"),
         (
@@ -96,6 +97,29 @@ fn the_real_binary_exits_zero_on_sigterm_within_the_deadline() {
 
     let sent = std::time::Instant::now();
     bin.signal(Signal::Term);
+    // For the drain delay the replica still answers, and says it is not ready: a load
+    // balancer polling /readyz takes it out before connections are refused.
+    let (mut unready, mut closed_after) = (0, None);
+    let client = reqwest::Client::new();
+    while sent.elapsed() < Duration::from_secs(5) {
+        match rt.block_on(client.get(format!("http://{address}/readyz")).send()) {
+            Ok(r) => {
+                assert_eq!(r.status(), 503, "draining: not ready");
+                unready += 1;
+            }
+            Err(_) => {
+                closed_after = Some(sent.elapsed());
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(unready > 0, "/readyz answered 503 while draining");
+    let closed_after = closed_after.expect("the listener closes before the deadline");
+    assert!(
+        closed_after >= Duration::from_secs(2),
+        "503 for the whole server.drain_delay (2 s), closed after {closed_after:?}"
+    );
     let status = bin
         .wait_exit(Duration::from_secs(5))
         .expect("exits within the 5 s deadline");

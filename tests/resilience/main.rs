@@ -85,6 +85,8 @@ impl Daemon {
                 "127.0.0.1:0".to_owned(),
             ),
             ("GENESYS_SENTIMENT__LOG__FORMAT", "json".to_owned()),
+            // Stops are part of the scenario, not of a rollout behind a load balancer.
+            ("GENESYS_SENTIMENT__SERVER__DRAIN_DELAY", "0s".to_owned()),
             (
                 "GENESYS_SENTIMENT__GENESYS__CLIENT_ID",
                 emulator::DEFAULT_CLIENT_ID.to_owned(),

@@ -84,6 +84,8 @@ pub fn test_settings(dir: &TempDir) -> Settings {
     s.webhook.attribution_lookup_delay = Duration::ZERO.into();
     s.webhook.attribution_max_wait = Duration::ZERO.into();
     s.batch.enabled = false;
+    // Tests stop their daemons at once (the drain delay has its own test).
+    s.server.drain_delay = Duration::ZERO.into();
     s
 }
 
