@@ -45,6 +45,9 @@ pub struct DeliveryEntry {
     pub outcome: &'static str,
     /// Attempt number.
     pub attempt: u32,
+    /// What went wrong (a refused connection, a timeout, the platform's answer), if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// HTTP status, if any.
     pub status: Option<u16>,
 }
@@ -72,6 +75,9 @@ impl DeliveryLog {
 /// `/readyz` and the stalled metric.
 #[derive(Debug, Default)]
 pub struct ForwarderHealth {
+    /// When a failed attempt was last logged at warn (one line a minute while failing), and
+    /// whether the destination is failing now.
+    failures: Mutex<(Option<Instant>, bool)>,
     /// Unix milliseconds of the last completed attempt (0: none yet).
     last_progress_ms: std::sync::atomic::AtomicI64,
     /// Unix milliseconds since when something has been due without any attempt completing
@@ -79,7 +85,33 @@ pub struct ForwarderHealth {
     waiting_since_ms: std::sync::atomic::AtomicI64,
 }
 
+/// While deliveries fail, one warn line per this interval at most.
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
+
 impl ForwarderHealth {
+    /// Whether to log this failure at warn (the first of a streak, then once a minute).
+    fn warn_now(&self) -> bool {
+        let mut f = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = !f.1 || f.0.is_none_or(|t| t.elapsed() >= FAILURE_LOG_EVERY);
+        f.1 = true;
+        if due {
+            f.0 = Some(Instant::now());
+        }
+        due
+    }
+
+    /// Whether a streak of failures has just ended.
+    fn recovered(&self) -> bool {
+        let mut f = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::replace(&mut f.1, false)
+    }
+
     fn progressed(&self) {
         use std::sync::atomic::Ordering::Relaxed;
         self.last_progress_ms
@@ -400,6 +432,10 @@ impl Forwarder {
                 }
             }
         };
+        let error = match &entry {
+            Entry::DeliveryFailed(o) | Entry::DeadLettered(o) => o.error.clone(),
+            _ => None,
+        };
         // Failed attempts are journaled at 1, 2, 4, 8, …: a restart resumes within a factor
         // of two of the true count, and a long outage adds log2(attempts) records per event.
         let journaled = if result_label == "failed" && !attempt.is_power_of_two() {
@@ -423,6 +459,16 @@ impl Forwarder {
         match journaled {
             Ok(_) => {
                 self.metrics.delivery(result_label);
+                let destination = crate::config::redact_url(&self.settings.url);
+                match (result_label, &error) {
+                    ("delivered", _) if self.health.recovered() => {
+                        tracing::info!(%destination, "The coaching platform accepts deliveries again.");
+                    }
+                    ("failed" | "dead_lettered", Some(cause)) if self.health.warn_now() => {
+                        tracing::warn!(%destination, event_id = %id, attempt, status = status.map(u32::from), error = %cause, "A coaching delivery failed; it is retried (one line a minute while deliveries keep failing).");
+                    }
+                    _ => {}
+                }
                 self.log.push(DeliveryEntry {
                     at: Utc::now(),
                     event_id: id.clone(),
@@ -430,6 +476,7 @@ impl Forwarder {
                     outcome: result_label,
                     attempt,
                     status,
+                    error: error.clone(),
                 });
                 match schedule {
                     Some(wait) => {
@@ -439,7 +486,7 @@ impl Forwarder {
                     None => {
                         if result_label == "dead_lettered" {
                             self.metrics.dead_letters.inc();
-                            tracing::warn!(event_id = %id, attempt, "Delivery dead-lettered.");
+                            tracing::warn!(event_id = %id, attempt, status = status.map(u32::from), error = error.as_deref().unwrap_or(""), "Delivery dead-lettered.");
                         }
                         self.queue.done(&id);
                     }

@@ -134,3 +134,95 @@ fn the_real_binary_exits_zero_on_sigterm_within_the_deadline() {
         "logs a clean stop"
     );
 }
+
+#[test]
+fn a_coaching_platform_that_refuses_connections_is_logged_at_warn_with_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: every attempt is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused = format!("http://{}/coaching", closed.local_addr().unwrap());
+    drop(closed);
+    let journal = dir.path().join("journal");
+    let store = format!("sqlite://{}/genesys-sentiment.db", dir.path().display());
+    let env = [
+        ("GENESYS_SENTIMENT__SERVER__LISTEN", "127.0.0.1:0"),
+        ("GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN", "127.0.0.1:0"),
+        ("GENESYS_SENTIMENT__SERVER__DRAIN_DELAY", "0s"),
+        ("GENESYS_SENTIMENT__LOG__FORMAT", "json"),
+        ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "id"),
+        (
+            "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET",
+            "secret-for-refusal-test",
+        ),
+        ("GENESYS_SENTIMENT__GENESYS__BASE_URL", "http://127.0.0.1:9"),
+        ("GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED", "true"),
+        ("GENESYS_SENTIMENT__BATCH__ENABLED", "false"),
+        ("GENESYS_SENTIMENT__JOURNAL__DIR", journal.to_str().unwrap()),
+        ("GENESYS_SENTIMENT__STORE__URL", &store),
+        ("GENESYS_SENTIMENT__COACHING__URL", &refused),
+        ("GENESYS_SENTIMENT__COACHING__BACKOFF_BASE", "200ms"),
+        ("GENESYS_SENTIMENT__COACHING__BACKOFF_CAP", "1s"),
+    ];
+    let bin = RunningBinary::start(&["serve"], &env);
+    let (address, admin) = bin.wait_for_addresses(Duration::from_secs(30));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::new();
+    assert!(rt.block_on(wait_for_status(
+        &client,
+        &format!("http://{address}/readyz"),
+        200,
+        Duration::from_secs(30)
+    )));
+    let answer: serde_json::Value = rt.block_on(async {
+        client
+            .post(format!("http://{address}/webhooks/genesys"))
+            .json(
+                &serde_json::json!({"interactionId": "refused-1", "agentId": "a-1",
+                   "sentiment": {"score": -0.5, "polarity": "negative"}}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let id = answer["id"].as_str().expect("accepted").to_owned();
+    // The first attempt fails at once; its warn line names the destination and the cause.
+    let line = bin
+        .wait_for_line("A coaching delivery failed", Duration::from_secs(10))
+        .expect("a warn line within one retry interval");
+    assert!(line.contains("\"level\":\"WARN\""), "{line}");
+    assert!(line.contains(&id), "{line}");
+    assert!(line.contains(&refused), "names the destination: {line}");
+    assert!(
+        line.to_lowercase().contains("connect"),
+        "carries the cause: {line}"
+    );
+    let deliveries: serde_json::Value = rt.block_on(async {
+        client
+            .get(format!("http://{admin}/v1/deliveries"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let recent = &deliveries["recent"][0];
+    assert_eq!(recent["event_id"], id.as_str(), "{deliveries}");
+    assert_eq!(recent["outcome"], "failed", "{deliveries}");
+    assert!(
+        recent["error"]
+            .as_str()
+            .is_some_and(|e| e.to_lowercase().contains("connect")),
+        "/v1/deliveries shows the cause: {deliveries}"
+    );
+    // Later failures of the same streak are not logged again within the minute.
+    assert!(
+        bin.wait_for_line("A coaching delivery failed", Duration::from_secs(3))
+            .is_none(),
+        "one line a minute while it keeps failing"
+    );
+    bin.signal(Signal::Term);
+}
