@@ -237,6 +237,11 @@ impl Batch {
             .batch_runs
             .get_or_create(&OutcomeLabel { outcome })
             .inc();
+        if info.outcome == crate::domain::RunOutcome::Succeeded {
+            self.metrics
+                .batch_last_success
+                .set(info.finished_at.timestamp());
+        }
         if let Err(e) = self
             .journal
             .record("batch", outcome, Entry::BatchRun(record))

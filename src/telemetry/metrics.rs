@@ -33,6 +33,10 @@ pub mod names {
     pub const GENESYS_RATE_LIMITED: &str = "genesys_sentiment_genesys_rate_limited";
     /// Batch runs by outcome.
     pub const BATCH_RUNS: &str = "genesys_sentiment_batch_runs";
+    /// Unix time of the last scheduled batch run that succeeded (0: none since start).
+    pub const BATCH_LAST_SUCCESS: &str = "genesys_sentiment_batch_last_success_timestamp_seconds";
+    /// 1, labelled with the version (`genesys_sentiment_build_info{version="…"}`).
+    pub const BUILD_INFO: &str = "genesys_sentiment_build_info";
     /// Batch run duration.
     pub const BATCH_DURATION_SECONDS: &str = "genesys_sentiment_batch_duration_seconds";
     /// Report groups by dimension and verdict (latest report).
@@ -64,6 +68,13 @@ pub mod names {
 pub struct OutcomeLabel {
     /// The outcome, from a fixed small set.
     pub outcome: &'static str,
+}
+
+/// The `version` label of `build_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabel {
+    /// `CARGO_PKG_VERSION`.
+    pub version: &'static str,
 }
 
 /// Labels of a Genesys request.
@@ -106,6 +117,8 @@ pub struct Metrics {
     pub genesys_rate_limited: Counter,
     /// See [`names::BATCH_RUNS`].
     pub batch_runs: Family<OutcomeLabel, Counter>,
+    /// See [`names::BATCH_LAST_SUCCESS`].
+    pub batch_last_success: Gauge,
     /// See [`names::BATCH_DURATION_SECONDS`].
     pub batch_duration_seconds: Histogram,
     /// See [`names::TREND_GROUPS`].
@@ -266,8 +279,72 @@ impl Metrics {
             "Requests or connections refused to protect the daemon, by reason",
             shed.clone(),
         );
+        let batch_last_success = Gauge::default();
+        r.register(
+            names::BATCH_LAST_SUCCESS,
+            "Unix time of the last batch run that succeeded (0: none since start)",
+            batch_last_success.clone(),
+        );
+        let build_info = Family::<VersionLabel, Gauge>::default();
+        r.register(
+            names::BUILD_INFO,
+            "1, labelled with the daemon's version",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&VersionLabel {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        // Every outcome a rule may alert on exists from the start, at 0: `increase(…[1h])`
+        // sees the first failure after a restart.
+        for (family, outcomes) in [
+            (&batch_runs, &["succeeded", "failed"][..]),
+            (
+                &webhooks,
+                &[
+                    "accepted",
+                    "duplicate",
+                    "validated",
+                    "not_ready",
+                    "unsupported_media_type",
+                    "payload_too_large",
+                    "bad_request",
+                    "malformed_json",
+                    "unauthorized",
+                    "invalid_event",
+                    "in_progress",
+                    "journal_unavailable",
+                    "overloaded",
+                ][..],
+            ),
+            (&deliveries, &["delivered", "failed", "dead_lettered"][..]),
+            (
+                &shed,
+                &[
+                    "journal_queue_full",
+                    "outbox_lag",
+                    "enrichment_full",
+                    "max_connections",
+                ][..],
+            ),
+            (
+                &forwarder_faults,
+                &[
+                    "worker_restarted",
+                    "attempt_panicked",
+                    "unreadable",
+                    "read_failed",
+                ][..],
+            ),
+        ] {
+            for &outcome in outcomes {
+                let _ = family.get_or_create(&OutcomeLabel { outcome });
+            }
+        }
         Metrics {
             registry: Arc::new(r),
+            batch_last_success,
             webhooks,
             journal_append_seconds,
             journal_records,

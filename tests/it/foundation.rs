@@ -226,3 +226,27 @@ fn a_coaching_platform_that_refuses_connections_is_logged_at_warn_with_the_cause
     );
     bin.signal(Signal::Term);
 }
+
+#[tokio::test]
+async fn alertable_series_exist_at_zero_from_the_start() {
+    let t = TestApp::started(|_| {}).await;
+    let metrics = t.get("/metrics").await.text().await.unwrap();
+    for series in [
+        "genesys_sentiment_batch_runs_total{outcome=\"failed\"} 0",
+        "genesys_sentiment_batch_runs_total{outcome=\"succeeded\"} 0",
+        "genesys_sentiment_webhooks_total{outcome=\"journal_unavailable\"} 0",
+        "genesys_sentiment_deliveries_total{outcome=\"dead_lettered\"} 0",
+        "genesys_sentiment_shed_total{outcome=\"outbox_lag\"} 0",
+        "genesys_sentiment_batch_last_success_timestamp_seconds 0",
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
+    assert!(
+        metrics.contains(&format!(
+            "genesys_sentiment_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{metrics}"
+    );
+    t.stop().await;
+}

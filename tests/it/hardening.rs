@@ -117,10 +117,13 @@ async fn retry_after_1e20_from_the_sink_is_capped_and_deliveries_still_arrive() 
     .await;
     assert!(all.is_some(), "{} requests", fake.seen("/coaching").len());
     let metrics = t.get("/metrics").await.text().await.unwrap();
-    assert!(
-        !metrics.contains("genesys_sentiment_forwarder_faults_total{"),
-        "no worker panicked: {metrics}"
-    );
+    let faults: Vec<&str> = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("genesys_sentiment_forwarder_faults_total{") && !l.ends_with(" 0")
+        })
+        .collect();
+    assert!(faults.is_empty(), "no worker panicked: {faults:?}");
     assert_eq!(t.get("/readyz").await.status(), 200);
     t.stop().await;
 }
