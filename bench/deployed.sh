@@ -14,6 +14,8 @@ conns="${2:-64}"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
 command -v go >/dev/null || { echo "go is needed: apt-get install golang-go" >&2; exit 2; }
 cargo build --release --locked -q
+# shellcheck source=wrk.sh
+source bench/wrk.sh
 bin="$PWD/target/release/genesys-sentiment"
 work="$(mktemp -d)"
 pids=()
@@ -23,22 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 GOCACHE="$work/gocache" go build -o "$work/original" bench/original-go/main.go
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_up() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
-run() { # url label
-  wrk -t2 -c"$conns" -d"${duration}s" --latency -s bench/webhook.lua "$1" -- "$2" 2>&1
-}
-parse() { # wrk output -> "rps p50_ms p99_ms non2xx requests"
-  python3 -c '
-import re,sys
-t=sys.stdin.read()
-def ms(v,u): return float(v)*{"us":0.001,"ms":1.0,"s":1000.0}[u]
-rps=float(re.search(r"Requests/sec:\s+([\d.]+)",t).group(1))
-p50=re.search(r"50%\s+([\d.]+)(us|ms|s)",t); p99=re.search(r"99%\s+([\d.]+)(us|ms|s)",t)
-bad=re.search(r"Non-2xx or 3xx responses:\s+(\d+)",t)
-req=re.search(r"(\d+) requests in",t).group(1)
-print(rps, ms(*p50.groups()), ms(*p99.groups()), bad.group(1) if bad else 0, req)'
-}
 
 sink_port=$(free_port)
 "$bin" coaching-sink --listen "127.0.0.1:$sink_port" >"$work/sink.log" 2>&1 &
@@ -53,7 +40,7 @@ original() { # pool -> parsed wrk line
   "$work/original" -listen "127.0.0.1:$go_port" -audit "$work/original.jsonl" -sink "$sink" -pool "$1" >"$work/original.log" 2>&1 &
   local go_pid=$!; pids+=($go_pid)
   wait_up "http://127.0.0.1:$go_port/"
-  run "http://127.0.0.1:$go_port/webhooks/genesys" "orig$1" | parse
+  wrk_run "$conns" "http://127.0.0.1:$go_port/webhooks/genesys" "orig$1" | wrk_parse
   kill "$go_pid"; wait "$go_pid" 2>/dev/null || true
 }
 read -r grps gp50 gp99 gbad greq < <(original 0)
@@ -79,11 +66,11 @@ wait_up "http://127.0.0.1:$port/readyz"
 pending() { curl -s "http://127.0.0.1:$admin/metrics" | awk '/^genesys_sentiment_pending_deliveries /{print int($2)}'; }
 url="http://127.0.0.1:$port/webhooks/genesys"
 # (b) The no-journal path first (it leaves nothing owed).
-read -r vrps vp50 vp99 vbad vreq < <(run "$url?validate=true" validate | parse)
+read -r vrps vp50 vp99 vbad vreq < <(wrk_run "$conns" "$url?validate=true" validate | wrk_parse)
 # Forwarding on: the lag sampled every second while wrk runs.
 ( for _ in $(seq 1 "$duration"); do sleep 1; pending; done ) >"$work/lag" &
 sampler=$!
-read -r drps dp50 dp99 dbad dreq < <(run "$url" durable | parse)
+read -r drps dp50 dp99 dbad dreq < <(wrk_run "$conns" "$url" durable | wrk_parse)
 lag_end=$(pending)
 wait "$sampler" || true
 started=$(date +%s.%N)

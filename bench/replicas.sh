@@ -10,6 +10,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 duration="${1:-10}"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
 cargo build --release --locked -q
+# shellcheck source=wrk.sh
+source bench/wrk.sh
 bin="$PWD/target/release/genesys-sentiment"
 # shellcheck source=../.ci/postgres.sh
 source .ci/postgres.sh >/dev/null
@@ -21,7 +23,6 @@ cleanup() {
   stop_postgres
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 start() { # label, store url
   port=$(free_port)
   GENESYS_SENTIMENT__SERVER__LISTEN="127.0.0.1:$port" \
@@ -41,35 +42,21 @@ start() { # label, store url
   echo "the daemon ($1) did not become ready:" >&2; cat "$work/$1.log" >&2; exit 1
 }
 stop() { kill -TERM "$daemon"; wait "$daemon" || true; daemon=""; }
-run() { # connections, url, label
-  local c=$1 t=$(( $1 < 2 ? 1 : 2 ))
-  wrk -t"$t" -c"$c" -d"${duration}s" --latency -s bench/webhook.lua "$2" -- "$3" 2>&1
-}
-parse() { # wrk output on stdin -> "rps p50_ms p99_ms non2xx"
-  python3 -c '
-import re,sys
-t=sys.stdin.read()
-def ms(v,u): return float(v)*{"us":0.001,"ms":1.0,"s":1000.0}[u]
-rps=float(re.search(r"Requests/sec:\s+([\d.]+)",t).group(1))
-p50=re.search(r"50%\s+([\d.]+)(us|ms|s)",t); p99=re.search(r"99%\s+([\d.]+)(us|ms|s)",t)
-bad=re.search(r"Non-2xx or 3xx responses:\s+(\d+)",t)
-print(rps, ms(*p50.groups()), ms(*p99.groups()), bad.group(1) if bad else 0)'
-}
 mkdir -p "$work/file" "$work/pg"
 declare -A result
 for c in 16 64; do
   start file "sqlite://$work/file/store.db"
-  result[file$c]=$(run "$c" "http://127.0.0.1:$port/webhooks/genesys" "file$c" | parse)
+  result[file$c]=$(wrk_run "$c" "http://127.0.0.1:$port/webhooks/genesys" "file$c" | wrk_parse)
   stop
   start pg "$TEST_POSTGRES_URL"
-  result[pg$c]=$(run "$c" "http://127.0.0.1:$port/webhooks/genesys" "pg$c" | parse)
+  result[pg$c]=$(wrk_run "$c" "http://127.0.0.1:$port/webhooks/genesys" "pg$c" | wrk_parse)
   stop
 done
 verified=$("$bin" audit verify --store "$TEST_POSTGRES_URL" | head -1)
 rows=""
 for c in 16 64; do
-  read -r frps fp50 fp99 fbad <<<"${result[file$c]}"
-  read -r prps pp50 pp99 pbad <<<"${result[pg$c]}"
+  read -r frps fp50 fp99 fbad _ <<<"${result[file$c]}"
+  read -r prps pp50 pp99 pbad _ <<<"${result[pg$c]}"
   ratio=$(python3 -c "print(f'{$prps/$frps:.2f}')")
   rows+="| $c | $(printf '%.0f' "$frps") | $(printf '%.2f' "$fp50") | $(printf '%.2f' "$fp99") | $(printf '%.0f' "$prps") | $(printf '%.2f' "$pp50") | $(printf '%.2f' "$pp99") | $ratio | $fbad / $pbad |"$'\n'
 done

@@ -9,6 +9,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 duration="${1:-10}"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
 cargo build --release --locked -q
+# shellcheck source=wrk.sh
+source bench/wrk.sh
 bin="$PWD/target/release/genesys-sentiment"
 work="$(mktemp -d)"
 trap 'kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -25,24 +27,10 @@ GENESYS_SENTIMENT__JOURNAL__DIR="$work/journal" \
 daemon=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 url="http://127.0.0.1:$port/webhooks/genesys"
-run() { # connections, url, label
-  local c=$1 t=$(( $1 < 2 ? 1 : 2 ))
-  wrk -t"$t" -c"$c" -d"${duration}s" --latency -s bench/webhook.lua "$2" -- "$3" 2>&1
-}
-parse() { # wrk output on stdin -> "rps p50_ms p99_ms non2xx"
-  python3 -c '
-import re,sys
-t=sys.stdin.read()
-def ms(v,u): return float(v)*{"us":0.001,"ms":1.0,"s":1000.0}[u]
-rps=float(re.search(r"Requests/sec:\s+([\d.]+)",t).group(1))
-p50=re.search(r"50%\s+([\d.]+)(us|ms|s)",t); p99=re.search(r"99%\s+([\d.]+)(us|ms|s)",t)
-bad=re.search(r"Non-2xx or 3xx responses:\s+(\d+)",t)
-print(rps, ms(*p50.groups()), ms(*p99.groups()), bad.group(1) if bad else 0)'
-}
 rows=""
 for c in 1 16 64; do
-  read -r brps bp50 bp99 bbad < <(run "$c" "$url?validate=true" "base$c" | parse)
-  read -r drps dp50 dp99 dbad < <(run "$c" "$url" "durable$c" | parse)
+  read -r brps bp50 bp99 bbad _ < <(wrk_run "$c" "$url?validate=true" "base$c" | wrk_parse)
+  read -r drps dp50 dp99 dbad _ < <(wrk_run "$c" "$url" "durable$c" | wrk_parse)
   ratio=$(python3 -c "print(f'{$drps/$brps:.2f}')")
   rows+="| $c | $(printf '%.0f' "$drps") | $(printf '%.2f' "$dp50") | $(printf '%.2f' "$dp99") | $(printf '%.0f' "$brps") | $(printf '%.2f' "$bp50") | $(printf '%.2f' "$bp99") | $ratio | $dbad |"$'\n'
   last_rps=$drps; last_p99=$dp99; last_ratio=$ratio

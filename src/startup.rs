@@ -220,17 +220,7 @@ impl Application {
             (journal, recovered)
         };
         for (event_id, why) in unreadable {
-            tracing::error!(%event_id, error = %why, "Cannot read an owed event back from the shared journal; dead-lettering it.");
-            let outcome = crate::domain::events::DeliveryOutcome {
-                event_id,
-                attempt: 0,
-                status: None,
-                error: Some(format!("cannot read the event back: {why}")),
-                retry_at: None,
-            };
-            journal
-                .record("daemon", "unreadable", Entry::DeadLettered(outcome))
-                .await?;
+            dead_letter_unreadable(&journal, event_id, &why).await?;
         }
         recovered.prune_dedupe(chrono::Utc::now(), settings.journal.dedupe_window.get());
         tracing::info!(state = ?recovered.summary(), "Journal state rebuilt.");
@@ -665,6 +655,26 @@ async fn shared_upkeep(
     }
 }
 
+/// Dead-letters an owed event of the shared journal whose record cannot be read back.
+async fn dead_letter_unreadable(
+    journal: &Journal,
+    event_id: String,
+    why: &str,
+) -> Result<(), crate::journal::JournalError> {
+    tracing::error!(%event_id, error = %why, "Cannot read an owed event back from the shared journal; dead-lettering it.");
+    let outcome = crate::domain::events::DeliveryOutcome {
+        event_id,
+        attempt: 0,
+        status: None,
+        error: Some(format!("cannot read the event back: {why}")),
+        retry_at: None,
+    };
+    journal
+        .record("daemon", "unreadable", Entry::DeadLettered(outcome))
+        .await
+        .map(|_| ())
+}
+
 /// One pass of [`Upkeep::Claims`].
 async fn claims(
     shared: &crate::journal::postgres::Shared,
@@ -696,18 +706,7 @@ async fn claims(
                 attributor.route(p, since).await;
             }
             Err((event_id, why)) => {
-                tracing::error!(%event_id, error = %why, "Cannot read an owed event back from the shared journal; dead-lettering it.");
-                let outcome = crate::domain::events::DeliveryOutcome {
-                    event_id,
-                    attempt: 0,
-                    status: None,
-                    error: Some(format!("cannot read the event back: {why}")),
-                    retry_at: None,
-                };
-                if let Err(e) = journal
-                    .record("daemon", "unreadable", Entry::DeadLettered(outcome))
-                    .await
-                {
+                if let Err(e) = dead_letter_unreadable(journal, event_id, &why).await {
                     tracing::warn!(error = %e, "Cannot dead-letter an unreadable owed event now; it is claimed again later.");
                 }
             }

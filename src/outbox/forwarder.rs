@@ -459,6 +459,15 @@ impl Forwarder {
         match journaled {
             Ok(_) => {
                 self.metrics.delivery(result_label);
+                self.log.push(DeliveryEntry {
+                    at: Utc::now(),
+                    event_id: id.clone(),
+                    event_type,
+                    outcome: result_label,
+                    attempt,
+                    status,
+                    error: error.clone(),
+                });
                 let destination = crate::config::redact_url(&self.settings.url);
                 match (result_label, &error) {
                     ("delivered", _) if self.health.recovered() => {
@@ -469,15 +478,7 @@ impl Forwarder {
                     }
                     _ => {}
                 }
-                self.log.push(DeliveryEntry {
-                    at: Utc::now(),
-                    event_id: id.clone(),
-                    event_type,
-                    outcome: result_label,
-                    attempt,
-                    status,
-                    error: error.clone(),
-                });
+
                 match schedule {
                     Some(wait) => {
                         tracing::debug!(event_id = %id, attempt, wait = ?wait, "Delivery failed; retrying later.");

@@ -62,28 +62,46 @@ async fn cancellation_drains_and_returns_and_the_port_closes() {
     assert!(after.is_err(), "the listener is closed after draining");
 }
 
+/// The environment of a daemon binary on free loopback ports, journal and store in `dir`.
+fn binary_env(dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("GENESYS_SENTIMENT__SERVER__LISTEN", "127.0.0.1:0".into()),
+        (
+            "GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN",
+            "127.0.0.1:0".into(),
+        ),
+        ("GENESYS_SENTIMENT__LOG__FORMAT", "json".into()),
+        ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "id".into()),
+        (
+            "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET",
+            "secret-for-binary-tests".into(),
+        ),
+        (
+            "GENESYS_SENTIMENT__GENESYS__BASE_URL",
+            "http://127.0.0.1:9".into(),
+        ),
+        (
+            "GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED",
+            "true".into(),
+        ),
+        ("GENESYS_SENTIMENT__BATCH__ENABLED", "false".into()),
+        (
+            "GENESYS_SENTIMENT__JOURNAL__DIR",
+            dir.join("journal").to_string_lossy().into_owned(),
+        ),
+        (
+            "GENESYS_SENTIMENT__STORE__URL",
+            format!("sqlite://{}/genesys-sentiment.db", dir.display()),
+        ),
+    ]
+}
+
 #[test]
 fn the_real_binary_exits_zero_on_sigterm_within_the_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    let journal = dir.path().join("journal");
-    let store = format!("sqlite://{}/genesys-sentiment.db", dir.path().display());
-    let env = [
-        ("GENESYS_SENTIMENT__SERVER__LISTEN", "127.0.0.1:0"),
-        ("GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN", "127.0.0.1:0"),
-        ("GENESYS_SENTIMENT__SERVER__SHUTDOWN_DEADLINE", "5s"),
-        ("GENESYS_SENTIMENT__SERVER__DRAIN_DELAY", "2s"),
-        ("GENESYS_SENTIMENT__LOG__FORMAT", "json"),
-        ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "id"),
-        (
-            "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET",
-            "secret-for-sigterm-test",
-        ),
-        ("GENESYS_SENTIMENT__GENESYS__BASE_URL", "http://127.0.0.1:9"),
-        ("GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED", "true"),
-        ("GENESYS_SENTIMENT__BATCH__ENABLED", "false"),
-        ("GENESYS_SENTIMENT__JOURNAL__DIR", journal.to_str().unwrap()),
-        ("GENESYS_SENTIMENT__STORE__URL", &store),
-    ];
+    let mut env = binary_env(dir.path());
+    env.push(("GENESYS_SENTIMENT__SERVER__SHUTDOWN_DEADLINE", "5s".into()));
+    env.push(("GENESYS_SENTIMENT__SERVER__DRAIN_DELAY", "2s".into()));
     let mut bin = RunningBinary::start(&["serve"], &env);
     let address = bin.wait_for_address(Duration::from_secs(30));
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -142,27 +160,11 @@ fn a_coaching_platform_that_refuses_connections_is_logged_at_warn_with_the_cause
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let refused = format!("http://{}/coaching", closed.local_addr().unwrap());
     drop(closed);
-    let journal = dir.path().join("journal");
-    let store = format!("sqlite://{}/genesys-sentiment.db", dir.path().display());
-    let env = [
-        ("GENESYS_SENTIMENT__SERVER__LISTEN", "127.0.0.1:0"),
-        ("GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN", "127.0.0.1:0"),
-        ("GENESYS_SENTIMENT__SERVER__DRAIN_DELAY", "0s"),
-        ("GENESYS_SENTIMENT__LOG__FORMAT", "json"),
-        ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "id"),
-        (
-            "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET",
-            "secret-for-refusal-test",
-        ),
-        ("GENESYS_SENTIMENT__GENESYS__BASE_URL", "http://127.0.0.1:9"),
-        ("GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED", "true"),
-        ("GENESYS_SENTIMENT__BATCH__ENABLED", "false"),
-        ("GENESYS_SENTIMENT__JOURNAL__DIR", journal.to_str().unwrap()),
-        ("GENESYS_SENTIMENT__STORE__URL", &store),
-        ("GENESYS_SENTIMENT__COACHING__URL", &refused),
-        ("GENESYS_SENTIMENT__COACHING__BACKOFF_BASE", "200ms"),
-        ("GENESYS_SENTIMENT__COACHING__BACKOFF_CAP", "1s"),
-    ];
+    let mut env = binary_env(dir.path());
+    env.push(("GENESYS_SENTIMENT__SERVER__DRAIN_DELAY", "0s".into()));
+    env.push(("GENESYS_SENTIMENT__COACHING__URL", refused.clone()));
+    env.push(("GENESYS_SENTIMENT__COACHING__BACKOFF_BASE", "200ms".into()));
+    env.push(("GENESYS_SENTIMENT__COACHING__BACKOFF_CAP", "1s".into()));
     let bin = RunningBinary::start(&["serve"], &env);
     let (address, admin) = bin.wait_for_addresses(Duration::from_secs(30));
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -277,6 +277,19 @@ struct Tally {
     problems: Vec<String>,
 }
 
+/// The `webhook-id`s the sink received for each conversation (more than one would be a bug).
+fn webhook_ids_per_conversation(sink: &Sink) -> HashMap<String, BTreeSet<String>> {
+    let mut ids: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for d in sink.events() {
+        if let Some(c) = d.body["conversation_id"].as_str() {
+            ids.entry(c.to_owned())
+                .or_default()
+                .insert(d.webhook_id.clone());
+        }
+    }
+    ids
+}
+
 fn tally(ledger: &Ledger, journal: &Path, sink: &Sink) -> Tally {
     let mut problems = Vec::new();
     if let Err(e) = genesys_sentiment::journal::verify(journal) {
@@ -294,15 +307,7 @@ fn tally(ledger: &Ledger, journal: &Path, sink: &Sink) -> Tally {
         }
     }
     let counts = sink.counts();
-    let mut ids_per_conversation: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for d in sink.events() {
-        if let Some(c) = d.body["conversation_id"].as_str() {
-            ids_per_conversation
-                .entry(c.to_owned())
-                .or_default()
-                .insert(d.webhook_id.clone());
-        }
-    }
+    let ids_per_conversation = webhook_ids_per_conversation(sink);
     let (mut journaled_once, mut delivered) = (0, 0);
     for (conversation, id) in &ledger.acked {
         match received.get(id) {
@@ -624,15 +629,7 @@ fn replicas_on_postgres(
     for id in &stored {
         *times.entry(id.as_str()).or_default() += 1;
     }
-    let mut ids_per_conversation: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for d in sink.events() {
-        if let Some(c) = d.body["conversation_id"].as_str() {
-            ids_per_conversation
-                .entry(c.to_owned())
-                .or_default()
-                .insert(d.webhook_id.clone());
-        }
-    }
+    let ids_per_conversation = webhook_ids_per_conversation(&sink);
     let mut once = 0;
     for (conversation, id) in &acked {
         match times.get(id.as_str()) {
