@@ -32,6 +32,7 @@ mod operations;
 #[cfg(feature = "emulator")]
 mod replicas;
 mod retention;
+mod setup_guide;
 mod store;
 #[cfg(feature = "emulator")]
 mod webhooks;
