@@ -185,8 +185,9 @@ impl Application {
                 settings.journal.outbox_lease.get(),
                 settings.journal.dedupe_window.get(),
                 // Forwarding off: owed rows stay in the database for a replica that forwards.
+                // (At least one: 0 is how the shared journal knows forwarding is off.)
                 if forwarding {
-                    settings.coaching.owed_in_memory
+                    settings.coaching.owed_in_memory.max(1)
                 } else {
                     0
                 },
@@ -269,6 +270,19 @@ impl Application {
         } else {
             DeliveryQueue::counting_only(metrics.clone())
         };
+        if let Some(shared) = journal.shared() {
+            // Renewal first and on its own: the claims recovery just took stay this
+            // replica's while they are routed, whatever else is slow.
+            self.tracker.spawn(shared_upkeep(
+                Upkeep::Renew,
+                shared.clone(),
+                journal.clone(),
+                None,
+                deliveries.clone(),
+                settings.journal.outbox_lease.get(),
+                self.root.clone(),
+            ));
+        }
         let (enrich_tx, enrich_rx) = tokio::sync::mpsc::channel(crate::ingest::enrich::QUEUE);
         let dedupe = Arc::new(Dedupe::new(
             std::mem::take(&mut recovered.dedupe),
@@ -335,12 +349,12 @@ impl Application {
         self.tracker
             .spawn(attributor.clone().run(self.root.clone()));
         if let Some(shared) = journal.shared() {
-            for task in [Upkeep::Seal, Upkeep::Claims, Upkeep::Expire] {
+            for task in [Upkeep::Seal, Upkeep::Claim, Upkeep::Expire] {
                 self.tracker.spawn(shared_upkeep(
                     task,
                     shared.clone(),
                     journal.clone(),
-                    attributor.clone(),
+                    Some(attributor.clone()),
                     deliveries.clone(),
                     settings.journal.outbox_lease.get(),
                     self.root.clone(),
@@ -596,10 +610,12 @@ async fn wait_for_signal() {
 enum Upkeep {
     /// Seal committed records into the chain (one replica at a time), every 200 ms.
     Seal,
-    /// Renew this replica's claims, stop sending what another replica took over, claim
-    /// what a replica stopped renewing (as far as this one has room), every third of the
-    /// lease.
-    Claims,
+    /// Renew this replica's claims and stop sending what another replica took over, every
+    /// third of the lease; count what the shared outbox owes (for `coaching.max_lag`).
+    Renew,
+    /// Claim what a replica stopped renewing (as far as this one has room), every third of
+    /// the lease.
+    Claim,
     /// Forget dedupe keys past the window, every minute.
     Expire,
 }
@@ -608,14 +624,14 @@ async fn shared_upkeep(
     task: Upkeep,
     shared: Arc<crate::journal::postgres::Shared>,
     journal: Journal,
-    attributor: Attributor,
+    attributor: Option<Attributor>,
     deliveries: DeliveryQueue,
     lease: Duration,
     cancel: CancellationToken,
 ) {
     let every = match task {
         Upkeep::Seal => Duration::from_millis(200),
-        Upkeep::Claims => lease / 3,
+        Upkeep::Renew | Upkeep::Claim => lease / 3,
         Upkeep::Expire => Duration::from_secs(60),
     };
     let mut timer = tokio::time::interval(every);
@@ -630,9 +646,13 @@ async fn shared_upkeep(
         let result = match task {
             Upkeep::Seal => shared.seal().await.map(|_| ()),
             Upkeep::Expire => shared.expire().await.map(|_| ()),
-            Upkeep::Claims => claims(&shared, &journal, &attributor, &deliveries).await,
+            Upkeep::Renew => renew(&shared, &deliveries).await,
+            Upkeep::Claim => match &attributor {
+                Some(attributor) => claims(&shared, &journal, attributor).await,
+                None => Ok(()),
+            },
         };
-        if let Upkeep::Claims = task {
+        if let Upkeep::Renew = task {
             // Renewing is a write: whether it worked is whether the database takes them.
             if result.is_ok() {
                 journal.database_answered();
@@ -675,11 +695,9 @@ async fn dead_letter_unreadable(
         .map(|_| ())
 }
 
-/// One pass of [`Upkeep::Claims`].
-async fn claims(
+/// One pass of [`Upkeep::Renew`].
+async fn renew(
     shared: &crate::journal::postgres::Shared,
-    journal: &Journal,
-    attributor: &Attributor,
     deliveries: &DeliveryQueue,
 ) -> Result<(), crate::journal::JournalError> {
     let lost = shared.renew().await?;
@@ -692,6 +710,16 @@ async fn claims(
             deliveries.withdraw(id);
         }
     }
+    shared.count_owed().await?;
+    Ok(())
+}
+
+/// One pass of [`Upkeep::Claim`].
+async fn claims(
+    shared: &crate::journal::postgres::Shared,
+    journal: &Journal,
+    attributor: &Attributor,
+) -> Result<(), crate::journal::JournalError> {
     let claimed = shared.claim(shared.room().min(1000), false).await?;
     if !claimed.is_empty() {
         tracing::info!(
@@ -706,7 +734,9 @@ async fn claims(
                 attributor.route(p, since).await;
             }
             Err((event_id, why)) => {
-                if let Err(e) = dead_letter_unreadable(journal, event_id, &why).await {
+                if let Err(e) = dead_letter_unreadable(journal, event_id.clone(), &why).await {
+                    // Not renewed from now on: its claim runs out and it is claimed again.
+                    shared.release(&event_id);
                     tracing::warn!(error = %e, "Cannot dead-letter an unreadable owed event now; it is claimed again later.");
                 }
             }

@@ -103,6 +103,8 @@ pub struct Shared {
     /// The owed deliveries this replica holds in memory under its claim: only these are
     /// renewed (a row claimed under its name but not held runs out and is taken up again).
     held: Mutex<HashSet<String>>,
+    /// See [`Shared::owed`].
+    owed: std::sync::atomic::AtomicU64,
     /// A connection holding the advisory lock on this replica's name (two live replicas
     /// under one name would renew each other's claims).
     name_lock: tokio::sync::Mutex<Option<sqlx::PgConnection>>,
@@ -165,6 +167,7 @@ impl Shared {
             dedupe_window,
             hold_limit,
             held: Mutex::new(HashSet::new()),
+            owed: Default::default(),
             name_lock: tokio::sync::Mutex::new(None),
         };
         if hold_limit > 0 {
@@ -425,6 +428,32 @@ impl Shared {
         Ok(claim && r.rows_affected() > 0)
     }
 
+    /// Stops holding `event_id` (it could not be dead-lettered now): its claim is no longer
+    /// renewed, runs out, and the row is claimed again later, by any replica.
+    pub fn release(&self, event_id: &str) {
+        self.held().remove(event_id);
+    }
+
+    /// Owed deliveries in the shared outbox (every replica's, dead letters left out) when the
+    /// claims task last counted them: what `coaching.max_lag` is compared with.
+    pub fn owed(&self) -> u64 {
+        self.owed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts the owed deliveries in the shared outbox (see [`Shared::owed`]).
+    ///
+    /// # Errors
+    /// [`JournalError::Database`].
+    pub async fn count_owed(&self) -> Result<u64, JournalError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM journal_outbox WHERE dead IS NULL")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(database)?;
+        let n = u64::try_from(n).unwrap_or(0);
+        self.owed.store(n, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+
     /// Renews this replica's claims on what it holds (every third of
     /// `journal.outbox_lease`). Returns the ids it held whose claim another replica has taken
     /// meanwhile (this one was too slow to renew): the caller stops sending those.
@@ -527,7 +556,8 @@ impl Shared {
         let rows = sqlx::query(
             "SELECT recorded_at, source, outcome, entry, line FROM journal_records \
              WHERE replica = $1 AND recorded_at > $2 \
-               AND kind IN ('conversation_end_received', 'attribution_received') ORDER BY id",
+               AND kind IN ('conversation_end_received', 'attribution_received', 'enrichment_failed') \
+             ORDER BY id",
         )
         .bind(&self.replica)
         .bind(micros(since))
@@ -573,16 +603,22 @@ impl Shared {
             }
         }
         let held: Vec<String> = self.held().iter().cloned().collect();
-        let handed_back = sqlx::query(
-            "UPDATE journal_outbox SET claimed_by = NULL, claimed_until = 0 \
+        // A replica that does not forward claims nothing and takes no name lock: it must not
+        // touch the claims of a forwarding replica that shares its name.
+        let handed_back = if self.hold_limit == 0 {
+            0
+        } else {
+            sqlx::query(
+                "UPDATE journal_outbox SET claimed_by = NULL, claimed_until = 0 \
              WHERE claimed_by = $1 AND dead IS NULL AND NOT (event_id = ANY($2))",
-        )
-        .bind(&self.replica)
-        .bind(&held)
-        .execute(&self.pool)
-        .await
-        .map_err(database)?
-        .rows_affected();
+            )
+            .bind(&self.replica)
+            .bind(&held)
+            .execute(&self.pool)
+            .await
+            .map_err(database)?
+            .rows_affected()
+        };
         let dead_letters: i64 =
             sqlx::query_scalar("SELECT count(*) FROM journal_outbox WHERE dead IS NOT NULL")
                 .fetch_one(&self.pool)
@@ -762,6 +798,10 @@ impl Shared {
         if let Err(e) = self.seal().await {
             tracing::warn!(error = %e, "Cannot seal the last records at shutdown; another replica will.");
         }
+        if self.hold_limit == 0 {
+            self.pool.close().await;
+            return;
+        }
         match sqlx::query(
             "UPDATE journal_outbox SET claimed_by = NULL, claimed_until = 0 WHERE claimed_by = $1 AND dead IS NULL",
         )
@@ -803,12 +843,15 @@ fn apply_row(state: &mut JournalState, row: &PgRow) {
 /// its entry.
 fn entry_of(row: &PgRow) -> Result<Entry, String> {
     let line: Option<String> = row.try_get("line").map_err(|e| e.to_string())?;
+    let entry: Option<String> = row.try_get("entry").map_err(|e| e.to_string())?;
+    if line.is_none() && entry.is_none() {
+        return Err("its record is gone from journal_records".into());
+    }
     if let Some(line) = line {
         return codec::decode(line.as_bytes())
             .map(|r| r.entry)
             .map_err(|e| e.to_string());
     }
-    let entry: Option<String> = row.try_get("entry").map_err(|e| e.to_string())?;
     serde_json::from_str(entry.as_deref().unwrap_or("")).map_err(|e| e.to_string())
 }
 

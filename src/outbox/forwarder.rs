@@ -208,22 +208,12 @@ impl Forwarder {
         let mut batch: Vec<Acked> = Vec::new();
         let mut failing = false;
         loop {
+            // Until every worker is gone (they stop at cancellation): an acknowledgement sent
+            // during the shutdown is written too.
             if batch.is_empty() {
-                tokio::select! {
-                    biased;
-                    next = acked.recv() => match next {
-                        Some(a) => batch.push(a),
-                        None => return,
-                    },
-                    () = cancel.cancelled() => {
-                        while let Ok(a) = acked.try_recv() {
-                            batch.push(a);
-                        }
-                        if !batch.is_empty() {
-                            let _ = self.write_acks(&batch).await;
-                        }
-                        return;
-                    }
+                match acked.recv().await {
+                    Some(a) => batch.push(a),
+                    None => return,
                 }
             }
             let linger = tokio::time::sleep(ACK_LINGER);
@@ -236,7 +226,6 @@ impl Forwarder {
                         None => break,
                     },
                     () = &mut linger => break,
-                    () = cancel.cancelled() => break,
                 }
             }
             match self.write_acks(&batch).await {
@@ -247,13 +236,19 @@ impl Forwarder {
                     }
                     batch.clear();
                 }
+                Err(e) if cancel.is_cancelled() => {
+                    // Shutting down with the journal failing: these stay owed and are sent
+                    // again (same webhook-id) after the restart.
+                    tracing::warn!(error = %e, deliveries = batch.len(), "Cannot journal delivery acknowledgements at shutdown; those deliveries will be sent again.");
+                    batch.clear();
+                }
                 Err(e) => {
                     if !failing {
                         tracing::error!(error = %e, deliveries = batch.len(), "Cannot journal delivery acknowledgements; retrying (the events stay owed until then).");
                         failing = true;
                     }
                     tokio::select! {
-                        () = cancel.cancelled() => return,
+                        () = cancel.cancelled() => {}
                         () = tokio::time::sleep(Duration::from_millis(200)) => {}
                     }
                 }

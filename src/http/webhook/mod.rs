@@ -142,7 +142,15 @@ async fn handle(
         return Err(Rejection::Overloaded);
     }
     let max_lag = state.settings.coaching.max_lag;
-    if max_lag > 0 && services.deliveries.forwarding() && services.deliveries.len() >= max_lag {
+    // Replicas: what the shared outbox owes (every replica's, counted every few seconds).
+    let owed = services
+        .journal
+        .shared()
+        .map_or(0, |s| usize::try_from(s.owed()).unwrap_or(usize::MAX));
+    if max_lag > 0
+        && services.deliveries.forwarding()
+        && services.deliveries.len().max(owed) >= max_lag
+    {
         state.metrics.shed("outbox_lag");
         return Err(Rejection::Overloaded);
     }
