@@ -151,24 +151,36 @@ async fn on_postgresql_audit_verify_store_names_the_first_changed_or_missing_seq
     assert!(out.contains("journal OK"), "{out}");
 
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    // Change one sealed record's content.
-    sqlx::query(
-        "UPDATE journal_records SET line = replace(line, '\"quality_score\":30.0', '\"quality_score\":90.0') WHERE seq = 5",
+    // Change one sealed record's content: a score in the middle of the chain.
+    let target: i64 = sqlx::query_scalar(
+        "SELECT min(seq) FROM journal_records WHERE kind = 'webhook_received' AND seq > 3",
     )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let changed = sqlx::query(
+        "UPDATE journal_records SET line = replace(line, '\"quality_score\":30.0', '\"quality_score\":90.0') WHERE seq = $1",
+    )
+    .bind(target)
     .execute(&mut conn)
     .await
     .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
     let (ok, out) = verify(url.clone());
     assert!(!ok, "an edited record fails: {out}");
-    assert!(out.contains("seq 5"), "names seq 5: {out}");
+    assert!(
+        out.contains(&format!("seq {target}:")),
+        "names seq {target}: {out}"
+    );
     // Delete it instead.
-    sqlx::query("DELETE FROM journal_records WHERE seq = 5")
+    sqlx::query("DELETE FROM journal_records WHERE seq = $1")
+        .bind(target)
         .execute(&mut conn)
         .await
         .unwrap();
     let (ok, out) = verify(url.clone());
     assert!(
-        !ok && out.contains("seq 5") && out.contains("missing"),
+        !ok && out.contains(&format!("seq {target}:")) && out.contains("missing"),
         "{out}"
     );
     // Cut the end instead: the head the sealer wrote shows it.
