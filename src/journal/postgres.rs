@@ -19,7 +19,7 @@
 //! Times in these tables are Unix microseconds.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -1027,6 +1027,3 @@ pub async fn verify(url: &str) -> Result<Verified, VerifyError> {
     pool.close().await;
     Ok(out)
 }
-
-/// A handle to the shared journal for the background loop.
-pub type SharedJournal = Arc<Shared>;
