@@ -2,6 +2,10 @@
 //! agent × day and queue × day. Every group a report shows (overall, agent, queue, day,
 //! agent × day, queue × day, and any window) is a merge of cells, so memory grows with
 //! agents × days, never with records.
+//!
+//! Beside them, for the case-mix-adjusted agent verdicts, one [`Moments`] per (agent, queue,
+//! media type, day) stratum of detailed records: counts and sums only (no histogram), so
+//! they cost little more than a cell per queue an agent actually works.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +14,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::normalize::{NormalizeError, Normalizer};
-pub use super::summary::{BINS, CellStats, Summary};
+pub use super::summary::{BINS, CellStats, Moments, Summary};
 use crate::domain::{QualityReading, SentimentRecord};
 
 /// The three base dimensions cells are kept for.
@@ -46,6 +50,15 @@ pub struct CellKey {
     /// UTC day number.
     pub day: i32,
 }
+
+/// One agent-day's strata: (interned queue, interned media type, moments).
+type DayStrata = Vec<(u32, u32, Moments)>;
+
+/// An absent queue or media type in a stratum.
+const NONE: u32 = u32::MAX;
+
+/// One stratum cell as names: agent, queue, media type, day, moments.
+pub type StratumCell<'a> = (&'a str, Option<&'a str>, Option<&'a str>, i32, &'a Moments);
 
 /// Days since the Unix epoch of a UTC time.
 #[inline]
@@ -102,8 +115,25 @@ pub struct Aggregator {
     normalizer: Normalizer,
     agents: Interner,
     queues: Interner,
+    media: Interner,
     cells: FxHashMap<CellKey, Summary>,
+    /// Per (agent, day): the (queue, media type) strata of that day, scanned linearly (an
+    /// agent works a handful a day), so a record costs one lookup in a map of agents × days.
+    strata: FxHashMap<(u32, i32), DayStrata>,
     counts: RecordCounts,
+}
+
+/// The moments of one (queue, media type) stratum in an agent's day, added when new.
+#[inline]
+fn stratum(list: &mut DayStrata, queue: u32, media: u32) -> &mut Moments {
+    let i = match list.iter().position(|(q, m, _)| *q == queue && *m == media) {
+        Some(i) => i,
+        None => {
+            list.push((queue, media, Moments::default()));
+            list.len() - 1
+        }
+    };
+    &mut list[i].2
 }
 
 /// A reason code for a normalization error.
@@ -121,7 +151,9 @@ impl Aggregator {
             normalizer,
             agents: Interner::default(),
             queues: Interner::default(),
+            media: Interner::default(),
             cells: FxHashMap::default(),
+            strata: FxHashMap::default(),
             counts: RecordCounts::default(),
         }
     }
@@ -155,6 +187,18 @@ impl Aggregator {
             .as_ref()
             .map(|q| self.queues.intern(q.as_str()));
         self.add(day, agent, queue, |s| s.push(reading));
+        if let Some(agent) = agent {
+            let media = record
+                .media_type
+                .as_ref()
+                .map_or(NONE, |m| self.media.intern(m.as_str()));
+            stratum(
+                self.strata.entry((agent, day)).or_default(),
+                queue.unwrap_or(NONE),
+                media,
+            )
+            .push(reading.quality_score);
+        }
         Ok(reading)
     }
 
@@ -253,6 +297,20 @@ impl Aggregator {
                 .or_default()
                 .merge(summary);
         }
+        for (&(agent, day), theirs) in &other.strata {
+            let agent = self.agents.intern(other.agents.name(agent));
+            for (queue, media, m) in theirs {
+                let queue = match *queue {
+                    NONE => NONE,
+                    q => self.queues.intern(other.queues.name(q)),
+                };
+                let media = match *media {
+                    NONE => NONE,
+                    x => self.media.intern(other.media.name(x)),
+                };
+                stratum(self.strata.entry((agent, day)).or_default(), queue, media).merge(m);
+            }
+        }
         self.counts.accepted += other.counts.accepted;
         self.counts.without_agent += other.counts.without_agent;
         self.counts.without_queue += other.counts.without_queue;
@@ -276,6 +334,27 @@ impl Aggregator {
             };
             (k.dim, name, k.day, s)
         })
+    }
+
+    /// Every stratum cell (agent, queue, media type, day) of detailed records, in no
+    /// particular order.
+    pub fn strata(&self) -> impl Iterator<Item = StratumCell<'_>> {
+        self.strata.iter().flat_map(move |(&(agent, day), list)| {
+            list.iter().map(move |(queue, media, m)| {
+                (
+                    self.agents.name(agent),
+                    (*queue != NONE).then(|| self.queues.name(*queue)),
+                    (*media != NONE).then(|| self.media.name(*media)),
+                    day,
+                    m,
+                )
+            })
+        })
+    }
+
+    /// Number of stratum cells held.
+    pub fn stratum_count(&self) -> usize {
+        self.strata.values().map(Vec::len).sum()
     }
 
     /// Number of cells held (memory grows with this, not with records).

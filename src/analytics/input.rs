@@ -2,7 +2,7 @@
 //!
 //! Columns / fields: `conversation_id`, `agent_id` (optional), `queue_id` (optional),
 //! `time` (RFC 3339), `raw_score`, `polarity` (optional), `scale` (optional: `unit` or
-//! `percent`; default from the command line). A bad row is reported with its line number
+//! `percent`; default from the command line), `media_type` (optional). A bad row is reported with its line number
 //! and counted as rejected, never silently dropped.
 
 use std::io::BufRead;
@@ -47,6 +47,8 @@ struct Row {
     polarity: Option<String>,
     #[serde(default)]
     scale: Option<String>,
+    #[serde(default)]
+    media_type: Option<String>,
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -95,6 +97,7 @@ fn convert(row: Row, default_scale: ScoreScale) -> Result<SentimentRecord, (&'st
         time,
         raw: RawSentiment { value, scale },
         polarity,
+        media_type: non_empty(row.media_type),
     })
 }
 

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use super::aggregate::Dimension;
 use super::report::{Direction, GroupReport, TrendReport};
+use super::trend::QUEUE_MIX_NOTE;
 
 /// Output formats of `analyze`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -112,8 +113,19 @@ pub fn table(report: &TrendReport, max_rows: usize, extra: Option<&ExtraColumn<'
         let _ = writeln!(out, "\n{title}");
         let _ = write!(
             out,
-            "{:<28} {:>6} {:>5} {:>5} {:>5} {:>6} {:>6} {:>7} {:>8} {:>8}  {:<15}",
-            "name", "n", "pos", "neu", "neg", "mean", "prev", "Δmean", "slope/d", "q", "verdict"
+            "{:<28} {:>6} {:>5} {:>5} {:>5} {:>6} {:>6} {:>7} {:>7} {:>8} {:>8}  {:<15}",
+            "name",
+            "n",
+            "pos",
+            "neu",
+            "neg",
+            "mean",
+            "prev",
+            "raw Δ",
+            "Δmean",
+            "slope/d",
+            "q",
+            "verdict"
         );
         if let Some(e) = extra {
             let _ = write!(out, " {}", e.header);
@@ -129,7 +141,7 @@ pub fn table(report: &TrendReport, max_rows: usize, extra: Option<&ExtraColumn<'
                 .collect();
             let _ = write!(
                 out,
-                "{:<28} {:>6} {:>5} {:>5} {:>5} {} {} {} {} {}  {:<15}",
+                "{:<28} {:>6} {:>5} {:>5} {:>5} {} {} {} {} {} {}  {:<15}",
                 name,
                 g.current.n,
                 g.current.positive,
@@ -137,11 +149,19 @@ pub fn table(report: &TrendReport, max_rows: usize, extra: Option<&ExtraColumn<'
                 g.current.negative,
                 fmt_opt(g.current.mean, 6, 1),
                 fmt_opt(g.previous.mean, 6, 1),
+                fmt_opt(g.verdict.raw_effect_points, 7, 1),
                 fmt_opt(g.verdict.effect_points, 7, 1),
                 fmt_opt(g.verdict.sen_slope_per_day, 8, 2),
                 fmt_q(g.verdict.q_value),
                 verdict_word(g.verdict.direction),
             );
+            if g.verdict.notes.iter().any(|n| n == QUEUE_MIX_NOTE) {
+                let _ = write!(
+                    out,
+                    " queue mix {:+.1}",
+                    g.verdict.mix_shift_points.unwrap_or(0.0)
+                );
+            }
             if let Some(e) = extra {
                 let _ = write!(out, " {}", (e.cell)(g));
             }
@@ -150,6 +170,20 @@ pub fn table(report: &TrendReport, max_rows: usize, extra: Option<&ExtraColumn<'
         if rows.len() > max_rows {
             let _ = writeln!(out, "… and {} more", rows.len() - max_rows);
         }
+    }
+    if !report.settings.adjust_for.is_empty() {
+        let by: Vec<&str> = report
+            .settings
+            .adjust_for
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "\nAgents' Δmean compares each agent with themselves within {} (raw Δ: before that); \
+             \"queue mix\": most of the raw change is the change of their case mix.",
+            by.join(" × ")
+        );
     }
     let _ = writeln!(out, "\n{}", report.summary_line());
     out
@@ -179,6 +213,8 @@ pub fn csv(report: &TrendReport) -> String {
         "p50",
         "p90",
         "effect_points",
+        "raw_effect_points",
+        "mix_shift_points",
         "sen_slope_per_day",
         "p_value",
         "q_value",
@@ -205,6 +241,8 @@ pub fn csv(report: &TrendReport) -> String {
             num(g.current.p50),
             num(g.current.p90),
             num(g.verdict.effect_points),
+            num(g.verdict.raw_effect_points),
+            num(g.verdict.mix_shift_points),
             num(g.verdict.sen_slope_per_day),
             num(g.verdict.p_value),
             num(g.verdict.q_value),

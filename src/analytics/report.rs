@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use super::aggregate::{Dimension, RecordCounts, Summary};
 use super::stats::{MannKendall, Proportions, Welch};
-use crate::config::TrendRule;
+use crate::config::{Stratum, TrendRule};
 
-/// Version of the trend algorithm (tests, thresholds, FDR control). Part of every
+/// Version of the default trend algorithm (tests, thresholds, FDR control; case-mix
+/// adjustment of agent verdicts). The configured `analytics.trend_version` is part of every
 /// coaching alert's idempotency key.
-pub const ALGORITHM_VERSION: &str = "trend-v1";
+pub const ALGORITHM_VERSION: &str = "trend-v2";
 
 /// A verdict direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -253,6 +254,40 @@ pub struct Verdict {
     pub method: String,
     /// The supporting tests.
     pub tests: Tests,
+    /// Change of the raw mean, current minus previous (points): `effect_points` before any
+    /// case-mix adjustment.
+    #[serde(default)]
+    pub raw_effect_points: Option<f64>,
+    /// trend-v2 agents: how much of the raw shift the change of case mix explains
+    /// (`raw_effect_points − effect_points`).
+    #[serde(default)]
+    pub mix_shift_points: Option<f64>,
+    /// trend-v2 agents: how the comparison was stratified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjustment: Option<Adjustment>,
+    /// Notes for people, e.g. `queue_mix` (the raw shift is mostly the change of queue mix).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// How an agent's case-mix-adjusted comparison was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adjustment {
+    /// The strata dimensions (`analytics.adjust_for`).
+    pub by: Vec<Stratum>,
+    /// Strata with at least `min_stratum_samples` conversations in both windows.
+    pub strata_used: u64,
+    /// Strata short of `min_stratum_samples` in a window, compared pooled with the same
+    /// queue's other small strata (media types together).
+    pub strata_pooled: u64,
+    /// Strata even the pool could not compare (too little in a window): left out.
+    pub strata_left_out: u64,
+    /// Current-window conversations in the strata used.
+    pub n_current_used: u64,
+    /// Previous-window conversations in the strata used.
+    pub n_previous_used: u64,
+    /// Conversations (both windows) in the strata left out.
+    pub n_left_out: u64,
 }
 
 /// One group of a report.
@@ -309,6 +344,12 @@ pub struct ReportSettings {
     pub trend_rule: TrendRule,
     /// Margin of the count-margin rule.
     pub count_margin: u64,
+    /// trend-v2: strata of the adjusted agent verdicts (empty: raw).
+    #[serde(default)]
+    pub adjust_for: Vec<Stratum>,
+    /// trend-v2: fewest conversations per window for a stratum to count.
+    #[serde(default)]
+    pub min_stratum_samples: u64,
 }
 
 /// A full trend report.

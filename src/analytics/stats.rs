@@ -48,17 +48,83 @@ pub fn welch(
     let difference = mean_b - mean_a;
     let t = difference / se2.sqrt();
     let df = se2 * se2 / (sa * sa / (n_a - 1.0) + sb * sb / (n_b - 1.0));
-    let p = if df.is_finite() && df > 0.0 {
-        let dist = StudentsT::new(0.0, 1.0, df).expect("positive degrees of freedom");
-        (2.0 * (1.0 - dist.cdf(t.abs()))).clamp(0.0, 1.0)
-    } else {
-        normal_two_sided(t)
-    };
     Some(Welch {
         difference,
         t,
         df,
-        p,
+        p: t_two_sided(t, df),
+    })
+}
+
+/// Two-sided p-value of a Student t statistic with `df` degrees of freedom (the normal
+/// distribution when `df` is not a positive finite number).
+pub fn t_two_sided(t: f64, df: f64) -> f64 {
+    if df.is_finite() && df > 0.0 && t.is_finite() {
+        let dist = StudentsT::new(0.0, 1.0, df).expect("positive degrees of freedom");
+        (2.0 * (1.0 - dist.cdf(t.abs()))).clamp(0.0, 1.0)
+    } else {
+        normal_two_sided(t)
+    }
+}
+
+/// One stratum of a stratified two-window comparison: mean, sample variance and size of
+/// the previous and the current window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StratumSample {
+    /// Previous window: mean, variance, size.
+    pub previous: (f64, f64, f64),
+    /// Current window: mean, variance, size.
+    pub current: (f64, f64, f64),
+}
+
+/// A stratified Welch test: the weighted mean of the per-stratum differences of means
+/// (current − previous), each stratum weighted by `n_prev·n_cur / (n_prev + n_cur)` (the
+/// weight that makes the estimate efficient when variances are equal, and that does not
+/// depend on noisy variance estimates). Its standard error uses one variance per window,
+/// pooled over the strata (Σ(n−1)·s² / Σ(n−1): a stratum of three conversations would
+/// otherwise lend its chance-small variance to the whole test), and Welch–Satterthwaite
+/// degrees of freedom between the windows. With one stratum it is exactly [`welch`].
+/// Strata of a single conversation in a window still compare (the variance is pooled).
+/// `None` without a stratum seen in both windows, when a window has no stratum of two
+/// values to estimate its variance from, or when both variances are zero.
+pub fn stratified_welch(strata: &[StratumSample]) -> Option<Welch> {
+    let usable = || {
+        strata
+            .iter()
+            .filter(|s| s.previous.2 >= 1.0 && s.current.2 >= 1.0)
+    };
+    let weight = |s: &StratumSample| s.previous.2 * s.current.2 / (s.previous.2 + s.current.2);
+    let total: f64 = usable().map(weight).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    // Per window: pooled Σ(n−1)s², Σ(n−1), and Σ share²/n.
+    let (mut difference, mut prev, mut cur) = (0.0, [0.0; 3], [0.0; 3]);
+    for s in usable() {
+        let share = weight(s) / total;
+        difference += share * (s.current.0 - s.previous.0);
+        for ((_, var, n), acc) in [(s.previous, &mut prev), (s.current, &mut cur)] {
+            acc[0] += (n - 1.0) * var;
+            acc[1] += n - 1.0;
+            acc[2] += share * share / n;
+        }
+    }
+    if prev[1] < 1.0 || cur[1] < 1.0 {
+        return None;
+    }
+    let part = |acc: [f64; 3]| acc[0] / acc[1] * acc[2];
+    let (a, b) = (part(prev), part(cur));
+    let se2 = a + b;
+    if se2 <= 0.0 || !se2.is_finite() {
+        return None;
+    }
+    let t = difference / se2.sqrt();
+    let df = se2 * se2 / (a * a / prev[1] + b * b / cur[1]);
+    Some(Welch {
+        difference,
+        t,
+        df,
+        p: t_two_sided(t, df),
     })
 }
 

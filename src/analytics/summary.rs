@@ -55,6 +55,69 @@ impl Default for Summary {
     }
 }
 
+/// Sample variance (n − 1) from exact fixed-point sums; `None` below two values.
+fn sample_variance(n: u64, sum_nano: i128, sum_sq_nano: i128) -> Option<f64> {
+    if n < 2 {
+        return None;
+    }
+    // n·Σq² − (Σq)² exactly while it fits, then in floating point (deterministic either way).
+    let spread = (n as i128)
+        .checked_mul(sum_sq_nano)
+        .and_then(|a| {
+            sum_nano
+                .checked_mul(sum_nano)
+                .and_then(|b| a.checked_sub(b))
+        })
+        .map(|d| d as f64)
+        .unwrap_or_else(|| {
+            let (nf, s, ss) = (n as f64, sum_nano as f64, sum_sq_nano as f64);
+            nf * ss - s * s
+        });
+    let nf = n as f64;
+    Some((spread / (nf * (nf - 1.0)) / (NANO * NANO)).max(0.0))
+}
+
+/// Count, sum and sum of squares of detailed quality scores, in the same exact fixed point
+/// as [`Summary`] (so merging is order-independent too), without polarity or histogram: the
+/// per-stratum cells of case-mix adjustment, one per (agent, queue, media type, day).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Moments {
+    /// Values.
+    pub n: u64,
+    /// Sum, in nano-points.
+    pub sum_nano: i128,
+    /// Sum of squares, in nano-points².
+    pub sum_sq_nano: i128,
+}
+
+impl Moments {
+    /// Adds one quality score.
+    #[inline]
+    pub fn push(&mut self, q: f64) {
+        let nano = to_nano(q);
+        self.n += 1;
+        self.sum_nano += nano;
+        self.sum_sq_nano += nano * nano;
+    }
+
+    /// Merges another set.
+    pub fn merge(&mut self, other: &Moments) {
+        self.n += other.n;
+        self.sum_nano += other.sum_nano;
+        self.sum_sq_nano += other.sum_sq_nano;
+    }
+
+    /// Mean.
+    pub fn mean(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.sum_nano as f64 / NANO / self.n as f64)
+    }
+
+    /// Sample variance (n − 1), with at least two values.
+    pub fn variance(&self) -> Option<f64> {
+        sample_variance(self.n, self.sum_nano, self.sum_sq_nano)
+    }
+}
+
 /// A pre-aggregated cell (transcript aggregates): no squares, no histogram.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CellStats {
@@ -153,25 +216,19 @@ impl Summary {
 
     /// Sample variance (n − 1), when fully detailed with at least two values.
     pub fn variance(&self) -> Option<f64> {
-        if !self.fully_detailed() || self.n < 2 {
+        if !self.fully_detailed() {
             return None;
         }
-        // n·Σq² − (Σq)² exactly while it fits, then in floating point (deterministic either way).
-        let n = self.n as i128;
-        let spread = n
-            .checked_mul(self.sum_sq_nano)
-            .and_then(|a| {
-                self.sum_nano
-                    .checked_mul(self.sum_nano)
-                    .and_then(|b| a.checked_sub(b))
-            })
-            .map(|d| d as f64)
-            .unwrap_or_else(|| {
-                let (nf, s, ss) = (self.n as f64, self.sum_nano as f64, self.sum_sq_nano as f64);
-                nf * ss - s * s
-            });
-        let nf = self.n as f64;
-        Some((spread / (nf * (nf - 1.0)) / (NANO * NANO)).max(0.0))
+        sample_variance(self.n, self.sum_nano, self.sum_sq_nano)
+    }
+
+    /// The count and sums alone.
+    pub fn moments(&self) -> Moments {
+        Moments {
+            n: self.n,
+            sum_nano: self.sum_nano,
+            sum_sq_nano: self.sum_sq_nano,
+        }
     }
 
     /// Sample standard deviation.

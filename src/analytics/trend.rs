@@ -6,6 +6,12 @@
 //! - supporting: a two-proportion z test on the negative share, and Mann–Kendall with Sen's
 //!   slope on the daily means across both windows.
 //!
+//! trend-v2 (the default) adjusts agent verdicts for case mix: an agent is compared with
+//! themselves within each stratum of `analytics.adjust_for` (queue, media type), and the
+//! per-stratum differences are combined by [`stratified_welch`]; the raw shift and the part
+//! of it the mix explains are reported beside the adjusted effect. Queues and `overall` are
+//! compared raw (a queue's mix is itself).
+//!
 //! A window with fewer than `min_samples` conversations gives `insufficient_data`. The
 //! primary p-values of all tested groups go through Benjamini–Hochberg; a group is
 //! `improving` or `declining` only when its q-value is below `fdr_q`, so a report over 500
@@ -15,13 +21,15 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::aggregate::{Aggregator, Dimension, Summary, day_date, day_number};
+use super::aggregate::{Aggregator, Dimension, Moments, Summary, day_date, day_number};
 use super::report::{
-    ALGORITHM_VERSION, DailyPoint, Direction, GroupReport, ReportSettings, SummaryView, Tests,
+    Adjustment, DailyPoint, Direction, GroupReport, ReportSettings, SummaryView, Tests,
     TrendReport, Verdict, Windows,
 };
-use super::stats::{benjamini_hochberg, mann_kendall, two_proportions, welch};
-use crate::config::{AnalyticsSettings, GroupDimension, TrendRule};
+use super::stats::{
+    StratumSample, benjamini_hochberg, mann_kendall, stratified_welch, two_proportions, welch,
+};
+use crate::config::{AnalyticsSettings, GroupDimension, Stratum, TrendRule, TrendVersion};
 
 /// What a report needs besides the data.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +44,12 @@ pub struct TrendConfig {
     pub count_margin: u64,
     /// Groups to report.
     pub groups: Vec<GroupDimension>,
+    /// The algorithm.
+    pub version: TrendVersion,
+    /// trend-v2: strata of the adjusted agent verdicts.
+    pub adjust_for: Vec<Stratum>,
+    /// trend-v2: fewest conversations per window for a stratum to count.
+    pub min_stratum_samples: u64,
 }
 
 impl TrendConfig {
@@ -47,9 +61,137 @@ impl TrendConfig {
             rule: s.trend_rule,
             count_margin: s.count_margin,
             groups: s.groups.clone(),
+            version: s.trend_version,
+            adjust_for: s.adjust_for.clone(),
+            min_stratum_samples: s.min_stratum_samples,
         }
     }
+
+    /// Whether agent verdicts are adjusted for case mix.
+    pub fn adjusts(&self) -> bool {
+        self.version == TrendVersion::V2 && !self.adjust_for.is_empty()
+    }
 }
+
+/// An agent's stratum in both windows: (queue, media type) as far as `adjust_for` keeps them.
+type StratumId = (Option<String>, Option<String>);
+
+/// The previous and current window of one stratum.
+#[derive(Debug, Clone, Copy, Default)]
+struct StratumPair {
+    previous: Moments,
+    current: Moments,
+}
+
+impl StratumPair {
+    fn merge(&mut self, other: &StratumPair) {
+        self.previous.merge(&other.previous);
+        self.current.merge(&other.current);
+    }
+}
+
+/// The case-mix-adjusted comparison of one agent.
+struct Adjusted {
+    test: Option<super::stats::Welch>,
+    adjustment: Adjustment,
+}
+
+/// Compares an agent within strata. A stratum short of `min_stratum_samples` in either
+/// window is pooled with the agent's other small strata of the same queue (media types
+/// together); what even that pool cannot compare is left out and counted.
+fn adjust(strata: &BTreeMap<StratumId, StratumPair>, cfg: &TrendConfig) -> Adjusted {
+    let min = cfg.min_stratum_samples.max(1);
+    let enough = |s: &StratumPair| s.previous.n >= min && s.current.n >= min;
+    let mut used: Vec<StratumPair> = Vec::new();
+    let mut adjustment = Adjustment {
+        by: cfg.adjust_for.clone(),
+        strata_used: 0,
+        strata_pooled: 0,
+        strata_left_out: 0,
+        n_current_used: 0,
+        n_previous_used: 0,
+        n_left_out: 0,
+    };
+    // Small strata by queue, each with how many fine strata went into it.
+    let mut by_queue: BTreeMap<&Option<String>, (StratumPair, u64)> = BTreeMap::new();
+    for ((queue, _), pair) in strata {
+        if enough(pair) {
+            used.push(*pair);
+        } else if pair.previous.n + pair.current.n > 0 {
+            let slot = by_queue.entry(queue).or_default();
+            slot.0.merge(pair);
+            slot.1 += 1;
+        }
+    }
+    adjustment.strata_used = used.len() as u64;
+    // Pooling across queues would bring back the very bias the adjustment removes, so what
+    // a queue cannot compare is left out.
+    for (pair, fine) in by_queue.into_values() {
+        if fine > 1 && enough(&pair) {
+            used.push(pair);
+            adjustment.strata_pooled += fine;
+        } else {
+            adjustment.strata_left_out += fine;
+            adjustment.n_left_out += pair.previous.n + pair.current.n;
+        }
+    }
+    let side = |m: &Moments| {
+        (
+            m.mean().unwrap_or(0.0),
+            m.variance().unwrap_or(0.0),
+            m.n as f64,
+        )
+    };
+    let samples: Vec<StratumSample> = used
+        .iter()
+        .map(|s| {
+            adjustment.n_previous_used += s.previous.n;
+            adjustment.n_current_used += s.current.n;
+            StratumSample {
+                previous: side(&s.previous),
+                current: side(&s.current),
+            }
+        })
+        .collect();
+    Adjusted {
+        test: stratified_welch(&samples),
+        adjustment,
+    }
+}
+
+/// Each agent's strata over both windows, collapsed to the dimensions of `adjust_for`.
+fn agent_strata(
+    agg: &Aggregator,
+    cfg: &TrendConfig,
+    (p0, c0, c1): (i32, i32, i32),
+) -> BTreeMap<String, BTreeMap<StratumId, StratumPair>> {
+    let by_queue = cfg.adjust_for.contains(&Stratum::Queue);
+    let by_media = cfg.adjust_for.contains(&Stratum::MediaType);
+    let mut out: BTreeMap<String, BTreeMap<StratumId, StratumPair>> = BTreeMap::new();
+    for (agent, queue, media, day, m) in agg.strata() {
+        if day < p0 || day >= c1 {
+            continue;
+        }
+        let id = (
+            queue.filter(|_| by_queue).map(str::to_owned),
+            media.filter(|_| by_media).map(str::to_owned),
+        );
+        let pair = out
+            .entry(agent.to_owned())
+            .or_default()
+            .entry(id)
+            .or_default();
+        if day < c0 {
+            pair.previous.merge(m);
+        } else {
+            pair.current.merge(m);
+        }
+    }
+    out
+}
+
+/// The note on a group whose raw shift is mostly the change of its queue mix.
+pub const QUEUE_MIX_NOTE: &str = "queue_mix";
 
 /// Minimum days with data per window for the daily-means method.
 const MIN_DAYS_PER_WINDOW: usize = 3;
@@ -81,7 +223,12 @@ struct Tested {
     p: Option<f64>,
 }
 
-fn verdict_for(data: &GroupData, windows: &Windows, cfg: &TrendConfig) -> (Verdict, Option<f64>) {
+fn verdict_for(
+    data: &GroupData,
+    windows: &Windows,
+    cfg: &TrendConfig,
+    strata: Option<&BTreeMap<StratumId, StratumPair>>,
+) -> (Verdict, Option<f64>) {
     let (cur, prev) = (&data.current, &data.previous);
     let lookback_start = day_number(windows.previous.start);
     let series: Vec<(f64, f64)> = data
@@ -109,7 +256,16 @@ fn verdict_for(data: &GroupData, windows: &Windows, cfg: &TrendConfig) -> (Verdi
             .collect()
     };
     let enough = cur.n >= cfg.min_samples && prev.n >= cfg.min_samples;
-    let (primary, method) = if !enough {
+    // trend-v2 agents with every conversation seen: the within-stratum comparison.
+    let adjusted = strata.filter(|_| detailed).map(|s| adjust(s, cfg));
+    let (primary, method) = if let Some(a) = &adjusted {
+        // Enough conversations, and at least one stratum the agent worked in both windows:
+        // how little the common strata hold shows in the test's standard error.
+        match a.test {
+            Some(w) if enough => (Some(w), "stratified_welch_t+benjamini_hochberg"),
+            _ => (None, "insufficient_data"),
+        }
+    } else if !enough {
         (None, "insufficient_data")
     } else if detailed {
         let w = welch(
@@ -145,9 +301,27 @@ fn verdict_for(data: &GroupData, windows: &Windows, cfg: &TrendConfig) -> (Verdi
     } else {
         Direction::Stable
     };
+    let round = |e: f64| (e * 100.0).round() / 100.0;
+    let adjusted_effect = adjusted.as_ref().and_then(|a| a.test).map(|w| w.difference);
+    let (effect_points, mix_shift_points) = match (&adjusted, adjusted_effect, effect) {
+        (Some(_), Some(a), Some(raw)) => (Some(round(a)), Some(round(raw - a))),
+        (Some(_), _, _) => (None, None),
+        (None, _, raw) => (raw.map(round), None),
+    };
+    let mut notes = Vec::new();
+    if let (Some(mix), Some(raw)) = (mix_shift_points, effect) {
+        // A shift mostly explained by the change of queue mix.
+        if raw.abs() >= 1.0 && mix * raw > 0.0 && mix.abs() >= 0.5 * raw.abs() {
+            notes.push(QUEUE_MIX_NOTE.to_owned());
+        }
+    }
     let verdict = Verdict {
         direction,
-        effect_points: effect.map(|e| (e * 100.0).round() / 100.0),
+        effect_points,
+        raw_effect_points: effect.map(round),
+        mix_shift_points,
+        adjustment: adjusted.map(|a| a.adjustment),
+        notes,
         sen_slope_per_day: mk.map(|m| (m.sen_slope * 1000.0).round() / 1000.0),
         p_value: primary.map(|w| w.p),
         q_value: None,
@@ -225,10 +399,18 @@ pub fn build_report(
     }
     daily.sort_by(|a, b| (a.dimension, &a.key, a.day).cmp(&(b.dimension, &b.key, b.day)));
 
+    let strata = if cfg.adjusts() && wanted(Dimension::Agent) {
+        agent_strata(agg, cfg, (p0, c0, c1))
+    } else {
+        BTreeMap::new()
+    };
+    let empty = BTreeMap::new();
     let mut tested: Vec<Tested> = groups
         .iter()
         .map(|((dim, key), data)| {
-            let (verdict, p) = verdict_for(data, &windows, cfg);
+            let agent_strata = (*dim == Dimension::Agent && cfg.adjusts())
+                .then(|| strata.get(key).unwrap_or(&empty));
+            let (verdict, p) = verdict_for(data, &windows, cfg, agent_strata);
             let count_margin_shift = count_margin_rule(&data.current, cfg.count_margin);
             let group = GroupReport {
                 dimension: *dim,
@@ -280,7 +462,7 @@ pub fn build_report(
     TrendReport {
         generated_at,
         normalization_version: agg.normalizer().version().to_owned(),
-        algorithm_version: ALGORITHM_VERSION.to_owned(),
+        algorithm_version: cfg.version.as_str().to_owned(),
         windows,
         provisional_after,
         source: source.to_owned(),
@@ -289,6 +471,12 @@ pub fn build_report(
             fdr_q: cfg.fdr_q,
             trend_rule: cfg.rule,
             count_margin: cfg.count_margin,
+            adjust_for: if cfg.version == TrendVersion::V2 {
+                cfg.adjust_for.clone()
+            } else {
+                Vec::new()
+            },
+            min_stratum_samples: cfg.min_stratum_samples,
         },
         records: agg.counts().clone(),
         groups,

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::analytics::Dimension;
-use crate::analytics::report::{ALGORITHM_VERSION, Direction, GroupReport, TrendReport};
+use crate::analytics::report::{Direction, GroupReport, TrendReport};
 use crate::domain::delivery::{Deliverable, Pending};
 use crate::domain::events::{Entry, Recommendation, event_id};
 use crate::journal::Journal;
@@ -76,7 +76,7 @@ impl Alerts {
                     continue;
                 }
                 if alerts.last.get(&g.key).is_some_and(|t| now - *t < cooldown) {
-                    tracing::debug!(agent = %g.key, "Declining again within the alert cool-down; no new recommendation.");
+                    tracing::debug!(agent_id = %g.key, "Declining again within the alert cool-down; no new recommendation.");
                     continue;
                 }
             }
@@ -96,7 +96,7 @@ impl Alerts {
                         alerts.issued.insert(id);
                         alerts.last.insert(g.key.clone(), now);
                     }
-                    tracing::info!(agent = %g.key, effect = ?g.verdict.effect_points, q = ?g.verdict.q_value, "Coaching recommendation issued.");
+                    tracing::info!(agent_id = %g.key, effect_points = g.verdict.effect_points.unwrap_or(0.0), q_value = g.verdict.q_value.unwrap_or(1.0), "Coaching recommendation issued.");
                     if appended.owned {
                         self.deliveries.push(Pending {
                             event: Deliverable::Recommendation(recommendation),
@@ -114,7 +114,7 @@ impl Alerts {
                     self.state.lock().expect("alerts lock").issued.insert(id);
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, agent = %g.key, "Cannot journal a coaching recommendation; the next run will try again.")
+                    tracing::error!(error = %e, agent_id = %g.key, "Cannot journal a coaching recommendation; the next run will try again.")
                 }
             }
         }
@@ -124,10 +124,11 @@ impl Alerts {
 fn recommendation(g: &GroupReport, report: &TrendReport) -> Recommendation {
     let w = report.windows.current;
     let key = format!(
-        "reco:{}:{}:{}:{ALERT_RULE}:{ALGORITHM_VERSION}",
+        "reco:{}:{}:{}:{ALERT_RULE}:{}",
         g.key,
         w.start.format("%Y-%m-%d"),
-        w.end.format("%Y-%m-%d")
+        w.end.format("%Y-%m-%d"),
+        report.algorithm_version
     );
     Recommendation {
         event_id: event_id(&key),
@@ -136,7 +137,7 @@ fn recommendation(g: &GroupReport, report: &TrendReport) -> Recommendation {
         window_start: w.start,
         window_end: w.end,
         rule: ALERT_RULE.into(),
-        algorithm_version: ALGORITHM_VERSION.into(),
+        algorithm_version: report.algorithm_version.clone(),
         normalization_version: report.normalization_version.clone(),
         effect_points: g.verdict.effect_points.unwrap_or(0.0),
         q_value: g.verdict.q_value.unwrap_or(1.0),

@@ -280,23 +280,43 @@ impl Batch {
     }
 }
 
-/// Logs a report: one structured event per group, then the summary line.
+/// Logs a report: the summary line, one info line per group that is flagged (improving,
+/// declining) or whose raw shift is mostly queue mix, and every other group at debug. Flat
+/// fields, numbers as numbers (absent ones are left out, never printed as `None`).
 pub fn log_report(report: &TrendReport, run: u64) {
+    macro_rules! verdict {
+        ($level:ident, $g:expr, $id:ident) => {
+            tracing::$level!(
+                target: "genesys_sentiment::trend",
+                run,
+                dimension = $g.dimension.as_str(),
+                $id = %$g.key,
+                label = $g.label.as_deref().unwrap_or(""),
+                verdict = $g.verdict.direction.as_str(),
+                effect_points = $g.verdict.effect_points,
+                raw_effect_points = $g.verdict.raw_effect_points,
+                mix_shift_points = $g.verdict.mix_shift_points,
+                sen_slope_per_day = $g.verdict.sen_slope_per_day,
+                q_value = $g.verdict.q_value,
+                n_current = $g.verdict.n_current,
+                n_previous = $g.verdict.n_previous,
+                "Trend verdict."
+            )
+        };
+    }
     for g in &report.groups {
-        tracing::info!(
-            target: "genesys_sentiment::trend",
-            run,
-            dimension = g.dimension.as_str(),
-            key = %g.key,
-            label = g.label.as_deref().unwrap_or(""),
-            verdict = g.verdict.direction.as_str(),
-            effect_points = g.verdict.effect_points,
-            sen_slope_per_day = g.verdict.sen_slope_per_day,
-            q_value = g.verdict.q_value,
-            n_current = g.verdict.n_current,
-            n_previous = g.verdict.n_previous,
-            "Trend verdict."
-        );
+        let notable = matches!(
+            g.verdict.direction,
+            Direction::Improving | Direction::Declining
+        ) || !g.verdict.notes.is_empty();
+        match (g.dimension, notable) {
+            (Dimension::Agent, true) => verdict!(info, g, agent_id),
+            (Dimension::Agent, false) => verdict!(debug, g, agent_id),
+            (Dimension::Queue, true) => verdict!(info, g, queue_id),
+            (Dimension::Queue, false) => verdict!(debug, g, queue_id),
+            (Dimension::Overall, true) => verdict!(info, g, key),
+            (Dimension::Overall, false) => verdict!(debug, g, key),
+        }
     }
     tracing::info!(target: "genesys_sentiment::trend", run, "{}", report.summary_line());
 }

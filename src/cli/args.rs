@@ -175,6 +175,12 @@ pub struct EvaluateArgs {
     /// End of the evaluated history (fixed by default so results are reproducible).
     #[arg(long, default_value = "2026-06-01T00:00:00Z")]
     pub end: chrono::DateTime<chrono::Utc>,
+    /// Quality points between the easiest (and hardest) queue and an agent's own level.
+    #[arg(long, default_value_t = 9.0)]
+    pub queue_effects: f64,
+    /// Share of agents whose only change is a move between an easy and a hard queue.
+    #[arg(long, default_value_t = 0.2)]
+    pub mix_only_share: f64,
     /// Print a markdown section (for docs/benchmarks.md) instead of JSON.
     #[arg(long)]
     pub markdown: bool,
@@ -217,6 +223,14 @@ pub struct EmulateArgs {
     /// Size of the injected trend changes.
     #[arg(long, value_enum, default_value_t = EffectSizes::Mixed)]
     pub effects: EffectSizes,
+    /// Quality points between the easiest (and hardest) queue and an agent's own level
+    /// (0: queues do not matter).
+    #[arg(long, default_value_t = 0.0)]
+    pub queue_effects: f64,
+    /// Share of agents (from the stable ones) whose only change is a move between an easy
+    /// and a hard queue at the window boundary (truth label `mix_only`).
+    #[arg(long, default_value_t = 0.0)]
+    pub mix_only_share: f64,
     /// End of the history (RFC 3339); default: the start of today (UTC).
     #[arg(long)]
     pub end: Option<chrono::DateTime<chrono::Utc>>,
@@ -294,6 +308,8 @@ impl EmulateArgs {
         c.org.unanalysed_share = self.unanalysed_share;
         c.org.window_days = self.window_days;
         c.org.effects = self.effects;
+        c.org.queue_effect_points = self.queue_effects;
+        c.org.mix_only_share = self.mix_only_share;
         if let Some(end) = self.end {
             c.org.end = end;
         }

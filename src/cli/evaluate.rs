@@ -1,6 +1,8 @@
 //! Accuracy of the trend verdicts against the emulator's ground truth: precision and recall
-//! of `declining` / `improving`, and the false-positive rate on truly stable agents, for the
-//! statistical method and the original count-margin rule side by side.
+//! of `declining` / `improving`, the false-positive rate on truly stable agents and the flag
+//! rate on agents whose only change is their queue mix, for the configured algorithm
+//! (trend-v2 by default), trend-v1 and the original count-margin rule side by side, on orgs
+//! whose queues differ (±9 points) and where a fifth of the agents change queue.
 
 use std::fmt::Write as _;
 
@@ -10,7 +12,7 @@ use serde::Serialize;
 use crate::analytics::Dimension;
 use crate::analytics::report::{Direction, GroupReport, Windows};
 use crate::analytics::{Aggregator, Normalizer, TrendConfig, trend};
-use crate::config::AnalyticsSettings;
+use crate::config::{AnalyticsSettings, TrendVersion};
 use crate::domain::{AgentId, ConversationId, QueueId, RawSentiment, ScoreScale, SentimentRecord};
 use crate::emulator::api::reported;
 use crate::emulator::org::{AgentTruth, EffectSizes, Org, OrgSpec};
@@ -32,6 +34,12 @@ pub struct EvalConfig {
     pub min_effect_sd: f64,
     /// … with at least this many conversations in each window.
     pub min_per_window: u64,
+    /// A second recall figure counts shifts of at least this many SDs (small changes).
+    pub small_effect_sd: f64,
+    /// Quality points between the easiest queue and an agent's own level (and the hardest).
+    pub queue_effect_points: f64,
+    /// Share of agents whose only change is a move between an easy and a hard queue.
+    pub mix_only_share: f64,
 }
 
 impl EvalConfig {
@@ -45,6 +53,9 @@ impl EvalConfig {
             end,
             min_effect_sd: 0.5,
             min_per_window: 150,
+            small_effect_sd: 0.2,
+            queue_effect_points: 9.0,
+            mix_only_share: 0.2,
         }
     }
 }
@@ -60,6 +71,10 @@ pub struct DirectionScore {
     pub eligible: u64,
     /// … that got this verdict.
     pub found: u64,
+    /// Agents truly moving this way by at least the small-effect threshold, with enough data.
+    pub eligible_small: u64,
+    /// … that got this verdict.
+    pub found_small: u64,
 }
 
 impl DirectionScore {
@@ -81,11 +96,22 @@ impl DirectionScore {
         }
     }
 
+    /// found_small / eligible_small (1 when nothing was eligible).
+    pub fn recall_small(&self) -> f64 {
+        if self.eligible_small == 0 {
+            1.0
+        } else {
+            self.found_small as f64 / self.eligible_small as f64
+        }
+    }
+
     fn add(&mut self, o: &DirectionScore) {
         self.flagged += o.flagged;
         self.correct += o.correct;
         self.eligible += o.eligible;
         self.found += o.found;
+        self.eligible_small += o.eligible_small;
+        self.found_small += o.found_small;
     }
 }
 
@@ -100,6 +126,10 @@ pub struct MethodScore {
     pub stable_tested: u64,
     /// … that were flagged improving or declining.
     pub stable_flagged: u64,
+    /// Agents whose only change is their queue mix that got a verdict.
+    pub mix_only_tested: u64,
+    /// … that were flagged improving or declining.
+    pub mix_only_flagged: u64,
 }
 
 impl MethodScore {
@@ -109,6 +139,25 @@ impl MethodScore {
             0.0
         } else {
             self.stable_flagged as f64 / self.stable_tested as f64
+        }
+    }
+
+    /// Flag rate on agents whose only change is their queue mix.
+    pub fn mix_only_flag_rate(&self) -> f64 {
+        if self.mix_only_tested == 0 {
+            0.0
+        } else {
+            self.mix_only_flagged as f64 / self.mix_only_tested as f64
+        }
+    }
+
+    /// Recall over both directions at the small-effect threshold.
+    pub fn recall_small(&self) -> f64 {
+        let eligible = self.declining.eligible_small + self.improving.eligible_small;
+        if eligible == 0 {
+            1.0
+        } else {
+            (self.declining.found_small + self.improving.found_small) as f64 / eligible as f64
         }
     }
 
@@ -127,6 +176,8 @@ impl MethodScore {
         self.improving.add(&o.improving);
         self.stable_tested += o.stable_tested;
         self.stable_flagged += o.stable_flagged;
+        self.mix_only_tested += o.mix_only_tested;
+        self.mix_only_flagged += o.mix_only_flagged;
     }
 }
 
@@ -137,8 +188,10 @@ pub struct SeedResult {
     pub seed: u64,
     /// Conversations analysed.
     pub records: u64,
-    /// Statistical method.
+    /// Statistical method, as configured (trend-v2 by default).
     pub statistical: MethodScore,
+    /// Statistical method, trend-v1 (no case-mix adjustment).
+    pub trend_v1: MethodScore,
     /// Count-margin rule.
     pub count_margin: MethodScore,
 }
@@ -150,8 +203,12 @@ pub struct Evaluation {
     pub config: EvalConfig,
     /// Per seed.
     pub seeds: Vec<SeedResult>,
-    /// All seeds pooled, statistical method.
+    /// The configured algorithm's version.
+    pub algorithm_version: String,
+    /// All seeds pooled, statistical method as configured.
     pub statistical: MethodScore,
+    /// All seeds pooled, trend-v1.
+    pub trend_v1: MethodScore,
     /// All seeds pooled, count-margin rule.
     pub count_margin: MethodScore,
 }
@@ -171,6 +228,7 @@ pub fn records_of(org: &Org, scale: ScoreScale) -> Vec<SentimentRecord> {
                 scale,
             },
             polarity: None,
+            media_type: Some(c.media_type().to_owned()),
         })
         .collect()
 }
@@ -187,9 +245,10 @@ fn score(
             continue;
         };
         let verdict = pick(g);
-        let eligible = t.effect_points.abs() >= cfg.min_effect_sd * t.sd_points
-            && g.verdict.n_current >= cfg.min_per_window
-            && g.verdict.n_previous >= cfg.min_per_window;
+        let enough =
+            g.verdict.n_current >= cfg.min_per_window && g.verdict.n_previous >= cfg.min_per_window;
+        let eligible = t.effect_points.abs() >= cfg.min_effect_sd * t.sd_points && enough;
+        let eligible_small = t.effect_points.abs() >= cfg.small_effect_sd * t.sd_points && enough;
         for (dir, word, slot) in [
             (Direction::Declining, "declining", &mut s.declining),
             (Direction::Improving, "improving", &mut s.improving),
@@ -202,6 +261,15 @@ fn score(
                 slot.eligible += 1;
                 slot.found += u64::from(verdict == dir);
             }
+            if t.trend == word && eligible_small {
+                slot.eligible_small += 1;
+                slot.found_small += u64::from(verdict == dir);
+            }
+        }
+        let flagged = matches!(verdict, Direction::Improving | Direction::Declining);
+        if t.trend == "mix_only" && verdict != Direction::InsufficientData {
+            s.mix_only_tested += 1;
+            s.mix_only_flagged += u64::from(flagged);
         }
         if t.trend == "stable" && verdict != Direction::InsufficientData {
             s.stable_tested += 1;
@@ -218,6 +286,10 @@ fn score(
 pub fn evaluate(cfg: &EvalConfig, analytics: &AnalyticsSettings) -> Evaluation {
     let mut seeds = Vec::new();
     let trend_cfg = TrendConfig::from_settings(analytics);
+    let v1_cfg = TrendConfig {
+        version: TrendVersion::V1,
+        ..trend_cfg.clone()
+    };
     for &seed in &cfg.seeds {
         let mut spec = OrgSpec::new(seed);
         spec.agents = cfg.agents;
@@ -227,6 +299,8 @@ pub fn evaluate(cfg: &EvalConfig, analytics: &AnalyticsSettings) -> Evaluation {
         spec.window_days = cfg.window_days;
         spec.end = cfg.end;
         spec.effects = EffectSizes::Mixed;
+        spec.queue_effect_points = cfg.queue_effect_points;
+        spec.mix_only_share = cfg.mix_only_share;
         let org = Org::generate(spec);
         let truth = org.ground_truth(cfg.window_days, cfg.end);
         let mut agg = Aggregator::new(Normalizer::from_settings(analytics));
@@ -236,24 +310,31 @@ pub fn evaluate(cfg: &EvalConfig, analytics: &AnalyticsSettings) -> Evaluation {
         }
         let windows = Windows::ending_at(cfg.end, cfg.window_days);
         let report = trend::build_report(&agg, windows, &trend_cfg, cfg.end, None, "evaluation");
+        let v1 = trend::build_report(&agg, windows, &v1_cfg, cfg.end, None, "evaluation");
         let agents: Vec<&GroupReport> = report.groups_of(Dimension::Agent).collect();
+        let v1_agents: Vec<&GroupReport> = v1.groups_of(Dimension::Agent).collect();
         seeds.push(SeedResult {
             seed,
             records: records.len() as u64,
             statistical: score(&truth.agents, &agents, |g| g.verdict.direction, cfg),
+            trend_v1: score(&truth.agents, &v1_agents, |g| g.verdict.direction, cfg),
             count_margin: score(&truth.agents, &agents, |g| g.count_margin_shift, cfg),
         });
     }
     let mut statistical = MethodScore::default();
+    let mut trend_v1 = MethodScore::default();
     let mut count_margin = MethodScore::default();
     for s in &seeds {
         statistical.add(&s.statistical);
+        trend_v1.add(&s.trend_v1);
         count_margin.add(&s.count_margin);
     }
     Evaluation {
         config: cfg.clone(),
+        algorithm_version: trend_cfg.version.as_str().to_owned(),
         seeds,
         statistical,
+        trend_v1,
         count_margin,
     }
 }
@@ -273,26 +354,47 @@ pub fn markdown(e: &Evaluation, command: &str) -> String {
     let _ = writeln!(out, "Command: `{command}`\n");
     let _ = writeln!(
         out,
-        "{} seeds × {} agents, {} conversations per weekday, {}-day windows; recall counts agents whose true shift is at least {} per-conversation SD with at least {} conversations in each window.\n",
+        "{} seeds × {} agents, {} conversations per weekday, {}-day windows; {}; {:.0} % of the agents move between an easy and a hard queue at the window boundary with no change of their own (`mix_only`). Recall counts agents whose true shift is at least {} per-conversation SD (and, in the small-shift column, {} SD) with at least {} conversations in each window.\n",
         c.seeds.len(),
         c.agents,
         c.conversations_per_day,
         c.window_days,
+        if c.queue_effect_points == 0.0 {
+            "every queue alike".to_owned()
+        } else {
+            format!(
+                "queues from −{0} to +{0} quality points around an agent's own level",
+                c.queue_effect_points.abs()
+            )
+        },
+        c.mix_only_share * 100.0,
         c.min_effect_sd,
+        c.small_effect_sd,
         c.min_per_window
     );
     let _ = writeln!(
         out,
-        "| method | false-positive rate on stable agents | precision (declining) | precision (improving) | precision (both) | recall (declining) | recall (improving) |"
+        "| method | flagged among `mix_only` agents | false-positive rate on stable agents | precision (declining) | precision (improving) | precision (both) | recall (declining) | recall (improving) | recall, shifts ≥ {} SD |",
+        c.small_effect_sd
     );
-    let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- | --- |");
+    let _ = writeln!(
+        out,
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
+    let configured = format!("statistical, {} (as configured)", e.algorithm_version);
     for (name, m) in [
-        ("statistical (Welch + BH, trend-v1)", &e.statistical),
+        (configured.as_str(), &e.statistical),
+        ("statistical, trend-v1 (raw)", &e.trend_v1),
         ("count-margin rule (original)", &e.count_margin),
     ] {
+        let small = m.declining.eligible_small + m.improving.eligible_small;
+        let found_small = m.declining.found_small + m.improving.found_small;
         let _ = writeln!(
             out,
-            "| {name} | {} ({}/{}) | {} ({}/{}) | {} ({}/{}) | {} | {} ({}/{}) | {} ({}/{}) |",
+            "| {name} | {} ({}/{}) | {} ({}/{}) | {} ({}/{}) | {} ({}/{}) | {} | {} ({}/{}) | {} ({}/{}) | {} ({found_small}/{small}) |",
+            pct(m.mix_only_flag_rate()),
+            m.mix_only_flagged,
+            m.mix_only_tested,
             pct(m.false_positive_rate()),
             m.stable_flagged,
             m.stable_tested,
@@ -309,16 +411,45 @@ pub fn markdown(e: &Evaluation, command: &str) -> String {
             pct(m.improving.recall()),
             m.improving.found,
             m.improving.eligible,
+            pct(m.recall_small()),
         );
     }
-    let _ = writeln!(out, "\nPer seed (statistical method): ");
+    if c.mix_only_share > 0.0 {
+        let m = &e.statistical;
+        let mark = |ok: bool| if ok { "met" } else { "NOT met" };
+        let recall = m.declining.recall().min(m.improving.recall());
+        let _ = writeln!(
+            out,
+            "\nTargets: `mix_only` flagged ≤ 5 %: {} ({}); FPR on stable agents ≤ 2 %: {} ({}); precision ≥ 97 %: {} ({}); recall at {} SD ≥ 95 %: {} ({}); recall at {} SD ≥ trend-v1's ({}): {} ({}).",
+            mark(m.mix_only_flag_rate() <= 0.05),
+            pct(m.mix_only_flag_rate()),
+            mark(m.false_positive_rate() <= 0.02),
+            pct(m.false_positive_rate()),
+            mark(m.precision() >= 0.97),
+            pct(m.precision()),
+            c.min_effect_sd,
+            mark(recall >= 0.95),
+            pct(recall),
+            c.small_effect_sd,
+            pct(e.trend_v1.recall_small()),
+            mark(m.recall_small() >= e.trend_v1.recall_small()),
+            pct(m.recall_small()),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nPer seed ({}; trend-v1's `mix_only` flag rate in brackets): ",
+        e.algorithm_version
+    );
     for s in &e.seeds {
         let m = &s.statistical;
         let _ = writeln!(
             out,
-            "- seed {}: {} records, FPR {}, precision {}, recall declining {}, improving {}",
+            "- seed {}: {} records, `mix_only` flagged {} ({}), FPR {}, precision {}, recall declining {}, improving {}",
             s.seed,
             s.records,
+            pct(m.mix_only_flag_rate()),
+            pct(s.trend_v1.mix_only_flag_rate()),
             pct(m.false_positive_rate()),
             pct(m.precision()),
             pct(m.declining.recall()),

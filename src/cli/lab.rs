@@ -118,11 +118,17 @@ pub fn evaluate(args: &EvaluateArgs, settings: &crate::config::Settings) -> Stri
     let mut cfg = super::evaluate::EvalConfig::new(args.seeds, args.end);
     cfg.agents = args.agents;
     cfg.conversations_per_day = args.conversations_per_day;
+    cfg.queue_effect_points = args.queue_effects;
+    cfg.mix_only_share = args.mix_only_share;
     let result = super::evaluate::evaluate(&cfg, &settings.analytics);
     if args.markdown {
         let command = format!(
-            "genesys-sentiment evaluate --seeds {} --agents {} --conversations-per-day {} --markdown",
-            args.seeds, args.agents, args.conversations_per_day
+            "genesys-sentiment evaluate --seeds {} --agents {} --conversations-per-day {} --queue-effects {} --mix-only-share {} --markdown",
+            args.seeds,
+            args.agents,
+            args.conversations_per_day,
+            args.queue_effects,
+            args.mix_only_share
         );
         super::evaluate::markdown(&result, &command)
     } else {

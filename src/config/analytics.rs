@@ -29,6 +29,54 @@ pub struct AnalyticsSettings {
     pub count_margin: u64,
     /// Groups in a report: `overall`, `agent`, `queue`, `day`, `agent_day`, `queue_day`.
     pub groups: Vec<GroupDimension>,
+    /// `trend-v2` (agent verdicts adjusted for case mix) or `trend-v1` (raw comparison).
+    pub trend_version: TrendVersion,
+    /// trend-v2: the strata agents are compared within (`queue`, `media_type`); trend-v1
+    /// ignores it.
+    pub adjust_for: Vec<Stratum>,
+    /// trend-v2: fewest conversations per window for a stratum to enter the comparison.
+    pub min_stratum_samples: u64,
+}
+
+/// The trend algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TrendVersion {
+    /// Raw window means per group.
+    #[serde(rename = "trend-v1")]
+    V1,
+    /// Agent verdicts compare each agent with themselves within strata (docs/trends.md).
+    #[serde(rename = "trend-v2")]
+    V2,
+}
+
+impl TrendVersion {
+    /// The version string every report and alert carries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrendVersion::V1 => "trend-v1",
+            TrendVersion::V2 => "trend-v2",
+        }
+    }
+}
+
+/// A case-mix stratum of the adjusted agent verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stratum {
+    /// The queue a conversation came through.
+    Queue,
+    /// Its media type.
+    MediaType,
+}
+
+impl Stratum {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stratum::Queue => "queue",
+            Stratum::MediaType => "media_type",
+        }
+    }
 }
 
 /// The normalization formula family.
@@ -136,6 +184,12 @@ impl AnalyticsSettings {
             return Err(ConfigError::invalid(
                 "analytics.min_samples",
                 "must be at least 2",
+            ));
+        }
+        if self.min_stratum_samples < 1 {
+            return Err(ConfigError::invalid(
+                "analytics.min_stratum_samples",
+                "must be at least 1",
             ));
         }
         if self.groups.is_empty() {

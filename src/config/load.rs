@@ -45,9 +45,10 @@ impl ConfigError {
 }
 
 /// Keys whose environment value is a comma-separated list.
-const LIST_KEYS: [&str; 3] = [
+const LIST_KEYS: [&str; 4] = [
     "webhook.standard_webhooks_secrets",
     "analytics.groups",
+    "analytics.adjust_for",
     "batch.queue_ids",
 ];
 

@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::domain::{BatchSource, REDACTED, Secret};
 pub use analytics::{
-    AnalyticsSettings, Band, GroupDimension, NormalizationKind, TrendRule, validate_bands,
-    validate_points,
+    AnalyticsSettings, Band, GroupDimension, NormalizationKind, Stratum, TrendRule, TrendVersion,
+    validate_bands, validate_points,
 };
 pub use batch::BatchSettings;
 pub use coaching::CoachingSettings;

@@ -198,6 +198,10 @@ pub struct SentimentRecord {
     pub raw: RawSentiment,
     /// A polarity supplied by the source, if any (validated, never trusted blindly).
     pub polarity: Option<Polarity>,
+    /// The media type (`voice`, `chat`, `email`, `message`, …), when known: one of the case-mix
+    /// strata agent verdicts are adjusted for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
 }
 
 /// The normalized reading of one record: what every output carries.

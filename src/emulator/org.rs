@@ -62,6 +62,14 @@ pub struct OrgSpec {
     pub score_scale: ScoreScale,
     /// Scale the transcript aggregates report `oSentimentScore` on.
     pub aggregate_scale: ScoreScale,
+    /// How much queues differ in customer sentiment: the easiest queue's conversations run
+    /// this many quality points above an agent's own level, the hardest this many below
+    /// (Sales and VIP easy, Retention and Claims hard). 0: queues do not matter.
+    pub queue_effect_points: f64,
+    /// Share of agents (taken from the stable ones) whose work moves from an easy queue to a
+    /// hard one, or back, at the window boundary, with no change in how they do within
+    /// either: truth label `mix_only`.
+    pub mix_only_share: f64,
 }
 
 impl OrgSpec {
@@ -80,6 +88,8 @@ impl OrgSpec {
             effects: EffectSizes::Mixed,
             score_scale: ScoreScale::Unit,
             aggregate_scale: ScoreScale::Unit,
+            queue_effect_points: 0.0,
+            mix_only_share: 0.0,
         }
     }
 }
@@ -127,6 +137,9 @@ pub struct Agent {
     pub name: String,
     /// The queue most of their conversations come through.
     pub home_queue: usize,
+    /// A `mix_only` agent's move: from this time on their home queue is the second value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moves_to: Option<(DateTime<Utc>, usize)>,
     /// Mean quality before any change.
     pub base: f64,
     /// How the mean evolves.
@@ -136,7 +149,15 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// The true mean quality at `t`.
+    /// The home queue at `t`.
+    pub fn home_at(&self, t: DateTime<Utc>) -> usize {
+        match self.moves_to {
+            Some((at, q)) if t >= at => q,
+            _ => self.home_queue,
+        }
+    }
+
+    /// The true mean quality at `t` (of the agent's own work, before any queue effect).
     pub fn mean_at(&self, t: DateTime<Utc>) -> f64 {
         match self.process {
             Process::Stable => self.base,
@@ -160,6 +181,8 @@ pub struct Queue {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Quality points the queue's customers add to (or take from) an agent's own level.
+    pub effect_points: f64,
 }
 
 /// One conversation, compactly.
@@ -260,6 +283,9 @@ const LAST: [&str; 16] = [
     "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Hamilton",
     "Ritchie", "Perlman", "Lee", "Johnson", "Torvalds", "Lamarr", "McCarthy",
 ];
+/// How easy each of [`QUEUE_NAMES`] is, from −1 (hardest) to 1 (easiest), times
+/// [`OrgSpec::queue_effect_points`].
+const QUEUE_EASE: [f64; 8] = [0.1, -0.1, 1.0, -1.0, -0.6, 0.4, -0.4, 0.6];
 const QUEUE_NAMES: [&str; 8] = [
     "Billing",
     "Technical Support",
@@ -303,10 +329,12 @@ impl Org {
                 } else {
                     format!("Queue {}", i + 1)
                 },
+                effect_points: QUEUE_EASE.get(i).copied().unwrap_or(0.0) * spec.queue_effect_points,
             })
             .collect();
-        let agents = Self::agents(&spec, &queues, &mut rng);
-        let mut conversations = Self::conversations(&spec, &agents, queues.len(), &mut rng);
+        let mut agents = Self::agents(&spec, &queues, &mut rng);
+        Self::move_some(&spec, &queues, &mut agents);
+        let mut conversations = Self::conversations(&spec, &agents, &queues, &mut rng);
         conversations.sort_by_key(|c| (c.start_ms, c.id));
         let by_id = conversations
             .iter()
@@ -407,6 +435,7 @@ impl Org {
                 id: uuid::Uuid::from_u128(uuid_from(rng)).to_string(),
                 name: format!("{first} {last} ({:03})", i + 1),
                 home_queue: i % queues.len(),
+                moves_to: None,
                 base,
                 process,
                 daily_rate,
@@ -415,12 +444,47 @@ impl Org {
         agents
     }
 
+    /// Picks the `mix_only` agents among the stable ones (from their own seeded stream, so
+    /// an org without them is unchanged) and moves each between an easy and a hard queue at
+    /// the window boundary, half of them each way.
+    fn move_some(spec: &OrgSpec, queues: &[Queue], agents: &mut [Agent]) {
+        let wanted = (agents.len() as f64 * spec.mix_only_share.clamp(0.0, 1.0)).round() as usize;
+        if wanted == 0 || queues.len() < 2 {
+            return;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x6d69_785f_6f6e_6c79);
+        let mut by_ease: Vec<usize> = (0..queues.len()).collect();
+        by_ease.sort_by(|a, b| {
+            queues[*b]
+                .effect_points
+                .total_cmp(&queues[*a].effect_points)
+        });
+        let half = (queues.len() / 2).max(1);
+        let (easy, hard) = by_ease.split_at(half);
+        let boundary = spec.end - TimeDelta::days(i64::from(spec.window_days.max(1)));
+        let mut stable: Vec<usize> = (0..agents.len())
+            .filter(|i| agents[*i].process == Process::Stable)
+            .collect();
+        for i in (1..stable.len()).rev() {
+            let j = rng.random_range(0..=i);
+            stable.swap(i, j);
+        }
+        for (k, &i) in stable.iter().take(wanted).enumerate() {
+            let e = easy[rng.random_range(0..easy.len())];
+            let h = hard[rng.random_range(0..hard.len())];
+            let (from, to) = if k % 2 == 0 { (e, h) } else { (h, e) };
+            agents[i].home_queue = from;
+            agents[i].moves_to = Some((boundary, to));
+        }
+    }
+
     fn conversations(
         spec: &OrgSpec,
         agents: &[Agent],
-        queue_count: usize,
+        queues: &[Queue],
         rng: &mut ChaCha8Rng,
     ) -> Vec<Conversation> {
+        let queue_count = queues.len();
         let start = spec.end - TimeDelta::days(i64::from(spec.days));
         let open_ms = (CLOSE_HOUR - OPEN_HOUR) * 3_600_000;
         let mut out = Vec::new();
@@ -440,16 +504,26 @@ impl Org {
                         + TimeDelta::milliseconds(
                             OPEN_HOUR * 3_600_000 + rng.random_range(0..open_ms),
                         );
-                    let m = (agent.mean_at(at) / 100.0).clamp(0.02, 0.98);
+                    // The queue is drawn after the score (as it always was, so the seeded
+                    // stream is unchanged); with queue effects, it is drawn first.
+                    let pick_queue = |rng: &mut ChaCha8Rng| {
+                        if rng.random_bool(0.85) {
+                            agent.home_at(at)
+                        } else {
+                            rng.random_range(0..queue_count)
+                        }
+                    };
+                    let early = (spec.queue_effect_points != 0.0).then(|| pick_queue(rng));
+                    let queue_effect = early.map_or(0.0, |q| queues[q].effect_points);
+                    let m = ((agent.mean_at(at) + queue_effect) / 100.0).clamp(0.02, 0.98);
                     let beta = Beta::new(m * CONCENTRATION, (1.0 - m) * CONCENTRATION)
                         .expect("valid beta parameters");
                     let quality: f64 = beta.sample(rng);
                     let score = (quality * 2.0 - 1.0).clamp(-1.0, 1.0);
                     let trend = (rng.random_range(-0.6..0.6) + score * 0.3).clamp(-1.0, 1.0);
-                    let queue = if rng.random_bool(0.85) {
-                        agent.home_queue
-                    } else {
-                        rng.random_range(0..queue_count)
+                    let queue = match early {
+                        Some(q) => q,
+                        None => pick_queue(rng),
                     };
                     let media = match rng.random_range(0..10) {
                         0 => 1,
@@ -524,7 +598,11 @@ impl Org {
                 let mean_previous = expected_mean(a, previous.0, previous.1, self.spec.end);
                 let mean_current = expected_mean(a, current.0, current.1, self.spec.end);
                 let effect = mean_current - mean_previous;
-                let trend = if effect.abs() < 1e-9 {
+                let mix_shift = self.expected_queue_effect(a, current.0)
+                    - self.expected_queue_effect(a, previous.0);
+                let trend = if effect.abs() < 1e-9 && mix_shift.abs() > 1e-9 {
+                    "mix_only"
+                } else if effect.abs() < 1e-9 {
                     "stable"
                 } else if effect > 0.0 {
                     "improving"
@@ -535,10 +613,11 @@ impl Org {
                 AgentTruth {
                     agent_id: a.id.clone(),
                     name: a.name.clone(),
-                    queue_id: self.queues[a.home_queue].id.clone(),
+                    queue_id: self.queues[a.home_at(current.0)].id.clone(),
                     trend,
                     process: a.process,
                     effect_points: round3(effect),
+                    mix_shift_points: round3(mix_shift),
                     sd_points: round3(100.0 * (m * (1.0 - m) / (CONCENTRATION + 1.0)).sqrt()),
                     mean_previous: round3(mean_previous),
                     mean_current: round3(mean_current),
@@ -560,6 +639,16 @@ impl Org {
             },
             agents,
         }
+    }
+}
+
+impl Org {
+    /// The expected queue effect on an agent's conversations from `t` on (85 % home queue,
+    /// the rest spread over all queues).
+    fn expected_queue_effect(&self, agent: &Agent, t: DateTime<Utc>) -> f64 {
+        let all: f64 =
+            self.queues.iter().map(|q| q.effect_points).sum::<f64>() / self.queues.len() as f64;
+        0.85 * self.queues[agent.home_at(t)].effect_points + 0.15 * all
     }
 }
 
@@ -609,12 +698,16 @@ pub struct AgentTruth {
     pub name: String,
     /// Home queue id.
     pub queue_id: String,
-    /// `stable`, `improving` or `declining` (the sign of the true effect).
+    /// `stable`, `improving` or `declining` (the sign of the true effect), or `mix_only`
+    /// (no change of their own; the raw mean moves only because their queue mix did).
     pub trend: &'static str,
     /// The process that generated the scores.
     pub process: Process,
-    /// True change of the mean quality between the windows (points).
+    /// True change of the agent's own mean quality between the windows (points), before
+    /// any queue effect: what a verdict should find.
     pub effect_points: f64,
+    /// Expected change of the raw mean that the change of queue mix alone causes (points).
+    pub mix_shift_points: f64,
     /// True per-conversation standard deviation in the current window (points).
     pub sd_points: f64,
     /// True mean quality, previous window.

@@ -325,7 +325,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (clauses, binds) = selection.clauses(3);
         let sql = format!(
-            "SELECT id, started_at, agent_id, queue_id, raw_score, scale FROM conversations \
+            "SELECT id, started_at, agent_id, queue_id, media_type, raw_score, scale FROM conversations \
              WHERE started_at >= $1 AND started_at < $2 AND source IS NOT NULL{clauses} \
              ORDER BY started_at, id"
         );
@@ -354,6 +354,7 @@ impl Store {
                     scale,
                 },
                 polarity: None,
+                media_type: r.try_get::<Option<String>, _>("media_type")?,
             });
         }
         Ok(())

@@ -81,6 +81,7 @@ prop_compose! {
             time: base_time() + TimeDelta::minutes(minutes),
             raw: RawSentiment { value, scale: ScoreScale::Unit },
             polarity: polarity.map(|p| [Polarity::Positive, Polarity::Neutral, Polarity::Negative][p as usize]),
+            media_type: None,
         }
     }
 }
@@ -163,6 +164,7 @@ fn memory_grows_with_groups_not_records() {
                 scale: ScoreScale::Unit,
             },
             polarity: None,
+            media_type: None,
         };
         a.push(&r).unwrap();
     }
@@ -185,6 +187,7 @@ fn synthetic(agent: &str, day: i64, quality: f64) -> SentimentRecord {
             scale: ScoreScale::Unit,
         },
         polarity: None,
+        media_type: None,
     }
 }
 
@@ -228,7 +231,9 @@ fn small_groups_get_insufficient_data_and_verdicts_carry_their_evidence() {
     assert!(big.verdict.tests.welch.is_some() && big.verdict.tests.mann_kendall.is_some());
     assert!(big.verdict.tests.negative_share.is_some());
     assert_eq!((big.verdict.n_current, big.verdict.n_previous), (84, 84));
-    assert_eq!(big.verdict.method, "welch_t+benjamini_hochberg");
+    // One queue: trend-v2's stratified comparison is the plain Welch test.
+    assert_eq!(big.verdict.method, "stratified_welch_t+benjamini_hochberg");
+    assert_eq!(big.verdict.raw_effect_points, big.verdict.effect_points);
     assert!(big.current.p10.is_some() && big.current.p50.is_some() && big.current.p90.is_some());
     assert_eq!(
         big.positive_count + big.neutral_count + big.negative_count,
@@ -333,6 +338,18 @@ fn verdicts_match_the_emulator_truth_over_five_seeds() {
         "enough eligible agents: {m:?}"
     );
     assert!(m.precision() >= 0.95, "precision {}", m.precision());
+    // A fifth of the agents only changed queue: trend-v2 leaves them alone, trend-v1 does not.
+    assert!(m.mix_only_tested >= 300, "{m:?}");
+    assert!(
+        m.mix_only_flag_rate() <= 0.05,
+        "mix-only flagged {}",
+        m.mix_only_flag_rate()
+    );
+    assert!(
+        e.trend_v1.mix_only_flag_rate() >= 0.5,
+        "trend-v1 {}",
+        e.trend_v1.mix_only_flag_rate()
+    );
     // The count-margin rule is reported beside it, and is far worse on stable agents.
     let c = &e.count_margin;
     assert!(c.false_positive_rate() > m.false_positive_rate());

@@ -9,6 +9,7 @@ mod analyze;
 mod attribution;
 #[cfg(feature = "emulator")]
 mod batch;
+mod case_mix;
 mod client;
 mod config;
 #[cfg(feature = "emulator")]
