@@ -136,6 +136,27 @@ fn stratum(list: &mut DayStrata, queue: u32, media: u32) -> &mut Moments {
     &mut list[i].2
 }
 
+/// A media type as a stratum: Genesys's media types by their lower-case name, anything else
+/// `other` (so an input file cannot create unbounded strata).
+fn media_kind(m: &str) -> &'static str {
+    const KNOWN: [&str; 8] = [
+        "voice",
+        "chat",
+        "email",
+        "message",
+        "callback",
+        "cobrowse",
+        "video",
+        "screenshare",
+    ];
+    let m = m.trim();
+    KNOWN
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(m))
+        .copied()
+        .unwrap_or("other")
+}
+
 /// A reason code for a normalization error.
 pub fn rejection_reason(e: &NormalizeError) -> &'static str {
     match e {
@@ -190,8 +211,8 @@ impl Aggregator {
         if let Some(agent) = agent {
             let media = record
                 .media_type
-                .as_ref()
-                .map_or(NONE, |m| self.media.intern(m.as_str()));
+                .as_deref()
+                .map_or(NONE, |m| self.media.intern(media_kind(m)));
             stratum(
                 self.strata.entry((agent, day)).or_default(),
                 queue.unwrap_or(NONE),

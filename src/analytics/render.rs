@@ -213,8 +213,6 @@ pub fn csv(report: &TrendReport) -> String {
         "p50",
         "p90",
         "effect_points",
-        "raw_effect_points",
-        "mix_shift_points",
         "sen_slope_per_day",
         "p_value",
         "q_value",
@@ -222,6 +220,8 @@ pub fn csv(report: &TrendReport) -> String {
         "method",
         "polarity_shift",
         "count_margin_shift",
+        "raw_effect_points",
+        "mix_shift_points",
     ]);
     let num = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     for g in &report.groups {
@@ -241,8 +241,6 @@ pub fn csv(report: &TrendReport) -> String {
             num(g.current.p50),
             num(g.current.p90),
             num(g.verdict.effect_points),
-            num(g.verdict.raw_effect_points),
-            num(g.verdict.mix_shift_points),
             num(g.verdict.sen_slope_per_day),
             num(g.verdict.p_value),
             num(g.verdict.q_value),
@@ -250,6 +248,8 @@ pub fn csv(report: &TrendReport) -> String {
             g.verdict.method.clone(),
             g.polarity_shift.as_str().to_owned(),
             g.count_margin_shift.as_str().to_owned(),
+            num(g.verdict.raw_effect_points),
+            num(g.verdict.mix_shift_points),
         ]);
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()

@@ -96,9 +96,10 @@ struct Adjusted {
     adjustment: Adjustment,
 }
 
-/// Compares an agent within strata. A stratum short of `min_stratum_samples` in either
-/// window is pooled with the agent's other small strata of the same queue (media types
-/// together); what even that pool cannot compare is left out and counted.
+/// Compares an agent within strata. A stratum worked in both windows but short of
+/// `min_stratum_samples` in one is pooled with the agent's other such strata of the same
+/// queue (media types together); a stratum worked in one window only, or a pool still too
+/// small, is left out and counted.
 fn adjust(strata: &BTreeMap<StratumId, StratumPair>, cfg: &TrendConfig) -> Adjusted {
     let min = cfg.min_stratum_samples.max(1);
     let enough = |s: &StratumPair| s.previous.n >= min && s.current.n >= min;
@@ -117,10 +118,16 @@ fn adjust(strata: &BTreeMap<StratumId, StratumPair>, cfg: &TrendConfig) -> Adjus
     for ((queue, _), pair) in strata {
         if enough(pair) {
             used.push(*pair);
-        } else if pair.previous.n + pair.current.n > 0 {
+        } else if pair.previous.n > 0 && pair.current.n > 0 {
+            // Worked in both windows, too little in one: pooled within the queue.
             let slot = by_queue.entry(queue).or_default();
             slot.0.merge(pair);
             slot.1 += 1;
+        } else if pair.previous.n + pair.current.n > 0 {
+            // Worked in one window only: pooling it would compare one media type before
+            // with another now, which is case mix, not the agent.
+            adjustment.strata_left_out += 1;
+            adjustment.n_left_out += pair.previous.n + pair.current.n;
         }
     }
     adjustment.strata_used = used.len() as u64;
