@@ -373,11 +373,6 @@ impl Aggregator {
         })
     }
 
-    /// Number of stratum cells held.
-    pub fn stratum_count(&self) -> usize {
-        self.strata.values().map(Vec::len).sum()
-    }
-
     /// Number of cells held (memory grows with this, not with records).
     pub fn cell_count(&self) -> usize {
         self.cells.len()

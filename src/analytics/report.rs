@@ -10,11 +10,6 @@ use super::aggregate::{Dimension, RecordCounts, Summary};
 use super::stats::{MannKendall, Proportions, Welch};
 use crate::config::{Stratum, TrendRule};
 
-/// Version of the default trend algorithm (tests, thresholds, FDR control; case-mix
-/// adjustment of agent verdicts). The configured `analytics.trend_version` is part of every
-/// coaching alert's idempotency key.
-pub const ALGORITHM_VERSION: &str = "trend-v2";
-
 /// A verdict direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

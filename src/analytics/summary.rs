@@ -222,15 +222,6 @@ impl Summary {
         sample_variance(self.n, self.sum_nano, self.sum_sq_nano)
     }
 
-    /// The count and sums alone.
-    pub fn moments(&self) -> Moments {
-        Moments {
-            n: self.n,
-            sum_nano: self.sum_nano,
-            sum_sq_nano: self.sum_sq_nano,
-        }
-    }
-
     /// Sample standard deviation.
     pub fn std_dev(&self) -> Option<f64> {
         self.variance().map(f64::sqrt)

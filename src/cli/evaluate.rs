@@ -60,6 +60,15 @@ impl EvalConfig {
     }
 }
 
+/// `part / whole`, or `if_none` when `whole` is 0.
+fn share(part: u64, whole: u64, if_none: f64) -> f64 {
+    if whole == 0 {
+        if_none
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
 /// Confusion counts for one direction.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct DirectionScore {
@@ -80,29 +89,17 @@ pub struct DirectionScore {
 impl DirectionScore {
     /// correct / flagged (1 when nothing was flagged).
     pub fn precision(&self) -> f64 {
-        if self.flagged == 0 {
-            1.0
-        } else {
-            self.correct as f64 / self.flagged as f64
-        }
+        share(self.correct, self.flagged, 1.0)
     }
 
     /// found / eligible (1 when nothing was eligible).
     pub fn recall(&self) -> f64 {
-        if self.eligible == 0 {
-            1.0
-        } else {
-            self.found as f64 / self.eligible as f64
-        }
+        share(self.found, self.eligible, 1.0)
     }
 
     /// found_small / eligible_small (1 when nothing was eligible).
     pub fn recall_small(&self) -> f64 {
-        if self.eligible_small == 0 {
-            1.0
-        } else {
-            self.found_small as f64 / self.eligible_small as f64
-        }
+        share(self.found_small, self.eligible_small, 1.0)
     }
 
     fn add(&mut self, o: &DirectionScore) {
@@ -135,40 +132,35 @@ pub struct MethodScore {
 impl MethodScore {
     /// False-positive rate on truly stable agents.
     pub fn false_positive_rate(&self) -> f64 {
-        if self.stable_tested == 0 {
-            0.0
-        } else {
-            self.stable_flagged as f64 / self.stable_tested as f64
-        }
+        share(self.stable_flagged, self.stable_tested, 0.0)
     }
 
     /// Flag rate on agents whose only change is their queue mix.
     pub fn mix_only_flag_rate(&self) -> f64 {
-        if self.mix_only_tested == 0 {
-            0.0
-        } else {
-            self.mix_only_flagged as f64 / self.mix_only_tested as f64
-        }
+        share(self.mix_only_flagged, self.mix_only_tested, 0.0)
     }
 
     /// Recall over both directions at the small-effect threshold.
     pub fn recall_small(&self) -> f64 {
-        let eligible = self.declining.eligible_small + self.improving.eligible_small;
-        if eligible == 0 {
-            1.0
-        } else {
-            (self.declining.found_small + self.improving.found_small) as f64 / eligible as f64
-        }
+        let (found, eligible) = self.small_counts();
+        share(found, eligible, 1.0)
+    }
+
+    /// (found, eligible) at the small-effect threshold, both directions.
+    fn small_counts(&self) -> (u64, u64) {
+        (
+            self.declining.found_small + self.improving.found_small,
+            self.declining.eligible_small + self.improving.eligible_small,
+        )
     }
 
     /// Precision over both directions.
     pub fn precision(&self) -> f64 {
-        let flagged = self.declining.flagged + self.improving.flagged;
-        if flagged == 0 {
-            1.0
-        } else {
-            (self.declining.correct + self.improving.correct) as f64 / flagged as f64
-        }
+        share(
+            self.declining.correct + self.improving.correct,
+            self.declining.flagged + self.improving.flagged,
+            1.0,
+        )
     }
 
     fn add(&mut self, o: &MethodScore) {
@@ -387,8 +379,7 @@ pub fn markdown(e: &Evaluation, command: &str) -> String {
         ("statistical, trend-v1 (raw)", &e.trend_v1),
         ("count-margin rule (original)", &e.count_margin),
     ] {
-        let small = m.declining.eligible_small + m.improving.eligible_small;
-        let found_small = m.declining.found_small + m.improving.found_small;
+        let (found_small, small) = m.small_counts();
         let _ = writeln!(
             out,
             "| {name} | {} ({}/{}) | {} ({}/{}) | {} ({}/{}) | {} ({}/{}) | {} | {} ({}/{}) | {} ({}/{}) | {} ({found_small}/{small}) |",
