@@ -2,10 +2,11 @@
 //! in the background with its stderr collected line by line ([`RunningBinary`]). Shared by
 //! the integration tests and the resilience suite (`#[path]`-included by both).
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// The path of the real binary built for these tests.
@@ -50,11 +51,16 @@ pub fn run_bin(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     cmd.output().expect("binary runs")
 }
 
+/// How many of the last stderr lines a [`RunningBinary`] keeps for a post-mortem.
+const TAIL_LINES: usize = 40;
+
 /// A running real binary whose stderr lines are collected on a channel.
 pub struct RunningBinary {
     child: Option<Child>,
     /// Every stderr line, in order.
     pub lines: mpsc::Receiver<String>,
+    /// The last [`TAIL_LINES`] stderr lines, for a report when something hangs.
+    tail: Arc<Mutex<VecDeque<String>>>,
 }
 
 impl RunningBinary {
@@ -73,17 +79,38 @@ impl RunningBinary {
         let mut child = cmd.spawn().expect("binary starts");
         let stderr = child.stderr.take().unwrap();
         let (tx, lines) = mpsc::channel();
+        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
+        let kept = tail.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
+                {
+                    let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+                    if kept.len() == TAIL_LINES {
+                        kept.pop_front();
+                    }
+                    kept.push_back(line.clone());
                 }
+                // Nobody reading any more is fine: the tail is still kept.
+                let _ = tx.send(line);
             }
         });
         RunningBinary {
             child: Some(child),
             lines,
+            tail,
         }
+    }
+
+    /// A handle on the last stderr lines, readable from another thread.
+    #[allow(dead_code)]
+    pub fn tail(&self) -> Arc<Mutex<VecDeque<String>>> {
+        self.tail.clone()
+    }
+
+    /// The process id, while it runs.
+    #[allow(dead_code)]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Waits (up to `within`) for a log line containing `needle`, returning it.

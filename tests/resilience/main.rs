@@ -40,6 +40,9 @@ struct Options {
     storm: Duration,
     /// Seed of the kill timings; `--seed N` replays a run (the suite prints the one it used).
     seed: Option<u64>,
+    /// The whole suite's time budget (`--budget-secs`): past it the watchdog reports what
+    /// was running and fails the suite instead of letting CI time out in silence.
+    budget: Duration,
 }
 
 fn options() -> Options {
@@ -63,7 +66,75 @@ fn options() -> Options {
         replica_outage: Duration::from_secs(value("--replica-outage-secs", 60)),
         storm: Duration::from_secs(value("--storm-secs", 3)),
         seed,
+        budget: Duration::from_secs(value("--budget-secs", 1200)),
     }
+}
+
+/// What the watchdog reports when the suite overruns its budget: the step it is in, and
+/// the daemons it started (pid, whether still running, last log lines).
+#[derive(Default)]
+struct Watch {
+    step: Mutex<String>,
+    daemons: Mutex<Vec<(u32, LogTail)>>,
+}
+
+/// The last log lines of a daemon, shared with its stderr reader.
+type LogTail = Arc<Mutex<std::collections::VecDeque<String>>>;
+
+/// A phase of the suite: its name and what runs it.
+type Phase<'a> = (&'static str, &'a dyn Fn() -> Result<String, String>);
+
+static WATCH: std::sync::LazyLock<Watch> = std::sync::LazyLock::new(Watch::default);
+
+/// Records the step the suite is in, for the watchdog.
+fn step(what: impl Into<String>) {
+    *WATCH.step.lock().unwrap_or_else(|e| e.into_inner()) = what.into();
+}
+
+/// Fails the suite after `budget`: prints the step, the tail of each daemon's log, and
+/// (where gdb is installed) every thread's stack of the suite and of each live daemon, so a
+/// hang is diagnosable from CI's output. Then exits 1.
+fn watchdog(budget: Duration, started: Instant) {
+    std::thread::spawn(move || {
+        std::thread::sleep(budget);
+        let step = WATCH.step.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        println!(
+            "FAIL the suite overran its budget of {budget:?} ({:.0} s in); stuck at: {step}",
+            started.elapsed().as_secs_f64()
+        );
+        let mut pids = vec![(std::process::id(), "the suite".to_owned())];
+        for (pid, tail) in WATCH
+            .daemons
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let alive = Path::new(&format!("/proc/{pid}")).exists();
+            println!(
+                "--- daemon {pid} ({}), last log lines:",
+                if alive { "running" } else { "exited" }
+            );
+            for line in tail.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                println!("{line}");
+            }
+            if alive {
+                pids.push((*pid, format!("daemon {pid}")));
+            }
+        }
+        for (pid, what) in pids {
+            println!("--- stacks of {what}:");
+            match std::process::Command::new("gdb")
+                .args(["-p", &pid.to_string(), "-batch", "-nx"])
+                .args(["-ex", "thread apply all bt 30"])
+                .stdin(std::process::Stdio::null())
+                .output()
+            {
+                Ok(out) => print!("{}", String::from_utf8_lossy(&out.stdout)),
+                Err(e) => println!("(gdb not available: {e})"),
+            }
+        }
+        std::process::exit(1);
+    });
 }
 
 /// A daemon process on a fresh port, with the suite's settings.
@@ -138,6 +209,11 @@ impl Daemon {
         ];
         let env: Vec<(&str, String)> = defaults.iter().chain(extra.iter()).cloned().collect();
         let bin = RunningBinary::start(&["serve"], &env);
+        if let Some(pid) = bin.pid() {
+            let mut daemons = WATCH.daemons.lock().unwrap_or_else(|e| e.into_inner());
+            daemons.retain(|(p, _)| Path::new(&format!("/proc/{p}")).exists());
+            daemons.push((pid, bin.tail()));
+        }
         let (address, admin) = bin.wait_for_addresses(Duration::from_secs(30));
         Daemon {
             bin,
@@ -153,6 +229,15 @@ impl Daemon {
     fn wait(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         self.bin.wait_exit(within)
     }
+}
+
+/// The suite's HTTP client: a request that gets no answer in 20 s counts as not
+/// acknowledged (a sender's timeout), so a stalled daemon shows up as a failure, not a hang.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("an HTTP client")
 }
 
 /// Checks `cond` every 25 ms until it holds (true) or `within` passes (false).
@@ -359,10 +444,11 @@ fn kills_and_outage(
     let journal = dir.path().join("journal");
     let extra = [("GENESYS_SENTIMENT__COACHING__URL", sink_url.clone())];
     let ledger = Arc::new(Mutex::new(Ledger::default()));
-    let client = reqwest::Client::new();
+    let client = client();
     let mut next = 0u64;
     let mut report = String::new();
     for round in 0..opts.rounds {
+        step(format!("kills: round {round}"));
         let mut daemon = Daemon::start(&journal, &extra);
         rt.block_on(ready(&client, &daemon.base));
         let retries: Vec<String> = ledger.lock().unwrap().unacked.iter().cloned().collect();
@@ -399,6 +485,7 @@ fn kills_and_outage(
     let kills = opts.rounds;
 
     // Outage: the sink answers 500 for the outage; webhooks keep coming meanwhile.
+    step("outage: webhooks during the coaching outage");
     let mut daemon = Daemon::start(&journal, &extra);
     rt.block_on(ready(&client, &daemon.base));
     let before_outage = ledger.lock().unwrap().acked.len();
@@ -423,6 +510,7 @@ fn kills_and_outage(
     let during_outage = ledger.lock().unwrap().acked.len() - before_outage;
     let failed_during_outage = sink.report().failed_on_purpose;
     let acked = ledger.lock().unwrap().acked.len() as u64;
+    step("outage: waiting for every acknowledged event to reach the sink");
     let delivered_all = rt.block_on(holds_within(
         opts.outage + Duration::from_secs(90),
         async || sink.report().unique >= acked,
@@ -514,7 +602,7 @@ fn replicas_on_postgres(
     };
     let names = ["replica-a", "replica-b"];
     let mut daemons = [start(names[0]), start(names[1])];
-    let client = reqwest::Client::new();
+    let client = client();
     for d in &daemons {
         rt.block_on(ready(&client, &d.base));
     }
@@ -550,6 +638,7 @@ fn replicas_on_postgres(
         .collect();
     let mut kills = 0;
     for round in 0..opts.replica_rounds {
+        step(format!("replicas: round {round}"));
         std::thread::sleep(Duration::from_millis(rng.random_range(800..3000)));
         let victim = round % 2;
         daemons[victim].signal(Signal::Kill);
@@ -564,10 +653,12 @@ fn replicas_on_postgres(
         rt.block_on(ready(&client, &daemons[victim].base));
         bases.lock().unwrap()[victim] = daemons[victim].base.clone();
     }
+    step("replicas: stopping the senders");
     stop.cancel();
     for s in senders {
         rt.block_on(s).unwrap();
     }
+    step("replicas: sending again what was never acknowledged, then waiting for delivery");
     // What was never acknowledged is sent again (the sender's retry), through either replica.
     let retries: Vec<String> = ledger.lock().unwrap().unacked.iter().cloned().collect();
     rt.block_on(async {
@@ -702,8 +793,9 @@ fn batch_under_faults(rt: &tokio::runtime::Runtime, opts: &Options) -> Result<St
             "true".to_owned(),
         ),
     ];
+    step("Genesys faults: the batch under a fault mix");
     let mut daemon = Daemon::start(&journal, &extra);
-    let client = reqwest::Client::new();
+    let client = client();
     let stats = emu.state.stats.clone();
     rt.block_on(until(
         "the batch to start pulling",
@@ -789,6 +881,7 @@ fn main() {
     }
     let seed: u64 = opts.seed.unwrap_or_else(|| rand::rng().random());
     let started = Instant::now();
+    watchdog(opts.budget, started);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -799,15 +892,16 @@ fn main() {
         opts.rounds, opts.outage, opts.storm
     );
     let mut failed = false;
-    for (name, result) in [
-        ("kills + outage", kills_and_outage(&rt, &opts, seed)),
-        ("Genesys faults", batch_under_faults(&rt, &opts)),
-        (
-            "replicas on PostgreSQL",
-            replicas_on_postgres(&rt, &opts, seed),
-        ),
-    ] {
-        match result {
+    let phases: [Phase; 3] = [
+        ("kills + outage", &|| kills_and_outage(&rt, &opts, seed)),
+        ("Genesys faults", &|| batch_under_faults(&rt, &opts)),
+        ("replicas on PostgreSQL", &|| {
+            replicas_on_postgres(&rt, &opts, seed)
+        }),
+    ];
+    // Each phase prints its result as soon as it ends.
+    for (name, phase) in phases {
+        match phase() {
             Ok(report) => print!("PASS {name}\n{report}"),
             Err(report) => {
                 failed = true;
