@@ -42,7 +42,7 @@ pub enum Command {
     CheckConfig,
     /// Run a local Genesys Cloud emulator with a synthetic org (and a coaching sink).
     #[cfg(feature = "emulator")]
-    Emulate(EmulateArgs),
+    Emulate(Box<EmulateArgs>),
     /// Run a stand-in coaching platform that counts and verifies deliveries.
     #[cfg(feature = "emulator")]
     CoachingSink(SinkArgs),
@@ -57,6 +57,22 @@ pub enum Command {
     /// Check or act on the audit journal.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Pre-flight against the configured org: token, permissions, STA data, score scale,
+    /// topics, coaching platform. One ✓/✗ line per check with the fix; exit 0 only when
+    /// every required check passes.
+    Doctor(DoctorArgs),
+}
+
+/// Options of `doctor`.
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// Also send a signed test delivery (`event_type: "test"`) to the coaching platform's
+    /// test path; without it the coaching URL is only asked for its headers (HEAD).
+    #[arg(long)]
+    pub send_test: bool,
+    /// Where the test delivery goes (default: coaching.url with `/test` appended).
+    #[arg(long, value_name = "URL", requires = "send_test")]
+    pub test_url: Option<String>,
 }
 
 /// `audit` subcommands.
@@ -267,6 +283,14 @@ pub struct EmulateArgs {
     /// Fault: every API request is answered 403 (a role without the permission).
     #[arg(long)]
     pub forbid: bool,
+    /// Fault: requests that need this permission are answered 403, naming it (repeatable),
+    /// e.g. `--forbid-permission speechAndTextAnalytics:data:view`.
+    #[arg(long, value_name = "PERMISSION")]
+    pub forbid_permission: Vec<String>,
+    /// A topic the emulated org does not offer to any transport (repeatable), e.g.
+    /// `--unoffer-topic 'v2.speechandtextanalytics.conversation.{id}.sentiment'`.
+    #[arg(long, value_name = "TOPIC")]
+    pub unoffer_topic: Vec<String>,
     /// Standard Webhooks secret the coaching sink (under /sink) verifies with.
     #[arg(long)]
     pub sink_secret: Option<String>,
@@ -327,10 +351,12 @@ impl EmulateArgs {
             fail_jobs: self.fail_jobs,
             forbidden: self.forbid,
             forbid_paths: vec![],
+            forbid_permissions: self.forbid_permission.clone(),
         };
         c.sink = crate::emulator::sink::SinkConfig {
             secret: self.sink_secret.clone(),
         };
+        c.unoffered_topics = self.unoffer_topic.clone();
         c
     }
 }

@@ -7,6 +7,7 @@ pub mod args;
 pub mod commands;
 #[cfg(feature = "emulator")]
 pub mod demo;
+pub mod doctor;
 #[cfg(feature = "emulator")]
 pub mod evaluate;
 #[cfg(feature = "emulator")]
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> ExitCode {
         // check-config refuses what serve would refuse (credentials, webhook authentication).
         Command::Serve | Command::CheckConfig => Purpose::Serve,
         Command::Analyze(a) if a.input.is_none() && !a.uses_emulator() => Purpose::Pull,
+        Command::Doctor(_) => Purpose::Pull,
         _ => Purpose::Inspect,
     };
     let settings = match Settings::load(cli.config.as_deref(), std::env::vars(), purpose) {
@@ -74,7 +76,7 @@ fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         #[cfg(feature = "emulator")]
         Command::Emulate(args) => {
-            runtime()?.block_on(lab::emulate(args, shutdown_signal()))?;
+            runtime()?.block_on(lab::emulate(*args, shutdown_signal()))?;
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "emulator")]
@@ -145,6 +147,19 @@ fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             let n = runtime()?.block_on(commands::audit_replay(&settings, &dir))?;
             println!("{n} dead-lettered event(s) queued for delivery at the next start.");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor(args) => {
+            let options = doctor::DoctorOptions {
+                send_test: args.send_test,
+                test_url: args.test_url,
+            };
+            let report = runtime()?.block_on(doctor::run(&settings, &options));
+            print!("{}", report.render());
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         #[cfg(feature = "emulator")]
         Command::Evaluate(args) => {

@@ -71,11 +71,19 @@ pub struct Faults {
     pub forbidden: bool,
     /// Answer 403 to requests whose path starts with one of these (one missing permission).
     pub forbid_paths: Vec<String>,
+    /// Answer 403 to every request that needs one of these permissions (a role without
+    /// them), e.g. `speechAndTextAnalytics:data:view`.
+    pub forbid_permissions: Vec<String>,
 }
 
 /// The permission an emulated endpoint requires (docs/genesys-api.md §2, §4.1, §4.3).
 fn permission_for(path: &str) -> &'static str {
-    if path.contains("/speechandtextanalytics/") {
+    if path.starts_with("/api/v2/processautomation/") {
+        "processautomation:trigger:view"
+    } else if path.starts_with("/api/v2/notifications/") {
+        // Listing topics needs no permission of its own.
+        ""
+    } else if path.contains("/speechandtextanalytics/") {
         "speechAndTextAnalytics:data:view"
     } else if path.contains("/transcripts/aggregates") {
         "analytics:speechAndTextAnalyticsAggregates:view"
@@ -200,11 +208,13 @@ pub async fn api_gate(
     let path = request.uri().path();
     let forbid = forbid || {
         let faults = state.faults.lock().expect("faults lock");
+        let needs = permission_for(path);
         faults
             .current
             .forbid_paths
             .iter()
             .any(|p| path.starts_with(p.as_str()))
+            || (!needs.is_empty() && faults.current.forbid_permissions.iter().any(|p| p == needs))
     };
     let mut response = if forbid {
         forbidden(request.uri().path())

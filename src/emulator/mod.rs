@@ -73,6 +73,9 @@ pub struct EmulatorConfig {
     /// Keep every request body the API receives (for the conformance test), at most
     /// [`RECORDED_MAX`].
     pub record_requests: bool,
+    /// Topics the org does not offer to any transport (e.g. to try `doctor` on an org
+    /// without the sentiment topic).
+    pub unoffered_topics: Vec<String>,
 }
 
 /// Most request bodies kept when [`EmulatorConfig::record_requests`] is on.
@@ -104,6 +107,7 @@ impl EmulatorConfig {
             sink: sink::SinkConfig::default(),
             max_paging_results: 100_000,
             record_requests: false,
+            unoffered_topics: Vec::new(),
         }
     }
 }
@@ -245,6 +249,14 @@ impl EmulatorState {
             )
             .route("/api/v2/users", get(api::users))
             .route("/api/v2/routing/queues", get(api::queues))
+            .route(
+                "/api/v2/processautomation/triggers/topics",
+                get(api::trigger_topics),
+            )
+            .route(
+                "/api/v2/notifications/availabletopics",
+                get(api::available_topics),
+            )
             .route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 gate::api_gate,

@@ -76,6 +76,7 @@ struct SinkState {
     accepted: u64,
     refused_signature: u64,
     failed_on_purpose: u64,
+    test_deliveries: u64,
     fault: Option<(SinkFault, Option<Instant>)>,
 }
 
@@ -92,6 +93,9 @@ pub struct SinkReport {
     pub refused_signature: u64,
     /// Deliveries answered with an injected failure.
     pub failed_on_purpose: u64,
+    /// Signed test deliveries (`doctor --send-test`) to `…/test`, kept apart from events.
+    #[serde(default)]
+    pub test_deliveries: u64,
 }
 
 /// The sink. Cheap to clone.
@@ -118,12 +122,15 @@ impl Sink {
         }
     }
 
-    /// Routes: `POST /` and `POST /coaching` (deliveries), `GET /report`, `GET /events`,
-    /// `PUT /faults`.
+    /// Routes: `POST /` and `POST /coaching` (deliveries), `POST /test` and
+    /// `POST /coaching/test` (signed test deliveries, counted apart), `GET /report`,
+    /// `GET /events`, `PUT /faults`.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", post(receive))
             .route("/coaching", post(receive))
+            .route("/test", post(receive_test))
+            .route("/coaching/test", post(receive_test))
             .route("/report", get(report))
             .route("/events", get(events))
             .route("/faults", put(set_fault))
@@ -152,6 +159,7 @@ impl Sink {
                 .collect(),
             refused_signature: s.refused_signature,
             failed_on_purpose: s.failed_on_purpose,
+            test_deliveries: s.test_deliveries,
         }
     }
 
@@ -175,7 +183,8 @@ impl Sink {
     }
 }
 
-async fn receive(State(sink): State<Sink>, headers: HeaderMap, body: Bytes) -> Response {
+/// A 401 when the sink has keys and the delivery's signature does not verify.
+fn refuse_unsigned(sink: &Sink, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if !sink.keys.is_empty() {
         let now = chrono::Utc::now().timestamp();
@@ -186,18 +195,40 @@ async fn receive(State(sink): State<Sink>, headers: HeaderMap, body: Bytes) -> R
                 timestamp: header("webhook-timestamp"),
                 signature: header("webhook-signature"),
             },
-            &body,
+            body,
             now,
             300,
         );
         if let Err(e) = verdict {
             sink.state.lock().expect("sink lock").refused_signature += 1;
-            return (
-                StatusCode::UNAUTHORIZED,
-                Json(json!({"error": "bad_signature", "message": e.to_string()})),
-            )
-                .into_response();
+            return Some(
+                (
+                    StatusCode::UNAUTHORIZED,
+                    Json(json!({"error": "bad_signature", "message": e.to_string()})),
+                )
+                    .into_response(),
+            );
         }
+    }
+    None
+}
+
+async fn receive_test(State(sink): State<Sink>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refused) = refuse_unsigned(&sink, &headers, &body) {
+        return refused;
+    }
+    sink.state.lock().expect("sink lock").test_deliveries += 1;
+    (
+        StatusCode::OK,
+        Json(json!({"received": true, "test": true})),
+    )
+        .into_response()
+}
+
+async fn receive(State(sink): State<Sink>, headers: HeaderMap, body: Bytes) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(refused) = refuse_unsigned(&sink, &headers, &body) {
+        return refused;
     }
     let fault = {
         let mut s = sink.state.lock().expect("sink lock");

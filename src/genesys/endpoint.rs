@@ -28,6 +28,10 @@ pub enum Endpoint {
     Users,
     /// `GET /api/v2/routing/queues?id=…`
     Queues,
+    /// `GET /api/v2/processautomation/triggers/topics` (`doctor` only)
+    TriggerTopics,
+    /// `GET /api/v2/notifications/availabletopics` (`doctor` only)
+    AvailableTopics,
 }
 
 impl Endpoint {
@@ -45,6 +49,8 @@ impl Endpoint {
             Endpoint::ConversationDetails => "conversation_details",
             Endpoint::Users => "users",
             Endpoint::Queues => "queues",
+            Endpoint::TriggerTopics => "trigger_topics",
+            Endpoint::AvailableTopics => "available_topics",
         }
     }
 
@@ -70,6 +76,8 @@ impl Endpoint {
             }
             Endpoint::Users => "GET /api/v2/users",
             Endpoint::Queues => "GET /api/v2/routing/queues",
+            Endpoint::TriggerTopics => "GET /api/v2/processautomation/triggers/topics",
+            Endpoint::AvailableTopics => "GET /api/v2/notifications/availabletopics",
         }
     }
 
@@ -93,6 +101,9 @@ impl Endpoint {
             }
             Endpoint::Users => "no permission (the SDK docs list none for listing users)",
             Endpoint::Queues => "routing:queue:view",
+            // UNVERIFIED: the SDK docs list no permission; a 403 body names the real one.
+            Endpoint::TriggerTopics => "processautomation:trigger:view",
+            Endpoint::AvailableTopics => "no permission (the SDK docs list none)",
         }
     }
 }

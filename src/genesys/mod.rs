@@ -20,6 +20,7 @@ pub mod models;
 pub mod names;
 pub mod rate;
 pub mod sta;
+pub mod topics;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -708,3 +708,53 @@ pub struct NamedEntity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub self_uri: Option<String>,
 }
+
+/// `TopicCursorEntityListing`: the topics an org offers to Process Automation triggers
+/// (`GET /api/v2/processautomation/triggers/topics`), one cursor page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicCursorEntityListing {
+    /// Topic names, with `{id}` placeholders.
+    #[serde(default)]
+    pub entities: Vec<String>,
+    /// The next page, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_uri: Option<String>,
+    /// This page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_uri: Option<String>,
+    /// The page before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_uri: Option<String>,
+}
+
+/// `AvailableTopicEntityListing` (`GET /api/v2/notifications/availabletopics`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AvailableTopicEntityListing {
+    /// The topics.
+    #[serde(default)]
+    pub entities: Vec<AvailableTopic>,
+}
+
+/// `AvailableTopic`, as far as `doctor` reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AvailableTopic {
+    /// The topic name, with `{id}` placeholders.
+    pub id: String,
+    /// What it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `Public` or `Preview`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<String>,
+    /// Transports that carry it (with `expand=transports`); the values are not enumerated
+    /// in the SDK (seen spelled `EventBridge`, `ProcessAutomation`, `Websocket`, `All`:
+    /// UNVERIFIED, so they are compared ignoring case and punctuation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transports: Option<Vec<String>>,
+    /// Permissions a subscriber needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_permissions: Option<Vec<String>>,
+}

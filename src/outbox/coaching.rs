@@ -146,10 +146,39 @@ impl CoachingClient {
     /// Sends one delivery: the body, `webhook-id` = the event id, and a fresh
     /// `webhook-timestamp` and signature on every attempt (Standard Webhooks).
     pub async fn deliver(&self, event_id: &str, body: &[u8]) -> Attempt {
+        self.deliver_to(&self.url, event_id, body).await
+    }
+
+    /// The configured `coaching.url`.
+    pub fn url(&self) -> &reqwest::Url {
+        &self.url
+    }
+
+    /// Whether deliveries are signed (`coaching.secret` set).
+    pub fn signs(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Asks the coaching URL for its headers (`HEAD`, unsigned, no body): what `doctor`
+    /// uses to see that it answers without delivering anything. The status, or the cause.
+    pub async fn probe(&self) -> Result<u16, String> {
+        let mut request = self.http.head(self.url.clone());
+        if let Some((name, value)) = &self.auth {
+            request = request.header(name.clone(), value.clone());
+        }
+        match request.send().await {
+            Ok(r) => Ok(r.status().as_u16()),
+            Err(e) if e.is_timeout() => Err("timed out".into()),
+            Err(e) => Err(describe_transport(e.without_url())),
+        }
+    }
+
+    /// [`CoachingClient::deliver`] to another URL (`doctor --send-test` uses a test path).
+    pub async fn deliver_to(&self, url: &reqwest::Url, event_id: &str, body: &[u8]) -> Attempt {
         let timestamp = Utc::now().timestamp();
         let mut request = self
             .http
-            .post(self.url.clone())
+            .post(url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("webhook-id", event_id)
             .header("webhook-timestamp", timestamp.to_string())

@@ -161,6 +161,25 @@ async fn every_body_the_emulator_emits_matches_its_official_model() {
         "TranscriptAggregateQueryResponse",
         b,
     ));
+    // The topic lists `doctor` reads: a cursor page with a next page, and the transports.
+    let (s, b) = get(
+        &emu,
+        &t,
+        "/api/v2/processautomation/triggers/topics?pageSize=2",
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b["nextUri"].as_str().is_some(), "{b}");
+    answers.push(("trigger topics", "TopicCursorEntityListing", b));
+    let (s, b) = get(
+        &emu,
+        &t,
+        "/api/v2/notifications/availabletopics?expand=transports",
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b["entities"][0]["transports"].is_array(), "{b}");
+    answers.push(("available topics", "AvailableTopicEntityListing", b));
     let (s, b) = post(
         &emu,
         &t,

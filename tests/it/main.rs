@@ -17,6 +17,8 @@ mod conformance;
 #[cfg(feature = "emulator")]
 mod dashboard;
 #[cfg(feature = "emulator")]
+mod doctor;
+#[cfg(feature = "emulator")]
 mod emulator;
 mod fake_genesys;
 mod foundation;

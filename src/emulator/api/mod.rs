@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod names;
 pub mod oauth;
 pub mod sta;
+pub mod topics;
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -23,6 +24,7 @@ pub use jobs::{Job, availability, job_results, job_status, submit_job};
 pub use names::{queues, users};
 pub use oauth::token;
 pub use sta::{reported, sta_conversation};
+pub use topics::{available_topics, trigger_topics};
 
 pub(super) const MAX_INTERVAL_DAYS: i64 = 31;
 /// Without any conversation or segment filter an interval may span at most this many days.

@@ -1,0 +1,688 @@
+//! `genesys-sentiment doctor`: a pre-flight against the configured org. Each check prints
+//! one line (✓ passed, ✗ failed, ! warning, - skipped) and, when it did not pass, the fix.
+//! The exit status is 0 only when every required check passed.
+//!
+//! The checks, in order: the token; every permission the configured features need (each
+//! endpoint probed, a 403 naming the permission); STA data present (a recent conversation
+//! with a sentiment score); the scale of the scores seen against `genesys.sentiment_scale`;
+//! which of the topics the daemon consumes the org offers to triggers and to EventBridge;
+//! the coaching URL (a `HEAD`, or with `--send-test` a signed test delivery to a test path).
+
+use std::fmt::Write as _;
+
+use chrono::{TimeDelta, Utc};
+use serde_json::json;
+
+use crate::config::Settings;
+use crate::domain::{BatchSource, ScoreScale};
+use crate::genesys::aggregates::{AggregateQuery, SENTIMENT_METRICS};
+use crate::genesys::details::DetailsFilter;
+use crate::genesys::models::{ConversationQuery, Interval, PagingSpec};
+use crate::genesys::names::NameKind;
+use crate::genesys::sta::StaOutcome;
+use crate::genesys::{Endpoint, GenesysClient, GenesysError};
+use crate::outbox::coaching::{Attempt, CoachingClient};
+use crate::telemetry::metrics::Metrics;
+
+/// The topics the daemon consumes: the sentiment topic, and the detail events it takes
+/// the agent from (`.acw`, the documented fallback) or fetches a score on (`.customer.end`).
+pub const CONSUMED_TOPICS: [&str; 3] = [
+    "v2.speechandtextanalytics.conversation.{id}.sentiment",
+    "v2.detail.events.conversation.{id}.acw",
+    "v2.detail.events.conversation.{id}.customer.end",
+];
+
+/// Conversations asked for STA scores at most (the most recent first).
+const STA_PROBES: usize = 25;
+/// Scores enough to judge the scale by.
+const SCORES_WANTED: usize = 5;
+
+/// How one check ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// ✓
+    Pass,
+    /// ✗: counts against the exit status when the check is required.
+    Fail,
+    /// !: worth knowing, never fails the run.
+    Warn,
+    /// -: not applicable to this configuration.
+    Skip,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// What was checked.
+    pub name: String,
+    /// Whether a failure fails the run.
+    pub required: bool,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// What was seen.
+    pub detail: String,
+    /// What to do, when it did not pass.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn pass(name: impl Into<String>, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            required: true,
+            outcome: Outcome::Pass,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn fail(name: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            required: true,
+            outcome: Outcome::Fail,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    fn skip(name: impl Into<String>, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            required: false,
+            outcome: Outcome::Skip,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    /// The same check, not required: a failure becomes a warning.
+    fn optional(mut self) -> Check {
+        self.required = false;
+        if self.outcome == Outcome::Fail {
+            self.outcome = Outcome::Warn;
+        }
+        self
+    }
+
+    fn mark(&self) -> &'static str {
+        match self.outcome {
+            Outcome::Pass => "✓",
+            Outcome::Fail => "✗",
+            Outcome::Warn => "!",
+            Outcome::Skip => "-",
+        }
+    }
+}
+
+/// Options of one doctor run.
+#[derive(Debug, Clone, Default)]
+pub struct DoctorOptions {
+    /// Send a signed test delivery to the coaching platform's test path.
+    pub send_test: bool,
+    /// Where the test delivery goes (default: `coaching.url` + `/test`).
+    pub test_url: Option<String>,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Every check, in order.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// Whether every required check passed.
+    pub fn ok(&self) -> bool {
+        !self
+            .checks
+            .iter()
+            .any(|c| c.required && c.outcome == Outcome::Fail)
+    }
+
+    /// The report as printed.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for c in &self.checks {
+            let _ = writeln!(out, "{} {}: {}", c.mark(), c.name, c.detail);
+            if let Some(fix) = &c.fix {
+                let _ = writeln!(out, "    fix: {fix}");
+            }
+        }
+        let count = |o: Outcome| self.checks.iter().filter(|c| c.outcome == o).count();
+        let failed_required = self
+            .checks
+            .iter()
+            .filter(|c| c.required && c.outcome == Outcome::Fail)
+            .count();
+        let _ = writeln!(
+            out,
+            "\n{} passed, {} failed, {} warnings, {} skipped: {}",
+            count(Outcome::Pass),
+            count(Outcome::Fail),
+            count(Outcome::Warn),
+            count(Outcome::Skip),
+            if failed_required == 0 {
+                "ready to serve".to_owned()
+            } else {
+                format!("{failed_required} required check(s) failed")
+            }
+        );
+        out
+    }
+}
+
+/// The line for a call that failed: a 403 names the permission to add.
+fn failed_call(name: &str, endpoint: Endpoint, e: &GenesysError) -> Check {
+    match e {
+        GenesysError::Forbidden { missing, .. } => {
+            let missing = missing.strip_prefix("permission ").unwrap_or(missing);
+            Check::fail(
+                name,
+                format!(
+                    "{} answered 403: the role is missing {missing}",
+                    endpoint.describe()
+                ),
+                format!(
+                    "add {missing} to the OAuth client's role (Admin > Roles / Permissions); the endpoint needs {}",
+                    endpoint.permissions()
+                ),
+            )
+        }
+        other => Check::fail(
+            name,
+            format!("{}: {other}", endpoint.describe()),
+            super::commands::hint(other).to_owned(),
+        ),
+    }
+}
+
+/// Runs every check against the configured org.
+pub async fn run(settings: &Settings, options: &DoctorOptions) -> Report {
+    let mut report = Report::default();
+    let g = &settings.genesys;
+    let client = match GenesysClient::new(g, Metrics::new()) {
+        Ok(c) => c,
+        Err(e) => {
+            report.checks.push(Check::fail(
+                "genesys client",
+                e.to_string(),
+                "fix genesys.region / genesys.base_url / genesys.login_url",
+            ));
+            return report;
+        }
+    };
+    let token_url = client.settings().token_url.to_string();
+    match client.tokens().get().await {
+        Ok(_) => report.checks.push(Check::pass(
+            "token",
+            format!(
+                "client credentials accepted by {token_url} for client {}",
+                g.client_id
+            ),
+        )),
+        Err(e) => {
+            report.checks.push(Check::fail(
+                "token",
+                format!("{token_url}: {e}"),
+                super::commands::hint(&e),
+            ));
+            // Nothing else can be asked without a token.
+            return report;
+        }
+    }
+
+    // The details query: the batch's first call, and where recent conversations come from.
+    let now = Utc::now();
+    let recent = Interval::new(now - TimeDelta::days(7) + TimeDelta::minutes(1), now);
+    let query = ConversationQuery {
+        interval: Some(recent),
+        order: Some("desc".into()),
+        order_by: Some("conversationStart".into()),
+        paging: Some(PagingSpec {
+            page_size: STA_PROBES as u32,
+            page_number: 1,
+        }),
+        ..Default::default()
+    };
+    let name = "permission analytics:conversationDetail:view";
+    let conversations = match client.details_page(&query).await {
+        Ok(page) => {
+            let conversations = page.conversations.unwrap_or_default();
+            report.checks.push(Check::pass(
+                name,
+                format!(
+                    "details query answered ({} conversation(s) in the last 7 days on the first page)",
+                    conversations.len()
+                ),
+            ));
+            conversations
+        }
+        Err(e) => {
+            report
+                .checks
+                .push(failed_call(name, Endpoint::DetailsQuery, &e));
+            Vec::new()
+        }
+    };
+    match client.details_availability().await {
+        Ok(date) => report.checks.push(Check::pass(
+            "details jobs (heavy days)",
+            format!("jobs availability answered: data available up to {date}"),
+        )),
+        Err(e) => report.checks.push(failed_call(
+            "details jobs (heavy days)",
+            Endpoint::JobAvailability,
+            &e,
+        )),
+    }
+    if let Some(first) = conversations.first() {
+        match client.conversation(&first.conversation_id).await {
+            Ok(_) => report.checks.push(Check::pass(
+                "conversation details (agent attribution of webhooks)",
+                format!("{} answered", Endpoint::ConversationDetails.describe()),
+            )),
+            Err(e) => report.checks.push(failed_call(
+                "conversation details (agent attribution of webhooks)",
+                Endpoint::ConversationDetails,
+                &e,
+            )),
+        }
+    }
+
+    sta_checks(&client, settings, &conversations, &mut report).await;
+    if settings.batch.source == BatchSource::Aggregates {
+        let query = AggregateQuery {
+            interval: recent,
+            granularity: "P1D".into(),
+            time_zone: None,
+            group_by: vec!["userId".into()],
+            filter: DetailsFilter::default(),
+            metrics: SENTIMENT_METRICS.iter().map(|m| (*m).to_owned()).collect(),
+        };
+        let name = "permission analytics:speechAndTextAnalyticsAggregates:view";
+        match client.transcript_aggregates(&query).await {
+            Ok(cells) => report.checks.push(Check::pass(
+                name,
+                format!("transcript aggregates answered ({} cell(s))", cells.len()),
+            )),
+            Err(e) => report
+                .checks
+                .push(failed_call(name, Endpoint::TranscriptAggregates, &e)),
+        }
+    } else {
+        report.checks.push(Check::skip(
+            "transcript aggregates",
+            "batch.source = \"conversations\" does not use them",
+        ));
+    }
+    names_checks(&client, settings, &conversations, &mut report).await;
+    topic_checks(&client, &mut report).await;
+    coaching_check(settings, options, &mut report).await;
+    report
+}
+
+async fn sta_checks(
+    client: &GenesysClient,
+    settings: &Settings,
+    conversations: &[crate::genesys::models::AnalyticsConversation],
+    report: &mut Report,
+) {
+    let name = "permission speechAndTextAnalytics:data:view";
+    let mut scores: Vec<(String, f64)> = Vec::new();
+    let mut answered = 0usize;
+    let mut failure = None;
+    // Without a recent conversation a made-up id still shows the permission: 404 means the
+    // role may ask, 403 names what it lacks.
+    let ids: Vec<String> = if conversations.is_empty() {
+        vec!["00000000-0000-0000-0000-000000000000".to_owned()]
+    } else {
+        conversations
+            .iter()
+            .map(|c| c.conversation_id.clone())
+            .collect()
+    };
+    for id in ids.iter().take(STA_PROBES) {
+        match client.conversation_sentiment(id).await {
+            Ok(StaOutcome::Analysed(s)) => {
+                answered += 1;
+                scores.push((id.clone(), s.score.value));
+                if scores.len() >= SCORES_WANTED {
+                    break;
+                }
+            }
+            Ok(StaOutcome::NotAnalysed) => answered += 1,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    if let Some(e) = failure {
+        report
+            .checks
+            .push(failed_call(name, Endpoint::StaConversation, &e));
+        report.checks.push(Check::skip(
+            "STA data present",
+            "not checked: the STA endpoint could not be read",
+        ));
+        report.checks.push(Check::skip(
+            "score scale",
+            "not checked: no scores could be read",
+        ));
+        return;
+    }
+    report.checks.push(Check::pass(
+        name,
+        format!(
+            "{} answered for {answered} conversation(s)",
+            Endpoint::StaConversation.describe()
+        ),
+    ));
+    let prerequisites = "STA scores need recording on, Speech & Text Analytics voice transcription enabled for the queue or flow, \
+        a supported language and an STA licence (docs/genesys-setup.md, prerequisites); scores appear a few minutes after a conversation ends";
+    match scores.first() {
+        Some((id, value)) => report.checks.push(Check::pass(
+            "STA data present",
+            format!(
+                "{} of {answered} recent conversation(s) have a sentiment score (e.g. {id}: {value})",
+                scores.len()
+            ),
+        )),
+        None if conversations.is_empty() => {
+            report.checks.push(Check::fail(
+                "STA data present",
+                "no conversation in the last 7 days",
+                format!("check genesys.region and that the org takes conversations; {prerequisites}"),
+            ));
+        }
+        None => report.checks.push(Check::fail(
+            "STA data present",
+            format!("none of the {answered} most recent conversation(s) has a sentiment score"),
+            prerequisites,
+        )),
+    }
+    report.checks.push(scale_check(
+        settings.genesys.sentiment_scale,
+        &scores.iter().map(|(_, v)| *v).collect::<Vec<_>>(),
+    ));
+}
+
+/// The scale the scores seen suggest, against `genesys.sentiment_scale`.
+pub fn scale_check(configured: ScoreScale, values: &[f64]) -> Check {
+    let name = "score scale";
+    if values.is_empty() {
+        return Check::skip(name, "no scores to judge by");
+    }
+    let largest = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    match configured {
+        ScoreScale::Unit if largest > 1.0 => Check::fail(
+            name,
+            format!(
+                "genesys.sentiment_scale = \"unit\" but a score of magnitude {largest} was seen (outside [-1, 1]: they would be rejected)"
+            ),
+            "set genesys.sentiment_scale = \"percent\"",
+        ),
+        ScoreScale::Percent if values.len() >= 3 && largest <= 1.0 => Check::fail(
+            name,
+            format!(
+                "genesys.sentiment_scale = \"percent\" but all {} scores seen lie within [-1, 1] (largest magnitude {largest})",
+                values.len()
+            ),
+            "these look like unit scores: set genesys.sentiment_scale = \"unit\" (or check again with more data)",
+        )
+        .optional(),
+        _ => Check::pass(
+            name,
+            format!(
+                "{} score(s) seen, largest magnitude {largest}: consistent with genesys.sentiment_scale = \"{}\"",
+                values.len(),
+                configured.as_str()
+            ),
+        ),
+    }
+}
+
+async fn names_checks(
+    client: &GenesysClient,
+    settings: &Settings,
+    conversations: &[crate::genesys::models::AnalyticsConversation],
+    report: &mut Report,
+) {
+    if !settings.genesys.resolve_names {
+        report.checks.push(Check::skip(
+            "names of agents and queues",
+            "genesys.resolve_names = false",
+        ));
+        return;
+    }
+    let mut users = Vec::new();
+    let mut queues = Vec::new();
+    for c in conversations.iter().take(5) {
+        for p in &c.participants {
+            if let Some(u) = &p.user_id {
+                users.push(u.clone());
+            }
+            for s in &p.sessions {
+                for seg in &s.segments {
+                    if let Some(q) = &seg.queue_id {
+                        queues.push(q.clone());
+                    }
+                }
+            }
+        }
+    }
+    users.sort();
+    users.dedup();
+    queues.sort();
+    queues.dedup();
+    for (kind, ids, name, endpoint) in [
+        (
+            NameKind::User,
+            users,
+            "agent names (users)",
+            Endpoint::Users,
+        ),
+        (
+            NameKind::Queue,
+            queues,
+            "queue names (permission routing:queue:view)",
+            Endpoint::Queues,
+        ),
+    ] {
+        let ids: Vec<String> = ids.into_iter().take(5).collect();
+        let check = match client.names(kind, &ids).await {
+            Ok(found) => Check::pass(
+                name,
+                format!(
+                    "{} answered ({} of {} id(s) named)",
+                    endpoint.describe(),
+                    found.len(),
+                    ids.len()
+                ),
+            ),
+            Err(e) => {
+                let mut c = failed_call(name, endpoint, &e);
+                c.detail.push_str("; reports show ids instead of names");
+                c
+            }
+        };
+        // The daemon works without names: reports show ids.
+        report.checks.push(check.optional());
+    }
+}
+
+/// Whether a transport list names `wanted` (spellings are UNVERIFIED: case and punctuation
+/// are ignored, and `All` counts for every transport).
+fn carries(transports: &[String], wanted: &str) -> bool {
+    let norm = |s: &str| {
+        s.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase()
+    };
+    let wanted = norm(wanted);
+    transports
+        .iter()
+        .map(|t| norm(t))
+        .any(|t| t == wanted || t == "all")
+}
+
+async fn topic_checks(client: &GenesysClient, report: &mut Report) {
+    let triggers = client.trigger_topics().await;
+    let available = client.available_topics().await;
+    if let Err(e) = &triggers {
+        report.checks.push(
+            failed_call(
+                "topics offered to Process Automation triggers",
+                Endpoint::TriggerTopics,
+                e,
+            )
+            .optional(),
+        );
+    }
+    if let Err(e) = &available {
+        report.checks.push(
+            failed_call(
+                "topics offered to EventBridge",
+                Endpoint::AvailableTopics,
+                e,
+            )
+            .optional(),
+        );
+    }
+    for topic in CONSUMED_TOPICS {
+        let to_triggers = triggers.as_ref().ok().map(|t| t.iter().any(|n| n == topic));
+        let to_eventbridge = available.as_ref().ok().map(|a| {
+            a.iter()
+                .find(|t| t.id == topic)
+                .and_then(|t| t.transports.as_deref())
+                .is_some_and(|tr| carries(tr, "EventBridge"))
+        });
+        let say = |v: Option<bool>| match v {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "unknown",
+        };
+        let detail = format!(
+            "triggers: {}, EventBridge: {}",
+            say(to_triggers),
+            say(to_eventbridge)
+        );
+        let name = format!("topic {topic}");
+        // Only one path is needed (a trigger or EventBridge), and the batch works without
+        // either: these lines inform, they do not fail the run.
+        report.checks.push(match (to_triggers, to_eventbridge) {
+            (Some(true), _) | (_, Some(true)) => Check::pass(name, detail),
+            (None, None) => Check::skip(name, "the topic lists could not be read"),
+            _ => Check::fail(
+                name,
+                format!("{detail}: not offered where it could be read"),
+                if topic.ends_with(".sentiment") {
+                    "use the documented fallback: a trigger or EventBridge rule on v2.detail.events.conversation.{id}.acw (docs/genesys-setup.md)"
+                } else {
+                    "ask Genesys support whether the topic can be enabled for the org; the batch works without webhooks"
+                },
+            )
+            .optional(),
+        });
+    }
+}
+
+async fn coaching_check(settings: &Settings, options: &DoctorOptions, report: &mut Report) {
+    let name = "coaching platform";
+    let client = match CoachingClient::new(&settings.coaching) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            report.checks.push(Check::skip(
+                name,
+                "coaching.url is empty: nothing is forwarded",
+            ));
+            return;
+        }
+        Err(e) => {
+            report
+                .checks
+                .push(Check::fail(name, e, "fix coaching.url / coaching.secret"));
+            return;
+        }
+    };
+    let shown = crate::config::redact_url(client.url().as_str());
+    if !options.send_test {
+        report.checks.push(match client.probe().await {
+            Ok(status) => Check::pass(
+                name,
+                format!("{shown} answers (HTTP {status} to HEAD; nothing delivered: --send-test sends a signed test delivery)"),
+            ),
+            Err(cause) => Check::fail(
+                name,
+                format!("{shown} does not answer: {cause}"),
+                "check coaching.url and that this machine can reach it",
+            ),
+        });
+        return;
+    }
+    let test_url = match &options.test_url {
+        Some(u) => reqwest::Url::parse(u).map_err(|e| format!("--test-url: {e}")),
+        None => {
+            let mut u = client.url().clone();
+            let path = format!("{}/test", u.path().trim_end_matches('/'));
+            u.set_path(&path);
+            Ok(u)
+        }
+    };
+    let test_url = match test_url {
+        Ok(u) => u,
+        Err(e) => {
+            report
+                .checks
+                .push(Check::fail(name, e, "give an absolute URL"));
+            return;
+        }
+    };
+    let event_id = format!(
+        "doctor-test-{}-{}",
+        Utc::now().timestamp_micros(),
+        std::process::id()
+    );
+    let body = json!({
+        "event_type": "test",
+        "event_id": event_id,
+        "timestamp": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    })
+    .to_string();
+    let shown_test = crate::config::redact_url(test_url.as_str());
+    let signed = if client.signs() {
+        "signed"
+    } else {
+        "unsigned (coaching.secret is empty)"
+    };
+    report.checks.push(
+        match client
+            .deliver_to(&test_url, &event_id, body.as_bytes())
+            .await
+        {
+            Attempt::Delivered { status } => Check::pass(
+                name,
+                format!("{signed} test delivery {event_id} to {shown_test} answered {status}"),
+            ),
+            Attempt::Retry { status, error, .. } => Check::fail(
+                name,
+                format!(
+                    "test delivery to {shown_test} failed{}: {error}",
+                    status.map(|s| format!(" ({s})")).unwrap_or_default()
+                ),
+                "check that the platform is up; real deliveries would be retried",
+            ),
+            Attempt::Reject { status, error } => Check::fail(
+                name,
+                format!("test delivery to {shown_test} refused ({status}): {error}"),
+                if status == 401 || status == 403 {
+                    "check coaching.secret / coaching.auth_header against what the platform expects"
+                } else {
+                    "check coaching.url and the platform's test path (--test-url)"
+                },
+            ),
+        },
+    );
+}
