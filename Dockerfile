@@ -6,6 +6,9 @@ ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim
 
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
+# Empty for the production image; "emulator" adds `emulate`, `coaching-sink`, `demo` and
+# `evaluate` (deploy/docker-compose.yml builds it that way for a local trial).
+ARG CARGO_FEATURES=""
 # 1. Dependencies only: build against stub sources so this layer is reused until
 #    Cargo.toml or Cargo.lock change.
 COPY Cargo.toml Cargo.lock ./
@@ -15,7 +18,7 @@ RUN mkdir -p src benches \
  && touch src/lib.rs \
  && for b in $(sed -n '/^\[\[bench\]\]/{n;s/^name = "\(.*\)"/\1/p}' Cargo.toml); do echo 'fn main() {}' > "benches/$b.rs"; done \
  && for t in $(sed -n '/^\[\[test\]\]/{n;s/^name = "\(.*\)"/\1/p}' Cargo.toml); do mkdir -p "tests/$t" && echo 'fn main() {}' > "tests/$t/main.rs"; done \
- && cargo build --release --locked --no-default-features \
+ && cargo build --release --locked --no-default-features ${CARGO_FEATURES:+--features "$CARGO_FEATURES"} \
  && rm -rf src benches tests
 # 2. The crate itself. The production image leaves out the emulator wing (`emulate`,
 #    `coaching-sink`, `demo`, `evaluate`): `--no-default-features`.
@@ -23,7 +26,12 @@ COPY config ./config
 COPY src ./src
 COPY benches ./benches
 COPY tests ./tests
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --no-default-features
+COPY build.rs ./
+# The commit for --version and build_info (the image has no .git): pass
+# --build-arg GENESYS_SENTIMENT_COMMIT=$(git rev-parse --short=12 HEAD).
+ARG GENESYS_SENTIMENT_COMMIT=unknown
+ENV GENESYS_SENTIMENT_COMMIT=${GENESYS_SENTIMENT_COMMIT}
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked --no-default-features ${CARGO_FEATURES:+--features "$CARGO_FEATURES"}
 
 FROM ${RUNTIME_IMAGE}
 RUN apt-get update \

@@ -399,6 +399,7 @@ impl Application {
             journal: journal.clone(),
             intake: intake.clone(),
             settings: settings.webhook.clone(),
+            metrics: metrics.clone(),
         };
         let backlog: Vec<_> = recovered.enrichment.drain().map(|(_, e)| e).collect();
         self.tracker
@@ -427,6 +428,7 @@ impl Application {
             deliveries: deliveries.clone(),
             cooldown: settings.coaching.alert_cooldown.get(),
         };
+        crate::batch::run::zero_verdict_gauges(&metrics);
         let batch = Batch {
             analyzer: Analyzer::new(genesys.clone(), &settings, store.clone()),
             journal: journal.clone(),

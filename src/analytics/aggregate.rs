@@ -30,6 +30,9 @@ pub enum Dimension {
 }
 
 impl Dimension {
+    /// Every dimension.
+    pub const ALL: [Dimension; 3] = [Dimension::Overall, Dimension::Agent, Dimension::Queue];
+
     /// Lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -25,6 +25,14 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// Every verdict.
+    pub const ALL: [Direction; 4] = [
+        Direction::Improving,
+        Direction::Declining,
+        Direction::Stable,
+        Direction::InsufficientData,
+    ];
+
     /// snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {

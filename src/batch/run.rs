@@ -267,7 +267,7 @@ impl Batch {
     }
 
     fn set_verdict_gauges(&self, report: &TrendReport) {
-        self.metrics.trend_groups.clear();
+        zero_verdict_gauges(&self.metrics);
         for ((dimension, direction), n) in report.verdict_counts() {
             self.metrics
                 .trend_groups
@@ -276,6 +276,22 @@ impl Batch {
                     verdict: direction.as_str(),
                 })
                 .set(n as i64);
+        }
+    }
+}
+
+/// Sets the trend-group gauge of every dimension and verdict to 0: before the first report
+/// (so dashboards and rules see the series from start-up), and before each report's counts.
+pub fn zero_verdict_gauges(metrics: &Metrics) {
+    for dimension in crate::analytics::aggregate::Dimension::ALL {
+        for direction in Direction::ALL {
+            metrics
+                .trend_groups
+                .get_or_create(&VerdictLabels {
+                    dimension: dimension.as_str(),
+                    verdict: direction.as_str(),
+                })
+                .set(0);
         }
     }
 }

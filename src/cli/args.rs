@@ -15,7 +15,7 @@ use crate::emulator::org::EffectSizes;
 /// genesys-sentiment: Genesys Cloud conversation sentiment → quality scores, honest
 /// trends, a tamper-evident audit journal and coaching insights.
 #[derive(Debug, Parser)]
-#[command(name = "genesys-sentiment", version, about, long_about = None)]
+#[command(name = "genesys-sentiment", version = crate::domain::VERSION, about, long_about = None)]
 pub struct Cli {
     /// Configuration file (TOML), layered over the built-in defaults; environment variables
     /// GENESYS_SENTIMENT__<SECTION>__<KEY> override both.

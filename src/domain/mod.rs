@@ -2,6 +2,18 @@
 //! polarity, the event vocabulary, what is owed to the coaching platform, secrets, signing
 //! keys and the Genesys region table. No I/O here, and no knowledge of any wire format.
 
+/// The git commit this binary was built from (`build.rs`; `unknown` when the build could
+/// not tell).
+pub const COMMIT: &str = env!("GENESYS_SENTIMENT_COMMIT");
+
+/// `--version`: the package version and the commit.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("GENESYS_SENTIMENT_COMMIT"),
+    ")"
+);
+
 pub mod delivery;
 pub mod events;
 pub mod files;

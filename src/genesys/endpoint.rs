@@ -35,6 +35,23 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// Every endpoint.
+    pub const ALL: [Endpoint; 13] = [
+        Endpoint::Token,
+        Endpoint::DetailsQuery,
+        Endpoint::JobSubmit,
+        Endpoint::JobStatus,
+        Endpoint::JobResults,
+        Endpoint::JobAvailability,
+        Endpoint::StaConversation,
+        Endpoint::TranscriptAggregates,
+        Endpoint::ConversationDetails,
+        Endpoint::Users,
+        Endpoint::Queues,
+        Endpoint::TriggerTopics,
+        Endpoint::AvailableTopics,
+    ];
+
     /// Low-cardinality metric label.
     pub fn label(self) -> &'static str {
         match self {
@@ -101,8 +118,9 @@ impl Endpoint {
             }
             Endpoint::Users => "no permission (the SDK docs list none for listing users)",
             Endpoint::Queues => "routing:queue:view",
-            // UNVERIFIED: the SDK docs list no permission; a 403 body names the real one.
-            Endpoint::TriggerTopics => "processautomation:trigger:view",
+            Endpoint::TriggerTopics => {
+                "any of processautomation:trigger:view, processautomation:trigger:edit"
+            }
             Endpoint::AvailableTopics => "no permission (the SDK docs list none)",
         }
     }

@@ -189,6 +189,17 @@ impl GenesysClient {
             retry,
             metrics.clone(),
         );
+        // The request counter exists from the start for every endpoint (status 200 at 0),
+        // so dashboards and `rate()` see the series before the first request.
+        for endpoint in Endpoint::ALL {
+            let _ =
+                metrics
+                    .genesys_requests
+                    .get_or_create(&crate::telemetry::metrics::RequestLabels {
+                        endpoint: endpoint.label(),
+                        status: "200".to_owned(),
+                    });
+        }
         let budget = RateBudget::new(
             genesys.requests_per_minute.get(),
             Duration::from_secs(60),

@@ -749,9 +749,9 @@ pub struct AvailableTopic {
     /// `Public` or `Preview`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visibility: Option<String>,
-    /// Transports that carry it (with `expand=transports`); the values are not enumerated
-    /// in the SDK (seen spelled `EventBridge`, `ProcessAutomation`, `Websocket`, `All`:
-    /// UNVERIFIED, so they are compared ignoring case and punctuation).
+    /// Transports that carry it (with `expand=transports`): the Java SDK enumerates `All`,
+    /// `Websocket`, `EventBridge`; the Python SDK leaves it an open list of strings, so
+    /// `doctor` compares ignoring case and punctuation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transports: Option<Vec<String>>,
     /// Permissions a subscriber needs.

@@ -52,6 +52,8 @@ pub struct Enricher {
     pub intake: Intake,
     /// Timing.
     pub settings: WebhookSettings,
+    /// Backlog and failures.
+    pub metrics: crate::telemetry::metrics::Metrics,
 }
 
 struct Waiting {
@@ -127,6 +129,9 @@ impl Enricher {
             }
         }
         loop {
+            this.metrics
+                .enrichment_backlog
+                .set(i64::try_from(plan.waiting.len()).unwrap_or(i64::MAX));
             let next = plan.timers.peek().map(|Reverse((at, _, _))| *at);
             let sleep = tokio::time::sleep_until(
                 next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
@@ -247,6 +252,7 @@ impl Enricher {
 
     async fn record_failure(&self, event: &ConversationEnded, reason: String) {
         tracing::warn!(conversation_id = %event.conversation_id, %reason, "No STA score for a conversation-end event.");
+        self.metrics.enrichment_failures.inc();
         let entry = Entry::EnrichmentFailed(EnrichmentFailed {
             event_id: event.event_id.clone(),
             conversation_id: event.conversation_id.clone(),

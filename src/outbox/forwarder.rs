@@ -384,6 +384,9 @@ impl Forwarder {
             Err(_) => None,
         };
         let status = status_of(&result);
+        if result.is_ok() {
+            self.metrics.delivery_attempt(status);
+        }
         let (entry, result_label, schedule) = match result {
             Err(error) => (
                 Entry::DeadLettered(outcome(None, Some(error))),

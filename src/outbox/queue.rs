@@ -175,6 +175,13 @@ impl DeliveryQueue {
         self.state.lock().expect("queue lock").items.len()
     }
 
+    /// When the oldest owed event was accepted (or replayed), if any is owed here. A scan
+    /// of what is owed: called once per metrics scrape, not per event.
+    pub fn oldest_since(&self) -> Option<DateTime<Utc>> {
+        let s = self.state.lock().expect("queue lock");
+        s.items.values().map(|o| o.since).min()
+    }
+
     /// Whether nothing is owed.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

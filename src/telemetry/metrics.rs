@@ -61,6 +61,31 @@ pub mod names {
     pub const FORWARDER_STALLED: &str = "genesys_sentiment_forwarder_stalled";
     /// Requests refused before the intake (connection cap, full journal queue), by reason.
     pub const SHED: &str = "genesys_sentiment_shed";
+    /// Age of the oldest event still owed to the coaching platform (0: none owed).
+    pub const OLDEST_PENDING_AGE: &str = "genesys_sentiment_oldest_pending_delivery_age_seconds";
+    /// Seconds from a webhook's body being read to its answer (the journal append
+    /// included), by answer class (2xx, 4xx, 503, 5xx).
+    pub const WEBHOOK_SECONDS: &str = "genesys_sentiment_webhook_duration_seconds";
+    /// Delivery attempts to the coaching platform by status class (2xx, 3xx, 4xx, 5xx,
+    /// transport: no HTTP answer).
+    pub const DELIVERY_ATTEMPTS: &str = "genesys_sentiment_delivery_attempts";
+    /// Conversation-end events waiting for their STA score to be fetched.
+    pub const ENRICHMENT_BACKLOG: &str = "genesys_sentiment_enrichment_backlog";
+    /// Conversation-end events whose STA score could not be had (journaled as
+    /// `enrichment_failed`).
+    pub const ENRICHMENT_FAILURES: &str = "genesys_sentiment_enrichment_failures";
+    /// Bytes of the live journal segments on disk (file journal; 0 on PostgreSQL).
+    pub const JOURNAL_BYTES: &str = "genesys_sentiment_journal_bytes";
+}
+
+/// Content type of the classic Prometheus text format ([`Metrics::render_text`]).
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// A label set with one `class` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabel {
+    /// The class, from a fixed small set.
+    pub class: &'static str,
 }
 
 /// A label set with one `outcome` label.
@@ -70,11 +95,13 @@ pub struct OutcomeLabel {
     pub outcome: &'static str,
 }
 
-/// The `version` label of `build_info`.
+/// The labels of `build_info`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VersionLabel {
     /// `CARGO_PKG_VERSION`.
     pub version: &'static str,
+    /// The git commit the binary was built from ([`crate::domain::COMMIT`]).
+    pub commit: &'static str,
 }
 
 /// Labels of a Genesys request.
@@ -141,6 +168,18 @@ pub struct Metrics {
     pub forwarder_stalled: Gauge,
     /// See [`names::SHED`].
     pub shed: Family<OutcomeLabel, Counter>,
+    /// See [`names::OLDEST_PENDING_AGE`] (set at each scrape).
+    pub oldest_pending_age: Gauge,
+    /// See [`names::WEBHOOK_SECONDS`].
+    pub webhook_seconds: Family<ClassLabel, Histogram>,
+    /// See [`names::DELIVERY_ATTEMPTS`].
+    pub delivery_attempts: Family<ClassLabel, Counter>,
+    /// See [`names::ENRICHMENT_BACKLOG`].
+    pub enrichment_backlog: Gauge,
+    /// See [`names::ENRICHMENT_FAILURES`].
+    pub enrichment_failures: Counter,
+    /// See [`names::JOURNAL_BYTES`] (set at each scrape).
+    pub journal_bytes: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -294,8 +333,53 @@ impl Metrics {
         build_info
             .get_or_create(&VersionLabel {
                 version: env!("CARGO_PKG_VERSION"),
+                commit: crate::domain::COMMIT,
             })
             .set(1);
+        let oldest_pending_age = Gauge::default();
+        r.register(
+            names::OLDEST_PENDING_AGE,
+            "Age in seconds of the oldest event still owed to the coaching platform (0: none)",
+            oldest_pending_age.clone(),
+        );
+        let webhook_seconds = Family::<ClassLabel, Histogram>::new_with_constructor(
+            webhook_histogram as fn() -> Histogram,
+        );
+        r.register(
+            names::WEBHOOK_SECONDS,
+            "Seconds from a webhook's body being read to its answer (journal included), by answer class",
+            webhook_seconds.clone(),
+        );
+        let delivery_attempts = Family::<ClassLabel, Counter>::default();
+        r.register(
+            names::DELIVERY_ATTEMPTS,
+            "Delivery attempts to the coaching platform, by status class",
+            delivery_attempts.clone(),
+        );
+        let enrichment_backlog = Gauge::default();
+        r.register(
+            names::ENRICHMENT_BACKLOG,
+            "Conversation-end events waiting for their STA score to be fetched",
+            enrichment_backlog.clone(),
+        );
+        let enrichment_failures = Counter::default();
+        r.register(
+            names::ENRICHMENT_FAILURES,
+            "Conversation-end events whose STA score could not be had",
+            enrichment_failures.clone(),
+        );
+        let journal_bytes = Gauge::default();
+        r.register(
+            names::JOURNAL_BYTES,
+            "Bytes of the live journal segments on disk (0 with the PostgreSQL journal)",
+            journal_bytes.clone(),
+        );
+        for class in ["2xx", "3xx", "4xx", "5xx", "transport"] {
+            let _ = delivery_attempts.get_or_create(&ClassLabel { class });
+        }
+        for class in WEBHOOK_CLASSES {
+            let _ = webhook_seconds.get_or_create(&ClassLabel { class });
+        }
         // Every outcome a rule may alert on exists from the start, at 0: `increase(…[1h])`
         // sees the first failure after a restart.
         for (family, outcomes) in [
@@ -319,6 +403,18 @@ impl Metrics {
                 ][..],
             ),
             (&deliveries, &["delivered", "failed", "dead_lettered"][..]),
+            (
+                &attributions,
+                &[
+                    "event",
+                    "acw",
+                    "user_end",
+                    "details",
+                    "unknown",
+                    "late_link",
+                    "lookup_failed",
+                ][..],
+            ),
             (
                 &shed,
                 &[
@@ -365,7 +461,40 @@ impl Metrics {
             forwarder_faults,
             forwarder_stalled,
             shed,
+            oldest_pending_age,
+            webhook_seconds,
+            delivery_attempts,
+            enrichment_backlog,
+            enrichment_failures,
+            journal_bytes,
         }
+    }
+
+    /// Counts one delivery attempt by the status it got (`None`: no HTTP answer).
+    pub fn delivery_attempt(&self, status: Option<u16>) {
+        let class = match status {
+            Some(200..=299) => "2xx",
+            Some(300..=399) => "3xx",
+            Some(400..=499) => "4xx",
+            Some(_) => "5xx",
+            None => "transport",
+        };
+        self.delivery_attempts
+            .get_or_create(&ClassLabel { class })
+            .inc();
+    }
+
+    /// Observes how long a webhook took to answer with `status`.
+    pub fn webhook_duration(&self, status: u16, seconds: f64) {
+        let class = match status {
+            200..=299 => "2xx",
+            503 => "503",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.webhook_seconds
+            .get_or_create(&ClassLabel { class })
+            .observe(seconds);
     }
 
     /// Counts a forwarder fault.
@@ -414,5 +543,68 @@ impl Metrics {
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
+    }
+
+    /// The classic Prometheus text format (what `/metrics` answers unless OpenMetrics is
+    /// asked for): the OpenMetrics exposition with counters' `# HELP`/`# TYPE` named as
+    /// their `_total` samples, and without `# UNIT` and `# EOF`.
+    pub fn render_text(&self) -> String {
+        openmetrics_to_text(&self.render())
+    }
+}
+
+/// Answer classes of [`names::WEBHOOK_SECONDS`].
+const WEBHOOK_CLASSES: [&str; 4] = ["2xx", "4xx", "503", "5xx"];
+
+/// Buckets of the webhook latency histogram: 100 µs to about 3 s.
+fn webhook_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_1, 2.0, 16))
+}
+
+/// Rewrites an OpenMetrics exposition in the classic text format.
+pub fn openmetrics_to_text(openmetrics: &str) -> String {
+    let mut counters = std::collections::HashSet::new();
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ")
+            && let Some(name) = rest.strip_suffix(" counter")
+        {
+            counters.insert(name.to_owned());
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_format_names_counters_by_their_samples_and_has_no_eof() {
+        let m = Metrics::new();
+        m.delivery_attempt(Some(503));
+        let text = m.render_text();
+        assert!(text.contains("# TYPE genesys_sentiment_delivery_attempts_total counter\n"));
+        assert!(text.contains("genesys_sentiment_delivery_attempts_total{class=\"5xx\"} 1\n"));
+        assert!(text.contains("# TYPE genesys_sentiment_ready gauge\n"));
+        assert!(!text.contains("# EOF"));
+        assert!(m.render().ends_with("# EOF\n"));
     }
 }

@@ -16,6 +16,7 @@ mod config;
 mod conformance;
 #[cfg(feature = "emulator")]
 mod dashboard;
+mod deploy;
 #[cfg(feature = "emulator")]
 mod doctor;
 #[cfg(feature = "emulator")]

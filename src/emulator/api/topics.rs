@@ -17,41 +17,49 @@ use crate::genesys::models::{
 };
 use crate::genesys::topics::TRIGGER_TOPICS_PATH;
 
-/// Every topic the emulated org knows, with its transports and description.
-const TOPICS: [(&str, &[&str], &str); 5] = [
+/// Every topic the emulated org knows: its name, its transports (the Java SDK's
+/// `TransportsEnum`: `All`, `Websocket`, `EventBridge`), whether Process Automation triggers
+/// may use it, and its description.
+const TOPICS: [(&str, &[&str], bool, &str); 5] = [
     (
         "v2.speechandtextanalytics.conversation.{id}.sentiment",
-        &["Websocket", "EventBridge", "ProcessAutomation"],
+        &["Websocket", "EventBridge"],
+        true,
         "Overall sentiment of an analysed conversation",
     ),
     (
         "v2.detail.events.conversation.{id}.acw",
-        &["Websocket", "EventBridge", "ProcessAutomation"],
+        &["Websocket", "EventBridge"],
+        true,
         "An agent's after-call work on a conversation",
     ),
     (
         "v2.detail.events.conversation.{id}.customer.end",
-        &["Websocket", "EventBridge", "ProcessAutomation"],
+        &["Websocket", "EventBridge"],
+        true,
         "The customer left the conversation",
     ),
     (
         "v2.detail.events.conversation.{id}.user.end",
-        &["Websocket", "EventBridge", "ProcessAutomation"],
+        &["All"],
+        true,
         "An agent's part of the conversation ended",
     ),
     (
         "v2.users.{id}.presence",
         &["Websocket"],
+        false,
         "A user's presence",
     ),
 ];
 
-fn offered(
-    state: &EmulatorState,
-) -> impl Iterator<Item = (&'static str, &'static [&'static str], &'static str)> + '_ {
+/// A topic: name, transports, offered to triggers, description.
+type Topic = (&'static str, &'static [&'static str], bool, &'static str);
+
+fn offered(state: &EmulatorState) -> impl Iterator<Item = Topic> + '_ {
     TOPICS
         .into_iter()
-        .filter(|(id, _, _)| !state.config.unoffered_topics.iter().any(|u| u == id))
+        .filter(|(id, _, _, _)| !state.config.unoffered_topics.iter().any(|u| u == id))
 }
 
 fn query_value(query: Option<&str>, name: &str) -> Option<String> {
@@ -82,8 +90,8 @@ pub async fn trigger_topics(State(state): State<EmulatorState>, RawQuery(q): Raw
         },
     };
     let names: Vec<String> = offered(&state)
-        .filter(|(_, transports, _)| transports.contains(&"ProcessAutomation"))
-        .map(|(id, _, _)| id.to_owned())
+        .filter(|(_, _, triggers, _)| *triggers)
+        .map(|(id, _, _, _)| id.to_owned())
         .collect();
     let end = (start + page_size).min(names.len());
     let entities = names.get(start..end).unwrap_or_default().to_vec();
@@ -105,7 +113,7 @@ pub async fn available_topics(
     let expand = query_value(q.as_deref(), "expand").unwrap_or_default();
     let with_transports = expand.split(',').any(|e| e == "transports");
     let entities = offered(&state)
-        .map(|(id, transports, description)| AvailableTopic {
+        .map(|(id, transports, _, description)| AvailableTopic {
             id: id.to_owned(),
             description: Some(description.to_owned()),
             visibility: Some("Public".to_owned()),

@@ -55,7 +55,8 @@ pub async fn receive(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match handle(&state, query, &headers, body).await {
+    let started = std::time::Instant::now();
+    let response = match handle(&state, query, &headers, body).await {
         Ok(answer) => {
             state.metrics.webhook(answer.label());
             answer.into_response()
@@ -77,7 +78,11 @@ pub async fn receive(
             }
             rejection.into_response()
         }
-    }
+    };
+    state
+        .metrics
+        .webhook_duration(response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
 }
 
 async fn handle(
