@@ -164,7 +164,7 @@ fn measure(journal: &std::path::Path, owed: usize, owed_in_memory: usize) -> Mea
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if line.contains("Listening.") {
                 let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
-                let _ = tx.send(v["fields"]["address"].as_str().unwrap().to_owned());
+                let _ = tx.send(v["address"].as_str().unwrap().to_owned());
             }
         }
     });

@@ -61,6 +61,14 @@ pub enum Command {
     /// topics, coaching platform. One ✓/✗ line per check with the fix; exit 0 only when
     /// every required check passes.
     Doctor(DoctorArgs),
+    /// Print a shell completion script, e.g. `genesys-sentiment completions bash >
+    /// /etc/bash_completion.d/genesys-sentiment`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `genesys-sentiment man > genesys-sentiment.1`.
+    Man,
 }
 
 /// Options of `doctor`.
@@ -73,6 +81,31 @@ pub struct DoctorArgs {
     /// Where the test delivery goes (default: coaching.url with `/test` appended).
     #[arg(long, value_name = "URL", requires = "send_test")]
     pub test_url: Option<String>,
+}
+
+/// A number in [0, 1] (a share of agents, conversations or requests).
+#[cfg(feature = "emulator")]
+fn share(text: &str) -> Result<f64, String> {
+    finite_in(text, 0.0, 1.0)
+}
+
+/// Quality points in [0, 40] (how much queues differ).
+#[cfg(feature = "emulator")]
+fn points_0_to_40(text: &str) -> Result<f64, String> {
+    finite_in(text, 0.0, 40.0)
+}
+
+#[cfg(feature = "emulator")]
+fn finite_in(text: &str, low: f64, high: f64) -> Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if v.is_finite() && (low..=high).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{text} is outside [{low}, {high}]"))
+    }
 }
 
 /// `audit` subcommands.
@@ -192,10 +225,10 @@ pub struct EvaluateArgs {
     #[arg(long, default_value = "2026-06-01T00:00:00Z")]
     pub end: chrono::DateTime<chrono::Utc>,
     /// Quality points between the easiest (and hardest) queue and an agent's own level.
-    #[arg(long, default_value_t = 9.0)]
+    #[arg(long, default_value_t = 9.0, value_parser = points_0_to_40)]
     pub queue_effects: f64,
     /// Share of agents whose only change is a move between an easy and a hard queue.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.2, value_parser = share)]
     pub mix_only_share: f64,
     /// Print a markdown section (for docs/benchmarks.md) instead of JSON.
     #[arg(long)]
@@ -231,7 +264,7 @@ pub struct EmulateArgs {
     #[arg(long, default_value_t = 1000.0)]
     pub conversations_per_day: f64,
     /// Share of conversations without STA analysis.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = share)]
     pub unanalysed_share: f64,
     /// Window length (days) the ground truth compares.
     #[arg(long, default_value_t = 7)]
@@ -241,11 +274,11 @@ pub struct EmulateArgs {
     pub effects: EffectSizes,
     /// Quality points between the easiest (and hardest) queue and an agent's own level
     /// (0: queues do not matter).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = points_0_to_40)]
     pub queue_effects: f64,
     /// Share of agents (from the stable ones) whose only change is a move between an easy
     /// and a hard queue at the window boundary (truth label `mix_only`).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
     pub mix_only_share: f64,
     /// End of the history (RFC 3339); default: the start of today (UTC).
     #[arg(long)]
@@ -266,13 +299,13 @@ pub struct EmulateArgs {
     #[arg(long, default_value = "unit")]
     pub aggregate_scale: ScoreScale,
     /// Fault: share of API requests answered 500/503.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
     pub error_rate: f64,
     /// Fault: added latency per API request (milliseconds).
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
     /// Fault: share of answers with a truncated JSON body.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
     pub malformed_rate: f64,
     /// Fault: answer every API request 429 for this many seconds from start.
     #[arg(long, default_value_t = 0)]

@@ -23,6 +23,10 @@ use crate::telemetry;
 
 /// Loads the configuration for `cli`'s command, starts telemetry and runs the command.
 pub fn run(cli: Cli) -> ExitCode {
+    if matches!(cli.command, Command::Completions { .. } | Command::Man) {
+        // Printed from the CLI definition alone: no configuration is read.
+        return from_definition(&cli.command);
+    }
     let purpose = match &cli.command {
         // check-config refuses what serve would refuse (credentials, webhook authentication).
         Command::Serve | Command::CheckConfig => Purpose::Serve,
@@ -42,17 +46,67 @@ pub fn run(cli: Cli) -> ExitCode {
         log.level = crate::config::LogFilter::parse("warn").expect("a valid filter");
     }
     telemetry::init(&log);
+    let json = log.format == crate::config::LogFormat::Json;
     match dispatch(cli.command, settings) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            fatal(json, &format!("{e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A fatal error: one JSON line under `log.format = "json"` (what log shippers parse), else
+/// `error: …`.
+fn fatal(json: bool, message: &str) {
+    if json {
+        let line = serde_json::json!({
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "level": "ERROR",
+            "target": "genesys_sentiment",
+            "message": "Fatal error; exiting.",
+            "error": message,
+        });
+        eprintln!("{line}");
+    } else {
+        eprintln!("error: {message}");
+    }
+}
+
+/// Whether the environment or the defaults ask for JSON logs, for errors that happen
+/// before the configuration could be loaded (read from the environment variable only: a
+/// file that does not parse cannot say).
+fn json_requested() -> bool {
+    std::env::var("GENESYS_SENTIMENT__LOG__FORMAT")
+        .is_ok_and(|f| f.trim().eq_ignore_ascii_case("json"))
+}
+
+/// `completions SHELL` and `man`: printed from the CLI definition.
+fn from_definition(command: &Command) -> ExitCode {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let result = match command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut cmd,
+                "genesys-sentiment",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        _ => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
 fn config_failure(e: &ConfigError) -> ExitCode {
-    eprintln!("error: {e}");
+    fatal(json_requested(), &e.to_string());
     ExitCode::from(2)
 }
 
@@ -148,6 +202,7 @@ fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             println!("{n} dead-lettered event(s) queued for delivery at the next start.");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Completions { .. } | Command::Man => Ok(from_definition(&command)),
         Command::Doctor(args) => {
             let options = doctor::DoctorOptions {
                 send_test: args.send_test,

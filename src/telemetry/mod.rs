@@ -19,8 +19,10 @@ pub fn init(settings: &LogSettings) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let writer = std::io::stderr.with_max_level(tracing::Level::TRACE);
     let result = match settings.format {
+        // Flat: an event's fields sit beside `timestamp`, `level`, `target` and `message`.
         LogFormat::Json => tracing_subscriber::fmt()
             .json()
+            .flatten_event(true)
             .with_env_filter(filter)
             .with_current_span(false)
             .with_writer(writer)

@@ -138,7 +138,7 @@ impl RunningBinary {
             .wait_for_line("Listening.", within)
             .expect("the binary logs its address");
         let v: serde_json::Value = serde_json::from_str(&line).expect("json log line");
-        let field = |name: &str| v["fields"][name].as_str().unwrap().parse().unwrap();
+        let field = |name: &str| v[name].as_str().unwrap().parse().unwrap();
         (field("address"), field("admin"))
     }
 

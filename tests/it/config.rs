@@ -339,4 +339,83 @@ fn a_port_in_use_names_the_setting() {
         err.contains(&addr) && err.contains("server.listen"),
         "names the address and the key: {err}"
     );
+
+    // Under log.format = "json" every line is JSON, the fatal one included, with flat
+    // fields; so is a configuration error found before the configuration loads.
+    let journal = dir.path().join("journal");
+    let out = run_bin(
+        &["serve"],
+        &[
+            ("GENESYS_SENTIMENT__LOG__FORMAT", "json"),
+            ("GENESYS_SENTIMENT__SERVER__LISTEN", addr.as_str()),
+            ("GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN", "127.0.0.1:0"),
+            ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "client-id-0001"),
+            (
+                "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET",
+                "client-secret-0002",
+            ),
+            ("GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED", "true"),
+            ("GENESYS_SENTIMENT__JOURNAL__DIR", journal.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let last = lines.last().expect("a fatal line");
+    assert_eq!(last["level"], "ERROR", "{last}");
+    assert!(
+        last["error"].as_str().unwrap().contains("server.listen"),
+        "{last}"
+    );
+    assert!(lines.iter().all(|l| l.get("fields").is_none()), "{lines:?}");
+    let out = run_bin(
+        &["serve"],
+        &[
+            ("GENESYS_SENTIMENT__LOG__FORMAT", "json"),
+            ("GENESYS_SENTIMENT__SERVER__LISTEN", "not-an-address"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let line: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stderr).trim()).expect("one JSON line");
+    assert!(
+        line["error"].as_str().unwrap().contains("server.listen"),
+        "{line}"
+    );
+}
+
+#[test]
+fn version_completions_and_man_page_come_from_the_cli_definition() {
+    let out = run_bin(&["--version"], &[]);
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        version.contains(&format!("(commit {})", genesys_sentiment::domain::COMMIT)),
+        "{version}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run_bin(&["completions", shell], &[]);
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{shell}");
+        assert!(
+            script.contains("doctor") && script.contains("send-test"),
+            "{shell}: {script}"
+        );
+    }
+    let out = run_bin(&["man"], &[]);
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH genesys-sentiment 1"),
+        "{page}"
+    );
+    assert!(page.contains("genesys\\-sentiment\\-doctor(1)"), "{page}");
+    // No configuration is read: a broken one does not stop them.
+    let out = run_bin(
+        &["man"],
+        &[("GENESYS_SENTIMENT__SERVER__LISTEN", "nonsense")],
+    );
+    assert!(out.status.success());
 }
