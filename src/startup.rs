@@ -442,6 +442,7 @@ impl Application {
                 metrics.clone(),
                 Some(store.clone()),
             )),
+            stop: self.root.clone(),
         };
         if settings.batch.enabled {
             let job = batch.clone();

@@ -31,6 +31,9 @@ pub enum BatchError {
     /// The conversation store failed.
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
+    /// The daemon was stopped during the run.
+    #[error("interrupted by shutdown")]
+    Interrupted,
 }
 
 impl From<PullError> for BatchError {
@@ -59,6 +62,9 @@ pub struct Batch {
     pub settings: Arc<Settings>,
     /// Agent and queue names from Genesys.
     pub names: Arc<NameResolver>,
+    /// Fires when the daemon stops: a run in progress ends as `interrupted` (logged and
+    /// journaled) instead of vanishing.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 impl std::fmt::Debug for Batch {
@@ -141,8 +147,9 @@ impl Batch {
             );
             loop {
                 tokio::select! {
-                    result = &mut work => break result,
+                    result = &mut work => break Some(result),
                     _ = ticks.tick() => self.report_progress(&info, &progress, before, clock),
+                    () = self.stop.cancelled() => break None,
                 }
             }
         };
@@ -156,8 +163,19 @@ impl Batch {
             .batch_duration_seconds
             .observe(clock.elapsed().as_secs_f64());
         let analysis = match analysis {
-            Ok(a) => a,
-            Err(e) => {
+            Some(Ok(a)) => a,
+            None => {
+                info.outcome = RunOutcome::Interrupted;
+                info.error = Some(BatchError::Interrupted.to_string());
+                tracing::warn!(
+                    run,
+                    scores_fetched = progress.snapshot().scores_fetched,
+                    "Batch run interrupted by shutdown; the next run starts over from what the store holds."
+                );
+                self.finish(info).await;
+                return Err(BatchError::Interrupted);
+            }
+            Some(Err(e)) => {
                 let error = BatchError::from(e);
                 info.outcome = RunOutcome::Failed;
                 info.error = Some(error.to_string());

@@ -9,6 +9,9 @@ use std::time::Duration;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+/// How long a run may take to end itself once cancelled before it is aborted.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
 /// Runs `job(run_number)` on the schedule until cancelled. `job` returns `Err(cause)` for
 /// a failed run.
 pub async fn run_every<F, Fut, E>(
@@ -38,12 +41,17 @@ pub async fn run_every<F, Fut, E>(
         // A spawned task: a panic in the job is contained and reported here.
         let handle = tokio::spawn(job(run));
         let abort = handle.abort_handle();
+        tokio::pin!(handle);
         let result = tokio::select! {
             _ = cancel.cancelled() => {
-                abort.abort();
+                // A run that watches the same token ends itself (and records that it was
+                // interrupted); one that does not is aborted after a grace period.
+                if tokio::time::timeout(STOP_GRACE, &mut handle).await.is_err() {
+                    abort.abort();
+                }
                 return;
             }
-            r = handle => r,
+            r = &mut handle => r,
         };
         match result {
             Ok(Ok(())) => {}

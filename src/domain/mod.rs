@@ -257,6 +257,9 @@ pub enum RunOutcome {
     Succeeded,
     /// Genesys or the journal failed; no report.
     Failed,
+    /// The daemon was stopped during the run; no report (the next run starts over, with
+    /// what the store already holds).
+    Interrupted,
 }
 
 impl RunOutcome {
@@ -266,6 +269,7 @@ impl RunOutcome {
             RunOutcome::Running => "running",
             RunOutcome::Succeeded => "succeeded",
             RunOutcome::Failed => "failed",
+            RunOutcome::Interrupted => "interrupted",
         }
     }
 
@@ -275,6 +279,7 @@ impl RunOutcome {
             "running" => Some(RunOutcome::Running),
             "succeeded" => Some(RunOutcome::Succeeded),
             "failed" => Some(RunOutcome::Failed),
+            "interrupted" => Some(RunOutcome::Interrupted),
             _ => None,
         }
     }

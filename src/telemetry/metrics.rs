@@ -383,7 +383,7 @@ impl Metrics {
         // Every outcome a rule may alert on exists from the start, at 0: `increase(…[1h])`
         // sees the first failure after a restart.
         for (family, outcomes) in [
-            (&batch_runs, &["succeeded", "failed"][..]),
+            (&batch_runs, &["succeeded", "failed", "interrupted"][..]),
             (
                 &webhooks,
                 &[

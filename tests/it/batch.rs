@@ -170,7 +170,9 @@ async fn a_run_flags_the_agents_the_emulator_made_decline_and_alerts_once() {
     );
     // The restarted daemon's run found every score in the store: it asked STA for none.
     assert!(
-        !metrics.contains("endpoint=\"sta_conversation\",status=\"200\""),
+        metrics.contains(
+            "genesys_sentiment_genesys_requests_total{endpoint=\"sta_conversation\",status=\"200\"} 0\n"
+        ),
         "{metrics}"
     );
     let latest = &services.reports.runs()[0];
@@ -249,4 +251,38 @@ async fn the_aggregates_source_reports_from_a_handful_of_requests() {
         g.current.std_dev.is_none() && g.current.p50.is_none(),
         "no per-record detail from aggregates"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cut_short_by_shutdown_is_journaled_as_interrupted() {
+    let mut config = batch_org(3);
+    // Slow answers: the run is still pulling when the daemon is stopped.
+    config.faults = Faults {
+        latency_ms: 200,
+        ..Faults::default()
+    };
+    let emu = crate::helpers::emulator::start(config).await;
+    let t = TestApp::started(|s| use_emulator(s, &emu)).await;
+    let stats = emu.state.stats.clone();
+    let underway = crate::helpers::poll(std::time::Duration::from_secs(30), async || {
+        let runs: Value = t.get("/v1/runs").await.json().await.ok()?;
+        (runs["runs"][0]["outcome"] == "running"
+            && stats
+                .api_requests
+                .load(std::sync::atomic::Ordering::Relaxed)
+                >= 3)
+            .then_some(())
+    })
+    .await;
+    assert!(underway.is_some(), "the run never got going");
+    let dir = t.stop().await;
+    let journal =
+        std::fs::read_to_string(dir.path().join("journal/segment-00000001.jsonl")).unwrap();
+    let run = journal
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["type"] == "batch_run")
+        .expect("the run is journaled");
+    assert_eq!(run["outcome"], "interrupted", "{run}");
+    assert_eq!(run["error"], "interrupted by shutdown", "{run}");
 }
