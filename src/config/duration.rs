@@ -28,9 +28,30 @@ impl From<Duration> for HumanDuration {
     }
 }
 
+/// Printed in the largest unit that states it exactly, the way it is configured: `548d`,
+/// `76h`, `90s`, `500ms` (never humantime's `1year 6months 2h 38m 24s`, whose years and
+/// months are averages).
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
+        let d = self.0;
+        if d.subsec_nanos() % 1_000_000 != 0 {
+            return write!(f, "{}", humantime::format_duration(d));
+        }
+        let ms = d.as_millis();
+        if ms == 0 {
+            return f.write_str("0s");
+        }
+        for (unit, size) in [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1_000),
+        ] {
+            if ms % size == 0 {
+                return write!(f, "{}{unit}", ms / size);
+            }
+        }
+        write!(f, "{ms}ms")
     }
 }
 
@@ -91,5 +112,24 @@ mod tests {
         assert!(err.to_string().contains("no unit"), "{err}");
         let err = serde_json::from_str::<HumanDuration>("\"fast\"").unwrap_err();
         assert!(err.to_string().contains("invalid duration"), "{err}");
+    }
+
+    #[test]
+    fn durations_print_in_the_largest_exact_unit_and_read_back_equal() {
+        for (written, printed) in [
+            ("548d", "548d"),
+            ("400d", "400d"),
+            ("120h", "5d"),
+            ("76h", "76h"),
+            ("90s", "90s"),
+            ("15m", "15m"),
+            ("1500ms", "1500ms"),
+            ("0s", "0s"),
+        ] {
+            let d: HumanDuration = serde_json::from_str(&format!("\"{written}\"")).unwrap();
+            assert_eq!(d.to_string(), printed, "{written}");
+            let back: HumanDuration = serde_json::from_str(&format!("\"{d}\"")).unwrap();
+            assert_eq!(back, d, "{written}");
+        }
     }
 }

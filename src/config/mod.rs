@@ -88,7 +88,19 @@ impl Settings {
         ] {
             *url = redact_url(url);
         }
-        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        let mut value = match toml::Value::try_from(&shown) {
+            Ok(v) => v,
+            Err(e) => return format!("# cannot render: {e}\n"),
+        };
+        // A SQLite path is no secret: shown as it is; a PostgreSQL URL without its password.
+        if let Some(store) = value.get_mut("store").and_then(toml::Value::as_table_mut) {
+            store.insert(
+                "url".into(),
+                toml::Value::String(redact_url(self.store.url())),
+            );
+        }
+        // Not the pretty form: it spreads [[-100.0, 0.0], …] over twenty lines.
+        toml::to_string(&value).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
 
     /// Whether any webhook authentication method is configured.

@@ -238,6 +238,39 @@ fn check_config_never_prints_a_secret() {
         stdout.contains("basic_username = \"genesys\""),
         "non-secrets are shown: {stdout}"
     );
+    // Durations as configured, the SQLite path in full, nested lists on one line.
+    for shown in [
+        "retention = \"548d\"",
+        "dedupe_window = \"5d\"",
+        "url = \"sqlite://./data/genesys-sentiment.db\"",
+        "piecewise_points = [[-100.0, 0.0], [-20.0, 35.0], [20.0, 65.0], [100.0, 100.0]]",
+    ] {
+        assert!(stdout.contains(shown), "{shown} not in:\n{stdout}");
+    }
+    // A PostgreSQL URL is shown without its password.
+    let out = run_bin(
+        &["check-config"],
+        &[
+            ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "client-id-0001"),
+            (
+                "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET",
+                "client-secret-in-env-0002",
+            ),
+            ("GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED", "true"),
+            (
+                "GENESYS_SENTIMENT__STORE__URL",
+                "postgres://genesys:db-password-0004@db.internal:5432/sentiment",
+            ),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains("db-password-0004"), "{stdout}");
+    assert!(stdout.contains("@db.internal:5432/sentiment"), "{stdout}");
 }
 
 /// Every key of `config/default.toml` has a row in the key table of docs/operations.md, so an
