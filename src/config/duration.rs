@@ -34,7 +34,7 @@ impl From<Duration> for HumanDuration {
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.0;
-        if d.subsec_nanos() % 1_000_000 != 0 {
+        if !d.subsec_nanos().is_multiple_of(1_000_000) {
             return write!(f, "{}", humantime::format_duration(d));
         }
         let ms = d.as_millis();
@@ -47,7 +47,7 @@ impl fmt::Display for HumanDuration {
             ("m", 60_000),
             ("s", 1_000),
         ] {
-            if ms % size == 0 {
+            if ms.is_multiple_of(size) {
                 return write!(f, "{}{unit}", ms / size);
             }
         }
