@@ -349,23 +349,25 @@ fn a_port_in_use_names_the_setting() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let out = run_bin(
-        &["serve"],
-        &[
-            ("GENESYS_SENTIMENT__SERVER__LISTEN", addr.as_str()),
-            ("GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN", "127.0.0.1:0"),
-            ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "client-id-0001"),
-            (
-                "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET",
-                "client-secret-0002",
-            ),
-            ("GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED", "true"),
-            (
-                "GENESYS_SENTIMENT__JOURNAL__DIR",
-                dir.path().join("journal").to_str().unwrap(),
-            ),
-        ],
-    );
+    let journal = dir.path().join("journal");
+    let serve = |format: &str| {
+        run_bin(
+            &["serve"],
+            &[
+                ("GENESYS_SENTIMENT__LOG__FORMAT", format),
+                ("GENESYS_SENTIMENT__SERVER__LISTEN", addr.as_str()),
+                ("GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN", "127.0.0.1:0"),
+                ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "client-id-0001"),
+                (
+                    "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET",
+                    "client-secret-0002",
+                ),
+                ("GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED", "true"),
+                ("GENESYS_SENTIMENT__JOURNAL__DIR", journal.to_str().unwrap()),
+            ],
+        )
+    };
+    let out = serve("pretty");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -375,22 +377,7 @@ fn a_port_in_use_names_the_setting() {
 
     // Under log.format = "json" every line is JSON, the fatal one included, with flat
     // fields; so is a configuration error found before the configuration loads.
-    let journal = dir.path().join("journal");
-    let out = run_bin(
-        &["serve"],
-        &[
-            ("GENESYS_SENTIMENT__LOG__FORMAT", "json"),
-            ("GENESYS_SENTIMENT__SERVER__LISTEN", addr.as_str()),
-            ("GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN", "127.0.0.1:0"),
-            ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "client-id-0001"),
-            (
-                "GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET",
-                "client-secret-0002",
-            ),
-            ("GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED", "true"),
-            ("GENESYS_SENTIMENT__JOURNAL__DIR", journal.to_str().unwrap()),
-        ],
-    );
+    let out = serve("json");
     assert_eq!(out.status.code(), Some(1));
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
         .lines()
