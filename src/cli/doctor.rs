@@ -16,8 +16,8 @@ use serde_json::json;
 use crate::config::Settings;
 use crate::domain::{BatchSource, ScoreScale};
 use crate::genesys::aggregates::{AggregateQuery, SENTIMENT_METRICS};
-use crate::genesys::details::DetailsFilter;
-use crate::genesys::models::{ConversationQuery, Interval, PagingSpec};
+use crate::genesys::details::{DetailsFilter, query_body};
+use crate::genesys::models::Interval;
 use crate::genesys::names::NameKind;
 use crate::genesys::sta::StaOutcome;
 use crate::genesys::{Endpoint, GenesysClient, GenesysError};
@@ -129,9 +129,29 @@ pub struct DoctorOptions {
 pub struct Report {
     /// Every check, in order.
     pub checks: Vec<Check>,
+    /// Print each line as soon as its check ends (the command line), so a slow org shows
+    /// progress.
+    pub echo: bool,
 }
 
 impl Report {
+    /// Adds a check (and prints it when echoing).
+    pub fn push(&mut self, check: Check) {
+        if self.echo {
+            print!("{}", Self::line(&check));
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+        }
+        self.checks.push(check);
+    }
+
+    fn line(c: &Check) -> String {
+        let mut out = format!("{} {}: {}\n", c.mark(), c.name, c.detail);
+        if let Some(fix) = &c.fix {
+            let _ = writeln!(out, "    fix: {fix}");
+        }
+        out
+    }
+
     /// Whether every required check passed.
     pub fn ok(&self) -> bool {
         !self
@@ -140,15 +160,16 @@ impl Report {
             .any(|c| c.required && c.outcome == Outcome::Fail)
     }
 
-    /// The report as printed.
+    /// The report as printed: every line, then the summary.
     pub fn render(&self) -> String {
+        let mut out: String = self.checks.iter().map(Self::line).collect();
+        out.push_str(&self.summary());
+        out
+    }
+
+    /// The closing summary line (after a blank line).
+    pub fn summary(&self) -> String {
         let mut out = String::new();
-        for c in &self.checks {
-            let _ = writeln!(out, "{} {}: {}", c.mark(), c.name, c.detail);
-            if let Some(fix) = &c.fix {
-                let _ = writeln!(out, "    fix: {fix}");
-            }
-        }
         let count = |o: Outcome| self.checks.iter().filter(|c| c.outcome == o).count();
         let failed_required = self
             .checks
@@ -197,14 +218,33 @@ fn failed_call(name: &str, endpoint: Endpoint, e: &GenesysError) -> Check {
     }
 }
 
-/// Runs every check against the configured org.
-pub async fn run(settings: &Settings, options: &DoctorOptions) -> Report {
-    let mut report = Report::default();
-    let g = &settings.genesys;
-    let client = match GenesysClient::new(g, Metrics::new()) {
+/// The doctor's own retry policy: a pre-flight answers within seconds, it does not ride out
+/// an outage the way the daemon does.
+fn doctor_settings(g: &crate::config::GenesysSettings) -> crate::config::GenesysSettings {
+    use crate::config::HumanDuration;
+    let mut g = g.clone();
+    g.max_attempts = std::num::NonZeroU32::new(2).expect("2 is not zero");
+    g.max_retry_time = HumanDuration::from_secs(15);
+    g.retry_after_cap = HumanDuration::from_secs(10);
+    let cap = std::time::Duration::from_secs(15);
+    if g.request_timeout.get().is_zero() || g.request_timeout.get() > cap {
+        g.request_timeout = HumanDuration(cap);
+    }
+    g
+}
+
+/// Runs every check against the configured org; with `echo`, each line is printed as soon
+/// as its check ends.
+pub async fn run(settings: &Settings, options: &DoctorOptions, echo: bool) -> Report {
+    let mut report = Report {
+        echo,
+        ..Report::default()
+    };
+    let g = doctor_settings(&settings.genesys);
+    let client = match GenesysClient::new(&g, Metrics::new()) {
         Ok(c) => c,
         Err(e) => {
-            report.checks.push(Check::fail(
+            report.push(Check::fail(
                 "genesys client",
                 e.to_string(),
                 "fix genesys.region / genesys.base_url / genesys.login_url",
@@ -212,9 +252,9 @@ pub async fn run(settings: &Settings, options: &DoctorOptions) -> Report {
             return report;
         }
     };
-    let token_url = client.settings().token_url.to_string();
+    let token_url = crate::config::redact_url(client.settings().token_url.as_str());
     match client.tokens().get().await {
-        Ok(_) => report.checks.push(Check::pass(
+        Ok(_) => report.push(Check::pass(
             "token",
             format!(
                 "client credentials accepted by {token_url} for client {}",
@@ -222,7 +262,7 @@ pub async fn run(settings: &Settings, options: &DoctorOptions) -> Report {
             ),
         )),
         Err(e) => {
-            report.checks.push(Check::fail(
+            report.push(Check::fail(
                 "token",
                 format!("{token_url}: {e}"),
                 super::commands::hint(&e),
@@ -232,115 +272,122 @@ pub async fn run(settings: &Settings, options: &DoctorOptions) -> Report {
         }
     }
 
-    // The details query: the batch's first call, and where recent conversations come from.
-    let now = Utc::now();
-    let recent = Interval::new(now - TimeDelta::days(7) + TimeDelta::minutes(1), now);
-    let query = ConversationQuery {
-        interval: Some(recent),
-        order: Some("desc".into()),
-        order_by: Some("conversationStart".into()),
-        paging: Some(PagingSpec {
-            page_size: STA_PROBES as u32,
-            page_number: 1,
-        }),
+    // The details query the batch makes (ended conversations, the batch's queue and media
+    // filters), newest first, over six whole days ending an hour ago: scores need a few
+    // minutes after a conversation ends, and the query touches at most seven days.
+    let end = Utc::now() - TimeDelta::hours(1);
+    let recent = Interval::new(end - TimeDelta::days(6), end);
+    let filter = DetailsFilter {
+        queue_ids: settings.batch.queue_ids.clone(),
+        media_type: (!settings.batch.media_type.trim().is_empty())
+            .then(|| settings.batch.media_type.trim().to_owned()),
         ..Default::default()
     };
-    let name = "permission analytics:conversationDetail:view";
+    let mut query = query_body(recent, &filter, STA_PROBES as u32, 1);
+    query.order = Some("desc".into());
+    let name = "details query (analytics:conversationDetail:view)";
     let conversations = match client.details_page(&query).await {
         Ok(page) => {
             let conversations = page.conversations.unwrap_or_default();
-            report.checks.push(Check::pass(
+            report.push(Check::pass(
                 name,
                 format!(
-                    "details query answered ({} conversation(s) in the last 7 days on the first page)",
+                    "answered: {} ended conversation(s) on the first page of the six days before the last hour",
                     conversations.len()
                 ),
             ));
-            conversations
+            Some(conversations)
         }
         Err(e) => {
-            report
-                .checks
-                .push(failed_call(name, Endpoint::DetailsQuery, &e));
-            Vec::new()
+            report.push(failed_call(name, Endpoint::DetailsQuery, &e));
+            None
         }
     };
+    // Jobs serve only days with more conversations than one query can page through; the
+    // batch goes on without the availability date.
+    let name = "details jobs availability (heavy days)";
     match client.details_availability().await {
-        Ok(date) => report.checks.push(Check::pass(
-            "details jobs (heavy days)",
-            format!("jobs availability answered: data available up to {date}"),
+        Ok(date) => report.push(Check::pass(
+            name,
+            format!("answered: data available up to {date}"),
         )),
-        Err(e) => report.checks.push(failed_call(
-            "details jobs (heavy days)",
-            Endpoint::JobAvailability,
-            &e,
-        )),
+        Err(e) => report.push(failed_call(name, Endpoint::JobAvailability, &e).optional()),
     }
-    if let Some(first) = conversations.first() {
-        match client.conversation(&first.conversation_id).await {
-            Ok(_) => report.checks.push(Check::pass(
-                "conversation details (agent attribution of webhooks)",
+    let name = "conversation details (agent attribution of webhooks)";
+    match conversations.as_deref().and_then(<[_]>::first) {
+        Some(first) => match client.conversation(&first.conversation_id).await {
+            Ok(_) => report.push(Check::pass(
+                name,
                 format!("{} answered", Endpoint::ConversationDetails.describe()),
             )),
-            Err(e) => report.checks.push(failed_call(
-                "conversation details (agent attribution of webhooks)",
-                Endpoint::ConversationDetails,
-                &e,
-            )),
-        }
+            Err(e) => report.push(failed_call(name, Endpoint::ConversationDetails, &e)),
+        },
+        None => report.push(Check::skip(
+            name,
+            "not checked: no recent conversation to ask about",
+        )),
     }
 
-    sta_checks(&client, settings, &conversations, &mut report).await;
+    sta_checks(&client, settings, conversations.as_deref(), &mut report).await;
     if settings.batch.source == BatchSource::Aggregates {
+        // Whole days, as the batch asks.
+        let midnight = Utc::now()
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc();
         let query = AggregateQuery {
-            interval: recent,
+            interval: Interval::new(midnight - TimeDelta::days(7), midnight),
             granularity: "P1D".into(),
             time_zone: None,
             group_by: vec!["userId".into()],
-            filter: DetailsFilter::default(),
+            filter: filter.clone(),
             metrics: SENTIMENT_METRICS.iter().map(|m| (*m).to_owned()).collect(),
         };
-        let name = "permission analytics:speechAndTextAnalyticsAggregates:view";
+        let name = "transcript aggregates (analytics:speechAndTextAnalyticsAggregates:view)";
         match client.transcript_aggregates(&query).await {
-            Ok(cells) => report.checks.push(Check::pass(
+            Ok(cells) => report.push(Check::pass(
                 name,
-                format!("transcript aggregates answered ({} cell(s))", cells.len()),
+                format!("answered ({} cell(s) for the last seven days)", cells.len()),
             )),
-            Err(e) => report
-                .checks
-                .push(failed_call(name, Endpoint::TranscriptAggregates, &e)),
+            Err(e) => report.push(failed_call(name, Endpoint::TranscriptAggregates, &e)),
         }
     } else {
-        report.checks.push(Check::skip(
+        report.push(Check::skip(
             "transcript aggregates",
             "batch.source = \"conversations\" does not use them",
         ));
     }
-    names_checks(&client, settings, &conversations, &mut report).await;
+    names_checks(
+        &client,
+        settings,
+        conversations.as_deref().unwrap_or_default(),
+        &mut report,
+    )
+    .await;
     topic_checks(&client, &mut report).await;
     coaching_check(settings, options, &mut report).await;
     report
 }
 
+/// The STA endpoint's name in the report (it needs both permissions).
+const STA_CHECK: &str =
+    "STA conversations (speechAndTextAnalytics:data:view, recording:recording:view)";
+
 async fn sta_checks(
     client: &GenesysClient,
     settings: &Settings,
-    conversations: &[crate::genesys::models::AnalyticsConversation],
+    conversations: Option<&[crate::genesys::models::AnalyticsConversation]>,
     report: &mut Report,
 ) {
-    let name = "permission speechAndTextAnalytics:data:view";
     let mut scores: Vec<(String, f64)> = Vec::new();
     let mut answered = 0usize;
-    let mut failure = None;
+    let mut errors: Vec<GenesysError> = Vec::new();
     // Without a recent conversation a made-up id still shows the permission: 404 means the
     // role may ask, 403 names what it lacks.
-    let ids: Vec<String> = if conversations.is_empty() {
-        vec!["00000000-0000-0000-0000-000000000000".to_owned()]
-    } else {
-        conversations
-            .iter()
-            .map(|c| c.conversation_id.clone())
-            .collect()
+    let ids: Vec<String> = match conversations {
+        Some(c) if !c.is_empty() => c.iter().map(|c| c.conversation_id.clone()).collect(),
+        _ => vec!["00000000-0000-0000-0000-000000000000".to_owned()],
     };
     for id in ids.iter().take(STA_PROBES) {
         match client.conversation_sentiment(id).await {
@@ -352,57 +399,66 @@ async fn sta_checks(
                 }
             }
             Ok(StaOutcome::NotAnalysed) => answered += 1,
-            Err(e) => {
-                failure = Some(e);
+            // A missing permission is the answer; anything else may be one conversation's.
+            Err(e @ GenesysError::Forbidden { .. }) => {
+                errors = vec![e];
+                answered = 0;
                 break;
             }
+            Err(e) => errors.push(e),
         }
     }
-    if let Some(e) = failure {
-        report
-            .checks
-            .push(failed_call(name, Endpoint::StaConversation, &e));
-        report.checks.push(Check::skip(
+    if answered == 0 {
+        let e = errors.pop().expect("a probe that did not answer failed");
+        report.push(failed_call(STA_CHECK, Endpoint::StaConversation, &e));
+        report.push(Check::skip(
             "STA data present",
             "not checked: the STA endpoint could not be read",
         ));
-        report.checks.push(Check::skip(
+        report.push(Check::skip(
             "score scale",
             "not checked: no scores could be read",
         ));
         return;
     }
-    report.checks.push(Check::pass(
-        name,
+    let failed = if errors.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} other request(s) failed: {})", errors.len(), errors[0])
+    };
+    report.push(Check::pass(
+        STA_CHECK,
         format!(
-            "{} answered for {answered} conversation(s)",
+            "{} answered for {answered} conversation(s){failed}",
             Endpoint::StaConversation.describe()
         ),
     ));
     let prerequisites = "STA scores need recording on, Speech & Text Analytics voice transcription enabled for the queue or flow, \
         a supported language and an STA licence (docs/genesys-setup.md, prerequisites); scores appear a few minutes after a conversation ends";
-    match scores.first() {
-        Some((id, value)) => report.checks.push(Check::pass(
+    match (scores.first(), conversations) {
+        (Some((id, value)), _) => report.push(Check::pass(
             "STA data present",
             format!(
                 "{} of {answered} recent conversation(s) have a sentiment score (e.g. {id}: {value})",
                 scores.len()
             ),
         )),
-        None if conversations.is_empty() => {
-            report.checks.push(Check::fail(
-                "STA data present",
-                "no conversation in the last 7 days",
-                format!("check genesys.region and that the org takes conversations; {prerequisites}"),
-            ));
-        }
-        None => report.checks.push(Check::fail(
+        (None, None) => report.push(Check::skip(
             "STA data present",
-            format!("none of the {answered} most recent conversation(s) has a sentiment score"),
+            "not checked: the details query failed, so there were no conversations to ask about",
+        )),
+        (None, Some([])) => report.push(Check::fail(
+            "STA data present",
+            "no ended conversation in the six days before the last hour (within batch.queue_ids / batch.media_type)",
+            format!("check genesys.region, the batch filters and that the org takes conversations; {prerequisites}"),
+        )),
+        (None, Some(_)) => report.push(Check::fail(
+            "STA data present",
+            format!("none of the {answered} most recent ended conversation(s) has a sentiment score"),
             prerequisites,
         )),
     }
-    report.checks.push(scale_check(
+    report.push(scale_check(
         settings.genesys.sentiment_scale,
         &scores.iter().map(|(_, v)| *v).collect::<Vec<_>>(),
     ));
@@ -450,7 +506,7 @@ async fn names_checks(
     report: &mut Report,
 ) {
     if !settings.genesys.resolve_names {
-        report.checks.push(Check::skip(
+        report.push(Check::skip(
             "names of agents and queues",
             "genesys.resolve_names = false",
         ));
@@ -508,7 +564,7 @@ async fn names_checks(
             }
         };
         // The daemon works without names: reports show ids.
-        report.checks.push(check.optional());
+        report.push(check.optional());
     }
 }
 
@@ -532,7 +588,7 @@ async fn topic_checks(client: &GenesysClient, report: &mut Report) {
     let triggers = client.trigger_topics().await;
     let available = client.available_topics().await;
     if let Err(e) = &triggers {
-        report.checks.push(
+        report.push(
             failed_call(
                 "topics offered to Process Automation triggers",
                 Endpoint::TriggerTopics,
@@ -542,7 +598,7 @@ async fn topic_checks(client: &GenesysClient, report: &mut Report) {
         );
     }
     if let Err(e) = &available {
-        report.checks.push(
+        report.push(
             failed_call(
                 "topics offered to EventBridge",
                 Endpoint::AvailableTopics,
@@ -572,7 +628,7 @@ async fn topic_checks(client: &GenesysClient, report: &mut Report) {
         let name = format!("topic {topic}");
         // Only one path is needed (a trigger or EventBridge), and the batch works without
         // either: these lines inform, they do not fail the run.
-        report.checks.push(match (to_triggers, to_eventbridge) {
+        report.push(match (to_triggers, to_eventbridge) {
             (Some(true), _) | (_, Some(true)) => Check::pass(name, detail),
             (None, None) => Check::skip(name, "the topic lists could not be read"),
             _ => Check::fail(
@@ -594,25 +650,43 @@ async fn coaching_check(settings: &Settings, options: &DoctorOptions, report: &m
     let client = match CoachingClient::new(&settings.coaching) {
         Ok(Some(c)) => c,
         Ok(None) => {
-            report.checks.push(Check::skip(
+            report.push(Check::skip(
                 name,
                 "coaching.url is empty: nothing is forwarded",
             ));
             return;
         }
         Err(e) => {
-            report
-                .checks
-                .push(Check::fail(name, e, "fix coaching.url / coaching.secret"));
+            report.push(Check::fail(name, e, "fix coaching.url / coaching.secret"));
             return;
         }
     };
     let shown = crate::config::redact_url(client.url().as_str());
     if !options.send_test {
-        report.checks.push(match client.probe().await {
-            Ok(status) => Check::pass(
+        report.push(match client.probe().await {
+            // 2xx, or 405 from an endpoint that takes only POST: something answers there.
+            Ok(status @ (200..=299 | 405)) => Check::pass(
                 name,
                 format!("{shown} answers (HTTP {status} to HEAD; nothing delivered: --send-test sends a signed test delivery)"),
+            ),
+            Ok(status @ (401 | 403)) => Check::fail(
+                name,
+                format!("{shown} answers HTTP {status} to an unsigned HEAD"),
+                "that may be right for a signed endpoint: --send-test checks coaching.secret / coaching.auth_header with a signed delivery",
+            )
+            .optional(),
+            Ok(status) => Check::fail(
+                name,
+                format!(
+                    "{shown} answers HTTP {status} to HEAD: {}",
+                    match status {
+                        300..=399 => "a redirect (deliveries do not follow redirects)",
+                        404 | 410 => "no such endpoint",
+                        500..=599 => "the platform is failing",
+                        _ => "not what a webhook endpoint answers",
+                    }
+                ),
+                "check coaching.url (the final address, its path) and the platform",
             ),
             Err(cause) => Check::fail(
                 name,
@@ -634,9 +708,7 @@ async fn coaching_check(settings: &Settings, options: &DoctorOptions, report: &m
     let test_url = match test_url {
         Ok(u) => u,
         Err(e) => {
-            report
-                .checks
-                .push(Check::fail(name, e, "give an absolute URL"));
+            report.push(Check::fail(name, e, "give an absolute URL"));
             return;
         }
     };
@@ -657,7 +729,7 @@ async fn coaching_check(settings: &Settings, options: &DoctorOptions, report: &m
     } else {
         "unsigned (coaching.secret is empty)"
     };
-    report.checks.push(
+    report.push(
         match client
             .deliver_to(&test_url, &event_id, body.as_bytes())
             .await
@@ -685,4 +757,43 @@ async fn coaching_check(settings: &Settings, options: &DoctorOptions, report: &m
             ),
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scale_check_fails_unit_above_one_and_warns_percent_within_one() {
+        let unit_seen_percent = scale_check(ScoreScale::Unit, &[0.4, -63.0]);
+        assert_eq!(
+            (unit_seen_percent.outcome, unit_seen_percent.required),
+            (Outcome::Fail, true)
+        );
+        assert!(unit_seen_percent.fix.unwrap().contains("\"percent\""));
+        let percent_seen_unit = scale_check(ScoreScale::Percent, &[0.4, -0.6, 0.1]);
+        assert_eq!(
+            (percent_seen_unit.outcome, percent_seen_unit.required),
+            (Outcome::Warn, false)
+        );
+        // Two small scores are too few to judge a percent scale by.
+        assert_eq!(
+            scale_check(ScoreScale::Percent, &[0.4, -0.6]).outcome,
+            Outcome::Pass
+        );
+        assert_eq!(scale_check(ScoreScale::Unit, &[]).outcome, Outcome::Skip);
+        assert_eq!(
+            scale_check(ScoreScale::Unit, &[1.0, -1.0]).outcome,
+            Outcome::Pass
+        );
+    }
+
+    #[test]
+    fn transports_match_ignoring_case_and_punctuation_and_all_counts() {
+        let t = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(carries(&t(&["Websocket", "EventBridge"]), "EventBridge"));
+        assert!(carries(&t(&["event_bridge"]), "EventBridge"));
+        assert!(carries(&t(&["All"]), "EventBridge"));
+        assert!(!carries(&t(&["Websocket"]), "EventBridge"));
+    }
 }

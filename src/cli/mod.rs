@@ -38,11 +38,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(s) => s,
         Err(e) => return config_failure(&e),
     };
-    #[cfg_attr(not(feature = "emulator"), allow(unused_mut))]
     let mut log = settings.log.clone();
+    let quiet = matches!(cli.command, Command::Doctor(_));
     #[cfg(feature = "emulator")]
-    if matches!(cli.command, Command::Demo(_)) && std::env::var_os("RUST_LOG").is_none() {
-        // The demo prints its own narrative; keep routine logs out of it.
+    let quiet = quiet || matches!(cli.command, Command::Demo(_));
+    if quiet && std::env::var_os("RUST_LOG").is_none() {
+        // The demo and doctor print their own lines; keep routine logs out of them.
         log.level = crate::config::LogFilter::parse("warn").expect("a valid filter");
     }
     telemetry::init(&log);
@@ -208,8 +209,8 @@ fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                 send_test: args.send_test,
                 test_url: args.test_url,
             };
-            let report = runtime()?.block_on(doctor::run(&settings, &options));
-            print!("{}", report.render());
+            let report = runtime()?.block_on(doctor::run(&settings, &options, true));
+            print!("{}", report.summary());
             Ok(if report.ok() {
                 ExitCode::SUCCESS
             } else {

@@ -96,8 +96,24 @@ fn permission_for(path: &str) -> &'static str {
     }
 }
 
-fn forbidden(path: &str) -> Response {
-    let permission = permission_for(path);
+/// The STA conversation endpoint needs a second permission beside the one
+/// [`permission_for`] names (docs/genesys-api.md §4.1).
+fn also_needed(path: &str) -> Option<&'static str> {
+    path.contains("/speechandtextanalytics/")
+        .then_some("recording:recording:view")
+}
+
+/// The first permission `path` needs that `forbidden` takes away, if any.
+fn lacking(path: &str, forbidden: &[String]) -> Option<&'static str> {
+    [Some(permission_for(path)), also_needed(path)]
+        .into_iter()
+        .flatten()
+        .filter(|p| !p.is_empty())
+        .find(|p| forbidden.iter().any(|f| f == p))
+}
+
+fn forbidden(path: &str, forbidden_permissions: &[String]) -> Response {
+    let permission = lacking(path, forbidden_permissions).unwrap_or_else(|| permission_for(path));
     let correlation = uuid::Uuid::new_v4().to_string();
     let body = json!({
         "message": format!("You are missing the following permission(s): {permission}"),
@@ -206,18 +222,24 @@ pub async fn api_gate(
     let limit = state.config.rate_limit_per_minute;
     let reset_secs = reset.as_secs_f64().ceil().max(1.0) as u64;
     let path = request.uri().path();
+    let taken_away = state
+        .faults
+        .lock()
+        .expect("faults lock")
+        .current
+        .forbid_permissions
+        .clone();
     let forbid = forbid || {
         let faults = state.faults.lock().expect("faults lock");
-        let needs = permission_for(path);
         faults
             .current
             .forbid_paths
             .iter()
             .any(|p| path.starts_with(p.as_str()))
-            || (!needs.is_empty() && faults.current.forbid_permissions.iter().any(|p| p == needs))
+            || lacking(path, &faults.current.forbid_permissions).is_some()
     };
     let mut response = if forbid {
-        forbidden(request.uri().path())
+        forbidden(request.uri().path(), &taken_away)
     } else if let Some(left) = storm_left {
         state
             .stats

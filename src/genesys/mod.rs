@@ -527,10 +527,17 @@ fn api_failure(endpoint: Endpoint, status: u16, headers: &HeaderMap, body: &[u8]
     }
 }
 
-/// A transport failure as a typed error. reqwest's message names the URL, which carries no
-/// credentials (they travel in headers), so it is safe to show.
+/// A transport failure as a typed error: what failed, the URL with any credentials or
+/// query values redacted (`genesys.base_url` may carry them), then the causes.
 pub(crate) fn transport_error(endpoint: Endpoint, e: &reqwest::Error) -> GenesysError {
-    let mut message = e.to_string();
+    let mut message = match e.url() {
+        Some(url) => format!(
+            "{} ({})",
+            describe_kind(e),
+            crate::config::redact_url(url.as_str())
+        ),
+        None => describe_kind(e),
+    };
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         message.push_str(": ");
@@ -541,5 +548,18 @@ pub(crate) fn transport_error(endpoint: Endpoint, e: &reqwest::Error) -> Genesys
         endpoint,
         message,
         timeout: e.is_timeout(),
+    }
+}
+
+/// What kind of transport failure `e` is, without its URL.
+fn describe_kind(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "cannot connect".to_owned()
+    } else if e.is_body() || e.is_decode() {
+        "failed reading the answer".to_owned()
+    } else {
+        "request failed".to_owned()
     }
 }

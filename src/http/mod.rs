@@ -78,7 +78,13 @@ fn layered(routes: Router<AppState>, state: AppState) -> Router {
         ))
         // Outside the timeout: its bare 503 gets the documented JSON body.
         .layer(axum::middleware::map_response(error::timeout_body))
-        .layer(TraceLayer::new_for_http())
+        // A 5xx is the handler's to log (with its cause): a /readyz 503 during a drain, or
+        // a 503 shed under load, is expected and must not fill the log with ERROR lines.
+        .layer(
+            TraceLayer::new_for_http().on_failure(
+                tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
+            ),
+        )
         .with_state(state)
 }
 

@@ -94,11 +94,18 @@ fn line<'a>(run: &'a Run, name: &str) -> &'a str {
 async fn against_the_emulator_every_check_passes_and_the_test_delivery_arrives() {
     let (run, emu) = doctor(recent_org(), &["--send-test"], &[]).await;
     assert_eq!(run.code, 0, "{}", run.stdout);
-    assert!(!run.stdout.contains('✗'), "{}", run.stdout);
+    // All ✓: nothing failed, nothing warned (skips are checks this setup does not use).
+    assert!(
+        run.stdout
+            .lines()
+            .all(|l| !l.starts_with('✗') && !l.starts_with('!')),
+        "{}",
+        run.stdout
+    );
     for name in [
         "token",
-        "permission analytics:conversationDetail:view",
-        "permission speechAndTextAnalytics:data:view",
+        "details query (analytics:conversationDetail:view)",
+        "STA conversations (speechAndTextAnalytics:data:view, recording:recording:view)",
         "STA data present",
         "score scale",
         "topic v2.speechandtextanalytics.conversation.{id}.sentiment",
@@ -124,11 +131,36 @@ async fn against_the_emulator_every_check_passes_and_the_test_delivery_arrives()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_send_test_nothing_is_delivered() {
+async fn without_send_test_nothing_is_delivered_and_a_wrong_path_fails() {
     let (run, emu) = doctor(recent_org(), &[], &[]).await;
     assert_eq!(run.code, 0, "{}", run.stdout);
-    assert!(line(&run, "coaching platform").contains("answers (HTTP"));
+    assert!(line(&run, "coaching platform").contains("answers (HTTP 405 to HEAD"));
     assert_eq!(emu.state.sink.report().test_deliveries, 0);
+    // A mistyped path answers 404: that is no coaching platform.
+    let (run, emu) = doctor(
+        recent_org(),
+        &[],
+        &[(
+            "GENESYS_SENTIMENT__COACHING__URL",
+            "http://127.0.0.1:9/unused",
+        )],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(line(&run, "coaching platform").starts_with('✗'));
+    let wrong = format!("{}/sink/coachin", emu.url());
+    let (run, _emu) = doctor(
+        recent_org(),
+        &[],
+        &[("GENESYS_SENTIMENT__COACHING__URL", wrong.as_str())],
+    )
+    .await;
+    let coaching = line(&run, "coaching platform");
+    assert!(
+        coaching.starts_with('✗') && coaching.contains("HTTP 404"),
+        "{coaching}"
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,7 +172,10 @@ async fn a_client_missing_the_sta_permission_gets_a_line_naming_it_and_exit_1() 
     };
     let (run, _emu) = doctor(config, &[], &[]).await;
     assert_eq!(run.code, 1, "{}", run.stdout);
-    let sta = line(&run, "permission speechAndTextAnalytics:data:view");
+    let sta = line(
+        &run,
+        "STA conversations (speechAndTextAnalytics:data:view, recording:recording:view)",
+    );
     assert!(sta.starts_with('✗'), "{}", run.stdout);
     assert!(
         sta.contains("answered 403: the role is missing speechAndTextAnalytics:data:view"),
@@ -153,7 +188,7 @@ async fn a_client_missing_the_sta_permission_gets_a_line_naming_it_and_exit_1() 
         run.stdout
     );
     // What needs other permissions still passes; what depends on STA is not judged.
-    assert!(line(&run, "permission analytics:conversationDetail:view").starts_with('✓'));
+    assert!(line(&run, "details query (analytics:conversationDetail:view)").starts_with('✓'));
     assert!(line(&run, "STA data present").starts_with('-'));
     assert!(
         run.stdout.contains("1 required check(s) failed"),
