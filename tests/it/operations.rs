@@ -85,6 +85,13 @@ async fn the_documented_setup_runs_against_the_emulator() {
             "GENESYS_SENTIMENT__STORE__URL",
             format!("sqlite://{}/genesys-sentiment.db", data.path().display()),
         ),
+        (
+            "GENESYS_SENTIMENT__JOURNAL__ARCHIVE_DIR",
+            data.path()
+                .join("journal-archive")
+                .to_string_lossy()
+                .into_owned(),
+        ),
     ];
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config/example-org.toml");
     let check = Command::new(BIN)
@@ -97,6 +104,20 @@ async fn the_documented_setup_runs_against_the_emulator() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&check.stderr)
+    );
+    // The pre-flight, as the guide runs it: every check passes against the emulator.
+    let doctor = Command::new(BIN)
+        .args(["--config", config, "doctor"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    assert_eq!(doctor.status.code(), Some(0), "{report}");
+    assert!(
+        report
+            .lines()
+            .all(|l| !l.starts_with('✗') && !l.starts_with('!')),
+        "{report}"
     );
     let shown = String::from_utf8_lossy(&check.stdout);
     assert!(
