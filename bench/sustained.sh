@@ -22,22 +22,11 @@ duration=10
 # shellcheck source=wrk.sh
 source bench/wrk.sh
 bin="$PWD/target/release/genesys-sentiment"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir
 GOCACHE="$work/gocache" go build -o "$work/original" bench/original-go/main.go
 GOCACHE="$work/gocache" go build -o "$work/openloop" bench/openloop-go/main.go
-wait_up() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
 
-sink_port=$(free_port)
-"$bin" coaching-sink --listen "127.0.0.1:$sink_port" >"$work/sink.log" 2>&1 &
-pids+=($!)
-sink="http://127.0.0.1:$sink_port/coaching"
-wait_up "http://127.0.0.1:$sink_port/"
+start_sink
 
 # Baseline: the original design's burst rate (Go's default client, as the handler did).
 go_port=$(free_port)
@@ -48,21 +37,7 @@ read -r grps _ _ _ _ < <(wrk_run 64 "http://127.0.0.1:$go_port/webhooks/genesys"
 kill "$go_pid"; wait "$go_pid" 2>/dev/null || true
 
 port=$(free_port); admin=$(free_port)
-GENESYS_SENTIMENT__SERVER__LISTEN="127.0.0.1:$port" \
-GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN="127.0.0.1:$admin" \
-GENESYS_SENTIMENT__LOG__LEVEL=warn \
-GENESYS_SENTIMENT__GENESYS__CLIENT_ID=bench \
-GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET=bench \
-GENESYS_SENTIMENT__GENESYS__BASE_URL=http://127.0.0.1:9 \
-GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED=true \
-GENESYS_SENTIMENT__BATCH__ENABLED=false \
-GENESYS_SENTIMENT__JOURNAL__DIR="$work/journal" \
-GENESYS_SENTIMENT__STORE__URL="sqlite://$work/store.db" \
-GENESYS_SENTIMENT__COACHING__URL="$sink" \
-GENESYS_SENTIMENT__COACHING__SECRET="whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u" \
-  "$bin" serve >"$work/daemon.log" 2>&1 &
-daemon=$!; pids+=($daemon)
-wait_up "http://127.0.0.1:$port/readyz"
+serve_forwarding "$port" "$admin"
 url="http://127.0.0.1:$port/webhooks/genesys"
 # "owed oldest_age_seconds"
 lag() { curl -s "http://127.0.0.1:$admin/metrics" | awk '/^genesys_sentiment_pending_deliveries /{p=int($2)} /^genesys_sentiment_oldest_pending_delivery_age_seconds /{a=int($2)} END{print p, a}'; }

@@ -21,3 +21,48 @@ bad=re.search(r"Non-2xx or 3xx responses:\s+(\d+)",t)
 req=re.search(r"(\d+) requests in",t).group(1)
 print(rps, ms(*p50.groups()), ms(*p99.groups()), bad.group(1) if bad else 0, req)'
 }
+
+# bench_workdir: a scratch directory ($work), the background processes to stop ($pids), and
+# an EXIT trap that stops them and removes the directory.
+bench_workdir() {
+  work="$(mktemp -d)"
+  pids=()
+  trap bench_cleanup EXIT
+}
+bench_cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+
+# wait_up URL: until it answers (20 s at most).
+wait_up() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
+
+# start_sink: `genesys-sentiment coaching-sink` on a free port; sets $sink (its delivery URL).
+start_sink() {
+  local p; p=$(free_port)
+  "$bin" coaching-sink --listen "127.0.0.1:$p" >"$work/sink.log" 2>&1 &
+  pids+=($!)
+  sink="http://127.0.0.1:$p/coaching"
+  wait_up "http://127.0.0.1:$p/"
+}
+
+# serve_forwarding PORT ADMIN: the daemon as deployed (journal in $work, batch off, no
+# Genesys), forwarding to $sink, signed; sets $daemon and waits until it is ready.
+serve_forwarding() {
+  GENESYS_SENTIMENT__SERVER__LISTEN="127.0.0.1:$1" \
+  GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN="127.0.0.1:$2" \
+  GENESYS_SENTIMENT__LOG__LEVEL=warn \
+  GENESYS_SENTIMENT__GENESYS__CLIENT_ID=bench \
+  GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET=bench \
+  GENESYS_SENTIMENT__GENESYS__BASE_URL=http://127.0.0.1:9 \
+  GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED=true \
+  GENESYS_SENTIMENT__BATCH__ENABLED=false \
+  GENESYS_SENTIMENT__JOURNAL__DIR="$work/journal" \
+  GENESYS_SENTIMENT__STORE__URL="sqlite://$work/store.db" \
+  GENESYS_SENTIMENT__COACHING__URL="$sink" \
+  GENESYS_SENTIMENT__COACHING__SECRET="whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u" \
+    "$bin" serve >"$work/daemon.log" 2>&1 &
+  daemon=$!
+  pids+=($daemon)
+  wait_up "http://127.0.0.1:$1/readyz"
+}
