@@ -25,19 +25,12 @@ cleanup() {
 trap cleanup EXIT
 start() { # label, store url
   port=$(free_port)
-  GENESYS_SENTIMENT__SERVER__LISTEN="127.0.0.1:$port" \
-  GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN="127.0.0.1:$(free_port)" \
-  GENESYS_SENTIMENT__SERVER__REPLICA_NAME="bench-$1" \
-  GENESYS_SENTIMENT__LOG__LEVEL=warn \
-  GENESYS_SENTIMENT__GENESYS__CLIENT_ID=bench \
-  GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET=bench \
-  GENESYS_SENTIMENT__GENESYS__BASE_URL=http://127.0.0.1:9 \
-  GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED=true \
-  GENESYS_SENTIMENT__BATCH__ENABLED=false \
-  GENESYS_SENTIMENT__JOURNAL__DIR="$work/$1/journal" \
-  GENESYS_SENTIMENT__STORE__URL="$2" \
-    "$bin" serve >"$work/$1.log" 2>&1 &
-  daemon=$!
+  serve_bench "$work/$1.log" \
+    GENESYS_SENTIMENT__SERVER__LISTEN="127.0.0.1:$port" \
+    GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN="127.0.0.1:$(free_port)" \
+    GENESYS_SENTIMENT__SERVER__REPLICA_NAME="bench-$1" \
+    GENESYS_SENTIMENT__JOURNAL__DIR="$work/$1/journal" \
+    GENESYS_SENTIMENT__STORE__URL="$2"
   for _ in $(seq 1 200); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && return; sleep 0.1; done
   echo "the daemon ($1) did not become ready:" >&2; cat "$work/$1.log" >&2; exit 1
 }

@@ -15,16 +15,9 @@ bin="$PWD/target/release/genesys-sentiment"
 work="$(mktemp -d)"
 trap 'kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-GENESYS_SENTIMENT__SERVER__LISTEN="127.0.0.1:$port" \
-GENESYS_SENTIMENT__LOG__LEVEL=warn \
-GENESYS_SENTIMENT__GENESYS__CLIENT_ID=bench \
-GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET=bench \
-GENESYS_SENTIMENT__GENESYS__BASE_URL=http://127.0.0.1:9 \
-GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED=true \
-GENESYS_SENTIMENT__BATCH__ENABLED=false \
-GENESYS_SENTIMENT__JOURNAL__DIR="$work/journal" \
-  "$bin" serve >"$work/daemon.log" 2>&1 &
-daemon=$!
+serve_bench "$work/daemon.log" \
+  GENESYS_SENTIMENT__SERVER__LISTEN="127.0.0.1:$port" \
+  GENESYS_SENTIMENT__JOURNAL__DIR="$work/journal"
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 url="http://127.0.0.1:$port/webhooks/genesys"
 rows=""

@@ -46,23 +46,32 @@ start_sink() {
   wait_up "http://127.0.0.1:$p/"
 }
 
-# serve_forwarding PORT ADMIN: the daemon as deployed (journal in $work, batch off, no
-# Genesys), forwarding to $sink, signed; sets $daemon and waits until it is ready.
-serve_forwarding() {
-  GENESYS_SENTIMENT__SERVER__LISTEN="127.0.0.1:$1" \
-  GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN="127.0.0.1:$2" \
-  GENESYS_SENTIMENT__LOG__LEVEL=warn \
-  GENESYS_SENTIMENT__GENESYS__CLIENT_ID=bench \
-  GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET=bench \
-  GENESYS_SENTIMENT__GENESYS__BASE_URL=http://127.0.0.1:9 \
-  GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED=true \
-  GENESYS_SENTIMENT__BATCH__ENABLED=false \
-  GENESYS_SENTIMENT__JOURNAL__DIR="$work/journal" \
-  GENESYS_SENTIMENT__STORE__URL="sqlite://$work/store.db" \
-  GENESYS_SENTIMENT__COACHING__URL="$sink" \
-  GENESYS_SENTIMENT__COACHING__SECRET="whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u" \
-    "$bin" serve >"$work/daemon.log" 2>&1 &
+# serve_bench LOG VAR=VALUE...: `$bin serve` in the background with what every benchmark
+# sets (warn logs, no Genesys behind it, no batch, no webhook authentication) plus the given
+# variables, its output in LOG; sets $daemon.
+serve_bench() {
+  local log=$1
+  shift
+  env GENESYS_SENTIMENT__LOG__LEVEL=warn \
+    GENESYS_SENTIMENT__GENESYS__CLIENT_ID=bench \
+    GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET=bench \
+    GENESYS_SENTIMENT__GENESYS__BASE_URL=http://127.0.0.1:9 \
+    GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED=true \
+    GENESYS_SENTIMENT__BATCH__ENABLED=false \
+    "$@" "$bin" serve >"$log" 2>&1 &
   daemon=$!
+}
+
+# serve_forwarding PORT ADMIN: the daemon as deployed (journal in $work), forwarding to
+# $sink, signed; sets $daemon and waits until it is ready.
+serve_forwarding() {
+  serve_bench "$work/daemon.log" \
+    GENESYS_SENTIMENT__SERVER__LISTEN="127.0.0.1:$1" \
+    GENESYS_SENTIMENT__SERVER__ADMIN_LISTEN="127.0.0.1:$2" \
+    GENESYS_SENTIMENT__JOURNAL__DIR="$work/journal" \
+    GENESYS_SENTIMENT__STORE__URL="sqlite://$work/store.db" \
+    GENESYS_SENTIMENT__COACHING__URL="$sink" \
+    GENESYS_SENTIMENT__COACHING__SECRET="whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u"
   pids+=($daemon)
   wait_up "http://127.0.0.1:$1/readyz"
 }

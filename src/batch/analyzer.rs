@@ -131,12 +131,7 @@ impl Analyzer {
 
     /// The filter from `[batch]`.
     pub fn filter(&self) -> DetailsFilter {
-        let b = &self.settings.batch;
-        DetailsFilter {
-            queue_ids: b.queue_ids.clone(),
-            media_type: (!b.media_type.trim().is_empty()).then(|| b.media_type.trim().to_owned()),
-            ..Default::default()
-        }
+        DetailsFilter::for_batch(&self.settings.batch)
     }
 
     /// Brings the store up to date for both windows from the configured `batch.source`

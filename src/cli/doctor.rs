@@ -154,10 +154,15 @@ impl Report {
 
     /// Whether every required check passed.
     pub fn ok(&self) -> bool {
-        !self
-            .checks
+        self.failed_required() == 0
+    }
+
+    /// Required checks that failed.
+    fn failed_required(&self) -> usize {
+        self.checks
             .iter()
-            .any(|c| c.required && c.outcome == Outcome::Fail)
+            .filter(|c| c.required && c.outcome == Outcome::Fail)
+            .count()
     }
 
     /// The report as printed: every line, then the summary.
@@ -171,11 +176,7 @@ impl Report {
     pub fn summary(&self) -> String {
         let mut out = String::new();
         let count = |o: Outcome| self.checks.iter().filter(|c| c.outcome == o).count();
-        let failed_required = self
-            .checks
-            .iter()
-            .filter(|c| c.required && c.outcome == Outcome::Fail)
-            .count();
+        let failed_required = self.failed_required();
         let _ = writeln!(
             out,
             "\n{} passed, {} failed, {} warnings, {} skipped: {}",
@@ -277,12 +278,7 @@ pub async fn run(settings: &Settings, options: &DoctorOptions, echo: bool) -> Re
     // minutes after a conversation ends, and the query touches at most seven days.
     let end = Utc::now() - TimeDelta::hours(1);
     let recent = Interval::new(end - TimeDelta::days(6), end);
-    let filter = DetailsFilter {
-        queue_ids: settings.batch.queue_ids.clone(),
-        media_type: (!settings.batch.media_type.trim().is_empty())
-            .then(|| settings.batch.media_type.trim().to_owned()),
-        ..Default::default()
-    };
+    let filter = DetailsFilter::for_batch(&settings.batch);
     let mut query = query_body(recent, &filter, STA_PROBES as u32, 1);
     query.order = Some("desc".into());
     let name = "details query (analytics:conversationDetail:view)";
@@ -330,14 +326,10 @@ pub async fn run(settings: &Settings, options: &DoctorOptions, echo: bool) -> Re
 
     sta_checks(&client, settings, conversations.as_deref(), &mut report).await;
     if settings.batch.source == BatchSource::Aggregates {
-        // Whole days, as the batch asks.
-        let midnight = Utc::now()
-            .date_naive()
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc();
+        // The batch's current window (whole days).
+        let windows = crate::batch::run::windows_at(Utc::now(), settings.batch.window_days());
         let query = AggregateQuery {
-            interval: Interval::new(midnight - TimeDelta::days(7), midnight),
+            interval: Interval::new(windows.current.start, windows.current.end),
             granularity: "P1D".into(),
             time_zone: None,
             group_by: vec!["userId".into()],
@@ -348,7 +340,10 @@ pub async fn run(settings: &Settings, options: &DoctorOptions, echo: bool) -> Re
         match client.transcript_aggregates(&query).await {
             Ok(cells) => report.push(Check::pass(
                 name,
-                format!("answered ({} cell(s) for the last seven days)", cells.len()),
+                format!(
+                    "answered ({} cell(s) for the batch's current window)",
+                    cells.len()
+                ),
             )),
             Err(e) => report.push(failed_call(name, Endpoint::TranscriptAggregates, &e)),
         }

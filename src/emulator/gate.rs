@@ -112,8 +112,8 @@ fn lacking(path: &str, forbidden: &[String]) -> Option<&'static str> {
         .find(|p| forbidden.iter().any(|f| f == p))
 }
 
-fn forbidden(path: &str, forbidden_permissions: &[String]) -> Response {
-    let permission = lacking(path, forbidden_permissions).unwrap_or_else(|| permission_for(path));
+/// A 403 naming `permission`, as Genesys words it.
+fn forbidden(permission: &str) -> Response {
     let correlation = uuid::Uuid::new_v4().to_string();
     let body = json!({
         "message": format!("You are missing the following permission(s): {permission}"),
@@ -222,24 +222,19 @@ pub async fn api_gate(
     let limit = state.config.rate_limit_per_minute;
     let reset_secs = reset.as_secs_f64().ceil().max(1.0) as u64;
     let path = request.uri().path();
-    let taken_away = state
-        .faults
-        .lock()
-        .expect("faults lock")
-        .current
-        .forbid_permissions
-        .clone();
-    let forbid = forbid || {
+    // The permission a 403 names, when the request is forbidden.
+    let forbidden_for = {
         let faults = state.faults.lock().expect("faults lock");
-        faults
+        let missing = lacking(path, &faults.current.forbid_permissions);
+        let by_path = faults
             .current
             .forbid_paths
             .iter()
-            .any(|p| path.starts_with(p.as_str()))
-            || lacking(path, &faults.current.forbid_permissions).is_some()
+            .any(|p| path.starts_with(p.as_str()));
+        (forbid || by_path || missing.is_some()).then(|| missing.unwrap_or(permission_for(path)))
     };
-    let mut response = if forbid {
-        forbidden(request.uri().path(), &taken_away)
+    let mut response = if let Some(permission) = forbidden_for {
+        forbidden(permission)
     } else if let Some(left) = storm_left {
         state
             .stats

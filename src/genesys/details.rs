@@ -58,6 +58,16 @@ fn any_of(dim: &str, values: &[String]) -> Option<QueryFilter> {
 }
 
 impl DetailsFilter {
+    /// The filter of the scheduled batch: `batch.queue_ids` and `batch.media_type`.
+    pub fn for_batch(batch: &crate::config::BatchSettings) -> DetailsFilter {
+        DetailsFilter {
+            queue_ids: batch.queue_ids.clone(),
+            media_type: (!batch.media_type.trim().is_empty())
+                .then(|| batch.media_type.trim().to_owned()),
+            ..Default::default()
+        }
+    }
+
     /// Conversation-level filters: only ended conversations (§2.4: ongoing ones shift
     /// pages), plus the conversation ids.
     pub fn conversation_filters(&self) -> Vec<QueryFilter> {

@@ -58,11 +58,11 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
             .oldest_since()
             .map_or(0, |since| (Utc::now() - since).num_seconds().max(0));
         state.metrics.oldest_pending_age.set(age);
-        let url = state.settings.store.url();
-        let bytes = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        // The shared journal lives in PostgreSQL: no segments on this replica's disk.
+        let bytes = if services.journal.shared().is_some() {
             0
         } else {
-            journal_bytes(std::path::Path::new(&state.settings.journal.dir))
+            journal_bytes(services.journal.dir())
         };
         state.metrics.journal_bytes.set(bytes);
     }
