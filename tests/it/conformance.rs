@@ -171,6 +171,16 @@ async fn every_body_the_emulator_emits_matches_its_official_model() {
     assert_eq!(s, 200, "{b}");
     assert!(b["nextUri"].as_str().is_some(), "{b}");
     answers.push(("trigger topics", "TopicCursorEntityListing", b));
+    // A cursor past the end (or at the end of usize) is an empty page, not a panic.
+    let (s, b) = get(
+        &emu,
+        &t,
+        "/api/v2/processautomation/triggers/topics?after=t18446744073709551615",
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["entities"], serde_json::json!([]), "{b}");
+    assert!(b.get("nextUri").is_none(), "{b}");
     let (s, b) = get(
         &emu,
         &t,

@@ -93,7 +93,7 @@ pub async fn trigger_topics(State(state): State<EmulatorState>, RawQuery(q): Raw
         .filter(|(_, _, triggers, _)| *triggers)
         .map(|(id, _, _, _)| id.to_owned())
         .collect();
-    let end = (start + page_size).min(names.len());
+    let end = start.saturating_add(page_size).min(names.len());
     let entities = names.get(start..end).unwrap_or_default().to_vec();
     Json(TopicCursorEntityListing {
         entities,
