@@ -165,13 +165,6 @@ impl Report {
             .count()
     }
 
-    /// The report as printed: every line, then the summary.
-    pub fn render(&self) -> String {
-        let mut out: String = self.checks.iter().map(Self::line).collect();
-        out.push_str(&self.summary());
-        out
-    }
-
     /// The closing summary line (after a blank line).
     pub fn summary(&self) -> String {
         let mut out = String::new();
