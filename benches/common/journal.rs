@@ -31,7 +31,8 @@ pub fn received(i: usize) -> Entry {
         trend_score: Some(0.1),
         topic: None,
         cause_event_id: None,
-        occurred_at: chrono::Utc::now(),
+        source_time: Some(chrono::Utc::now()),
+        received_at: chrono::Utc::now(),
         attribution: Some(AttributionSource::Event),
     })
 }

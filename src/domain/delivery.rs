@@ -257,7 +257,8 @@ pub(crate) mod tests {
             trend_score: None,
             topic: None,
             cause_event_id: None,
-            occurred_at: chrono::DateTime::UNIX_EPOCH,
+            source_time: None,
+            received_at: chrono::DateTime::UNIX_EPOCH,
             attribution: None,
         }
     }

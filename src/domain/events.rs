@@ -50,8 +50,19 @@ pub struct SentimentEvent {
     /// For a score fetched after a conversation-end event: that event's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause_event_id: Option<String>,
-    /// When it happened according to the source (else when it was received).
-    pub occurred_at: DateTime<Utc>,
+    /// When it happened according to the source; `None` when the source gave no time (then
+    /// [`SentimentEvent::occurred_at`] is when it was received). Stored as `occurred_at`,
+    /// left out of the record when `None`: the record's own `time` says when it was received.
+    #[serde(
+        default,
+        rename = "occurred_at",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source_time: Option<DateTime<Utc>>,
+    /// When it was received: the time of its record (not stored in the entry; the reader
+    /// restores it from the record, see [`Entry::restore_received`]).
+    #[serde(skip)]
+    pub received_at: DateTime<Utc>,
     /// Where `agent_id` came from; `None` while the daemon is still finding out (the
     /// delivery waits for an [`Attributed`] record, at most `webhook.attribution_max_wait`).
     /// `event` is left out of the record: a record naming an agent without a source named
@@ -65,6 +76,11 @@ fn named_by_the_event(a: &Option<AttributionSource>) -> bool {
 }
 
 impl SentimentEvent {
+    /// When it happened: according to the source, else when it was received.
+    pub fn occurred_at(&self) -> DateTime<Utc> {
+        self.source_time.unwrap_or(self.received_at)
+    }
+
     /// Every dedupe key of the event: its conversation's score key, then the others.
     pub fn keys(&self) -> Vec<String> {
         let score = format!("conv:{}:sentiment", self.conversation_id);
@@ -394,6 +410,13 @@ impl Entry {
             Entry::BatchRun(_) => "batch_run",
             Entry::Checkpoint(_) => "checkpoint",
             Entry::JournalRecovered(_) => "journal_recovered",
+        }
+    }
+
+    /// Restores what a record read back leaves to its `time`: when a score was received.
+    pub fn restore_received(&mut self, time: DateTime<Utc>) {
+        if let Entry::WebhookReceived(e) | Entry::SentimentFetched(e) = self {
+            e.received_at = time;
         }
     }
 }

@@ -194,7 +194,7 @@ impl Intake {
                     reading,
                     trend,
                     topic,
-                    occurred_at.unwrap_or(now),
+                    (occurred_at, now),
                 );
                 let then = Then::Score(Box::new(pending(
                     Deliverable::Sentiment(event.clone()),
@@ -286,6 +286,10 @@ impl Intake {
             Then::Score(mut p) => {
                 p.seq = appended.seq;
                 p.at = appended.at;
+                if let Deliverable::Sentiment(e) = &mut p.event {
+                    // As read back from the record.
+                    e.received_at = appended.time;
+                }
                 // Not owned: left in the shared outbox for a replica with room.
                 if appended.owned {
                     self.attributor.route(*p, now).await;
@@ -347,7 +351,7 @@ impl Intake {
             reading,
             fetched.trend,
             Some(cause.topic.clone()),
-            cause.occurred_at,
+            (Some(cause.occurred_at), now),
         );
         event.cause_event_id = Some(cause.event_id.clone());
         let id = event.event_id.clone();
@@ -382,7 +386,7 @@ impl Intake {
         reading: QualityReading,
         trend: Option<f64>,
         topic: Option<String>,
-        occurred_at: DateTime<Utc>,
+        (source_time, received_at): (Option<DateTime<Utc>>, DateTime<Utc>),
     ) -> SentimentEvent {
         SentimentEvent {
             event_id: event_id(&keys[0]),
@@ -403,7 +407,8 @@ impl Intake {
             trend_score: trend,
             topic,
             cause_event_id: None,
-            occurred_at,
+            source_time,
+            received_at,
         }
     }
 

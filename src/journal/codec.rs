@@ -262,6 +262,8 @@ impl<'de> serde::de::Visitor<'de> for RecordVisitor {
             "journal_recovered" => Entry::JournalRecovered(Deserialize::deserialize(rest)?),
             other => return Err(serde::de::Error::unknown_variant(other, KINDS)),
         };
+        let mut entry = entry;
+        entry.restore_received(time);
         Ok(Record {
             seq,
             time,
@@ -340,5 +342,35 @@ mod tests {
         assert_eq!(decode(edited.as_bytes()), Err(LineError::HashMismatch));
         let truncated = &body[..body.len() - 10];
         assert!(matches!(decode(truncated), Err(LineError::Malformed(_))));
+    }
+
+    #[test]
+    fn a_score_without_a_time_of_its_own_reads_back_as_received_at_its_record_time() {
+        let time = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.123456Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let source = DateTime::parse_from_rfc3339("2026-01-02T03:00:00.5Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut score = crate::domain::delivery::tests::score(Some("a-1"), None);
+        for (given, expected) in [(None, time), (Some(source), source)] {
+            score.source_time = given;
+            // What the intake had in hand (a moment before the record was written).
+            score.received_at = time - chrono::TimeDelta::milliseconds(3);
+            let d = Draft {
+                source: "webhook:seed_form".into(),
+                outcome: "accepted".into(),
+                entry: Entry::WebhookReceived(score.clone()),
+            };
+            let (line, _) = encode(1, time, GENESIS, &d);
+            let text = String::from_utf8(line.clone()).unwrap();
+            assert_eq!(text.contains("occurred_at"), given.is_some(), "{text}");
+            let Entry::WebhookReceived(back) = decode(&line[..line.len() - 1]).unwrap().entry
+            else {
+                panic!("not a score: {text}");
+            };
+            assert_eq!(back.occurred_at(), expected, "{text}");
+            assert_eq!(back.received_at, time);
+        }
     }
 }

@@ -304,6 +304,7 @@ impl Shared {
         Ok(Appended {
             seq: u64::try_from(id).unwrap_or_default(),
             hash: String::new(),
+            time: from_micros(micros(now)),
             at: None,
             // Forwarding off here: nothing is sent from this replica's queue, which only
             // counts; the row stays unclaimed for a replica that forwards.
@@ -517,6 +518,7 @@ impl Shared {
              UPDATE journal_outbox o SET claimed_by = $1, claimed_until = {NOW_US} + $2 \
              FROM picked WHERE o.event_id = picked.event_id \
              RETURNING o.event_id, o.record_id, o.since, o.attempts, o.next_attempt_at, o.attributed, \
+               (SELECT r.recorded_at FROM journal_records r WHERE r.id = o.record_id) AS recorded_at, \
                (SELECT r.entry FROM journal_records r WHERE r.id = o.record_id) AS entry, \
                (SELECT r.line FROM journal_records r WHERE r.id = o.record_id) AS line"
         );
@@ -852,7 +854,13 @@ fn entry_of(row: &PgRow) -> Result<Entry, String> {
             .map(|r| r.entry)
             .map_err(|e| e.to_string());
     }
-    serde_json::from_str(entry.as_deref().unwrap_or("")).map_err(|e| e.to_string())
+    let mut entry: Entry =
+        serde_json::from_str(entry.as_deref().unwrap_or("")).map_err(|e| e.to_string())?;
+    let time: i64 = row
+        .try_get("recorded_at")
+        .map_err(|e| format!("its record has no time ({e})"))?;
+    entry.restore_received(from_micros(time));
+    Ok(entry)
 }
 
 /// An outbox row with its record, as a pending delivery (or `(event id, why not)`).

@@ -14,7 +14,7 @@ use std::time::Instant;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use super::JournalError;
@@ -32,6 +32,8 @@ pub struct Appended {
     pub seq: u64,
     /// Its hash.
     pub hash: String,
+    /// Its `time` (microseconds, as stored).
+    pub time: DateTime<Utc>,
     /// Where its line lies (`None` in the shared journal: an owed event is held in memory
     /// and read back from the database by whichever replica claims it).
     pub at: Option<Location>,
@@ -121,7 +123,7 @@ type Reply = (oneshot::Sender<Result<Appended, JournalError>>, Instant);
 struct Written {
     results: Vec<Appended>,
     /// The time every record of the group carries.
-    time: chrono::DateTime<Utc>,
+    time: DateTime<Utc>,
     /// The hash before the group's first record.
     first_prev: String,
 }
@@ -248,6 +250,7 @@ impl Writer {
             results.push(Appended {
                 seq,
                 hash: hash.clone(),
+                time: now,
                 owned: true,
                 at: Some(Location {
                     segment: self.segment,

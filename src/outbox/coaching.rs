@@ -23,7 +23,7 @@ pub fn payload(event: &Deliverable) -> Value {
             "quality_score": e.quality_score,
             "polarity": e.polarity,
             "action_required": e.action_required,
-            "timestamp": e.occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "timestamp": e.occurred_at().to_rfc3339_opts(SecondsFormat::Millis, true),
             "conversation_id": e.conversation_id,
             "agent_id": e.agent_id,
             "queue_id": e.queue_id,

@@ -404,6 +404,9 @@ async fn deliveries_ride_out_a_sink_outage_and_nothing_is_dead_lettered() {
     // Outcomes are journaled: failures, then deliveries (acknowledged together in
     // `delivered_batch` records); nothing dead-lettered.
     let journal = wait_for_journal(&t, |lines| delivered_ids(lines).len() == 30).await;
+    // The seed's form sends no time: the score happened when it was received, which is its
+    // record's time (the record does not repeat it), and every delivery says so.
+    assert_eq!(first.body["timestamp"], received_at(&journal, &ids[0]));
     assert!(journal.iter().any(|l| l["type"] == "delivery_failed"));
     assert!(!journal.iter().any(|l| l["type"] == "dead_lettered"));
 }
@@ -517,6 +520,26 @@ async fn a_4xx_from_the_coaching_platform_dead_letters_at_once_and_replay_requeu
         "the attempt after the replay is the first of its own"
     );
     assert_eq!(lines[3]["source"], "cli");
+    // Read back from the journal after the restart, the score says when it was received.
+    assert_eq!(
+        sink.events()[0].body["timestamp"],
+        received_at(&lines, &id),
+        "{}",
+        sink.events()[0].body
+    );
+}
+
+/// When the score `id` was received, as a delivery states it (milliseconds): its
+/// `webhook_received` record's time. The record holds no `occurred_at` of its own.
+fn received_at(journal: &[Value], id: &str) -> String {
+    let record = journal
+        .iter()
+        .find(|l| l["type"] == "webhook_received" && l["event_id"] == id)
+        .expect("the score's record");
+    assert!(record.get("occurred_at").is_none(), "{record}");
+    let time = chrono::DateTime::parse_from_rfc3339(record["time"].as_str().unwrap()).unwrap();
+    time.with_timezone(&chrono::Utc)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[tokio::test]

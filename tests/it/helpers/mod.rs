@@ -55,7 +55,8 @@ pub fn sentiment_entry(conversation: &str) -> genesys_sentiment::domain::events:
         trend_score: None,
         topic: None,
         cause_event_id: None,
-        occurred_at: chrono::Utc::now(),
+        source_time: Some(chrono::Utc::now()),
+        received_at: chrono::Utc::now(),
         attribution: Some(AttributionSource::Event),
     })
 }
