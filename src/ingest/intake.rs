@@ -361,11 +361,15 @@ impl Intake {
             .await?
         {
             Ok(appended) => {
-                let p = Pending {
+                let mut p = Pending {
                     seq: appended.seq,
                     at: appended.at,
                     ..p
                 };
+                if let Deliverable::Sentiment(e) = &mut p.event {
+                    // As read back from the record.
+                    e.received_at = appended.time;
+                }
                 if appended.owned {
                     self.attributor.route(p, now).await;
                 }

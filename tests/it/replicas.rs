@@ -266,6 +266,35 @@ async fn on_postgresql_a_stopped_replicas_owed_deliveries_are_sent_by_the_other(
     })
     .await;
     assert!(emptied.is_some(), "delivered rows leave the outbox");
+    // The seed's form sends no time: each score says it happened when replica-a received
+    // it, its record's time, which replica-b read from the database (the entry, or once
+    // sealed its line).
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT recorded_at, COALESCE(entry, line) FROM journal_records WHERE kind = 'webhook_received'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let received: HashMap<String, String> = rows
+        .into_iter()
+        .map(|(at, entry)| {
+            let entry: Value = serde_json::from_str(&entry).unwrap();
+            assert!(entry.get("occurred_at").is_none(), "{entry}");
+            let at = chrono::DateTime::from_timestamp_micros(at).unwrap();
+            let at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            (entry["event_id"].as_str().unwrap().to_owned(), at)
+        })
+        .collect();
+    let deliveries = sink.events();
+    for id in &ids {
+        let sent = deliveries.iter().find(|d| &d.webhook_id == id).unwrap();
+        assert_eq!(
+            sent.body["timestamp"].as_str(),
+            received.get(id).map(String::as_str),
+            "{}",
+            sent.body
+        );
+    }
     b.stop().await;
 }
 

@@ -55,7 +55,8 @@ pub fn sentiment_entry(conversation: &str) -> genesys_sentiment::domain::events:
         trend_score: None,
         topic: None,
         cause_event_id: None,
-        source_time: Some(chrono::Utc::now()),
+        // The seed's form gives no time (the record's time stands for it).
+        source_time: None,
         received_at: chrono::Utc::now(),
         attribution: Some(AttributionSource::Event),
     })
