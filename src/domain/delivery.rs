@@ -112,7 +112,9 @@ impl Overlay {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Body {
-    /// Held in memory.
+    /// Held in memory. Stored (in a checkpoint) with a score's time stated: a copy outside
+    /// its record has no record time to say when it was received.
+    #[serde(serialize_with = "held_with_its_time")]
     Held(Box<Deliverable>),
     /// In the journal record at this location, changed by the attribution decided since
     /// (if any): read back when it is sent.
@@ -123,6 +125,18 @@ pub enum Body {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         overlay: Option<Box<Overlay>>,
     },
+}
+
+/// Serializes a held event; a score whose sender gave no time states when it was received.
+fn held_with_its_time<S: serde::Serializer>(held: &Deliverable, s: S) -> Result<S::Ok, S::Error> {
+    match held {
+        Deliverable::Sentiment(e) if e.source_time.is_none() => {
+            let mut e = e.clone();
+            e.source_time = Some(e.received_at);
+            Deliverable::Sentiment(e).serialize(s)
+        }
+        other => other.serialize(s),
+    }
 }
 
 impl Body {
@@ -387,5 +401,20 @@ pub(crate) mod tests {
         overlay.apply(&mut read_back);
         let again = Owed::from_pending(owed.with_event(Deliverable::Sentiment(read_back)), false);
         assert_eq!(again.body, body, "the decision is still noted");
+    }
+
+    #[test]
+    fn a_held_score_without_a_time_of_its_own_keeps_its_time_when_stored_outside_its_record() {
+        let mut e = score(Some("a-1"), None);
+        e.received_at = DateTime::from_timestamp_micros(1_764_700_000_123_456).unwrap();
+        let held = Body::Held(Box::new(Deliverable::Sentiment(e.clone())));
+        let text = serde_json::to_string(&held).unwrap();
+        let Body::Held(back) = serde_json::from_str::<Body>(&text).unwrap() else {
+            panic!("not held: {text}");
+        };
+        let Deliverable::Sentiment(back) = *back else {
+            panic!("not a score: {text}");
+        };
+        assert_eq!(back.occurred_at(), e.occurred_at(), "{text}");
     }
 }
