@@ -284,12 +284,7 @@ impl Intake {
         };
         match then {
             Then::Score(mut p) => {
-                p.seq = appended.seq;
-                p.at = appended.at;
-                if let Deliverable::Sentiment(e) = &mut p.event {
-                    // As read back from the record.
-                    e.received_at = appended.time;
-                }
+                journaled(&mut p, &appended);
                 // Not owned: left in the shared outbox for a replica with room.
                 if appended.owned {
                     self.attributor.route(*p, now).await;
@@ -355,21 +350,13 @@ impl Intake {
         );
         event.cause_event_id = Some(cause.event_id.clone());
         let id = event.event_id.clone();
-        let p = pending(Deliverable::Sentiment(event.clone()), now);
+        let mut p = pending(Deliverable::Sentiment(event.clone()), now);
         match self
             .store(&keys, &id, "enricher", Entry::SentimentFetched(event), now)
             .await?
         {
             Ok(appended) => {
-                let mut p = Pending {
-                    seq: appended.seq,
-                    at: appended.at,
-                    ..p
-                };
-                if let Deliverable::Sentiment(e) = &mut p.event {
-                    // As read back from the record.
-                    e.received_at = appended.time;
-                }
+                journaled(&mut p, &appended);
                 if appended.owned {
                     self.attributor.route(p, now).await;
                 }
@@ -451,6 +438,16 @@ impl Intake {
             Err(JournalError::Duplicate(other)) => Ok(Err(Outcome::Duplicate(other))),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Notes on a pending delivery the record that made it owed: its sequence number, where it
+/// lies, and its time (a score's time of receipt, as read back from the record).
+fn journaled(p: &mut Pending, appended: &Appended) {
+    p.seq = appended.seq;
+    p.at = appended.at;
+    if let Deliverable::Sentiment(e) = &mut p.event {
+        e.received_at = appended.time;
     }
 }
 

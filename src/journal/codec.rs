@@ -240,7 +240,7 @@ impl<'de> serde::de::Visitor<'de> for RecordVisitor {
         let outcome: String = member(&mut map, "outcome")?;
         let kind: std::borrow::Cow<'de, str> = member(&mut map, "type")?;
         let rest = MapAccessDeserializer::new(map);
-        let entry = match kind.as_ref() {
+        let mut entry = match kind.as_ref() {
             "webhook_received" => Entry::WebhookReceived(Deserialize::deserialize(rest)?),
             "conversation_end_received" => {
                 Entry::ConversationEndReceived(Deserialize::deserialize(rest)?)
@@ -262,7 +262,6 @@ impl<'de> serde::de::Visitor<'de> for RecordVisitor {
             "journal_recovered" => Entry::JournalRecovered(Deserialize::deserialize(rest)?),
             other => return Err(serde::de::Error::unknown_variant(other, KINDS)),
         };
-        let mut entry = entry;
         entry.restore_received(time);
         Ok(Record {
             seq,
