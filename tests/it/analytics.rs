@@ -355,4 +355,13 @@ fn verdicts_match_the_emulator_truth_over_five_seeds() {
     assert!(c.false_positive_rate() > m.false_positive_rate());
     let md = genesys_sentiment::cli::evaluate::markdown(&e, "cmd");
     assert!(md.contains("count-margin rule") && md.contains("statistical"));
+    // The diagnostic beside it: both versions again without the movers, so neither has any
+    // to flag, and the markdown shows those rows.
+    let (a, b) = e
+        .without_mix_only
+        .as_ref()
+        .expect("orgs with movers get the diagnostic");
+    assert_eq!((a.mix_only_tested, b.mix_only_tested), (0, 0));
+    assert_eq!(a.stable_tested, m.stable_tested);
+    assert!(md.contains("diagnostic: trend-v1, the `mix_only` agents' conversations left out"));
 }
