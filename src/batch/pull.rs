@@ -403,6 +403,8 @@ impl Pull<'_> {
         let span = Interval::new(from.1.start, to.1.end);
         let mut by_day: std::collections::BTreeMap<(i64, &str), Vec<(String, DailyAggregate)>> =
             Default::default();
+        // Days with a score cell outside the configured scale.
+        let mut out_of_scale = std::collections::BTreeSet::new();
         for (dim, group_by) in [
             (Dimension::Overall, None),
             (Dimension::Agent, Some("userId")),
@@ -417,12 +419,17 @@ impl Pull<'_> {
                 metrics: vec!["oSentimentScore".into(), "oCustomerSentiment".into()],
             };
             let cells = self.client.transcript_aggregates(&query).await?;
+            // Each score cell's polarity counts, by group and interval (one pass: an answer
+            // may hold a great many cells).
+            let polarity: std::collections::HashMap<_, &AggregateCell> = cells
+                .iter()
+                .filter(|c| c.metric == "oCustomerSentiment")
+                .map(|c| ((&c.group, c.interval.start, c.interval.end), c))
+                .collect();
             for cell in cells.iter().filter(|c| c.metric == "oSentimentScore") {
-                let counts = cells.iter().find(|c| {
-                    c.metric == "oCustomerSentiment"
-                        && c.group == cell.group
-                        && c.interval == cell.interval
-                });
+                let counts = polarity
+                    .get(&(&cell.group, cell.interval.start, cell.interval.end))
+                    .copied();
                 let key = group_by
                     .and_then(|g| cell.group.get(g))
                     .map(String::as_str)
@@ -442,9 +449,21 @@ impl Pull<'_> {
                     )),
                     None => {
                         self.progress.rejected.fetch_add(1, Ordering::Relaxed);
+                        if cell.count > 0 {
+                            out_of_scale.insert(day);
+                        }
                     }
                 }
             }
+        }
+        if !out_of_scale.is_empty() {
+            // Said loudly, and those days are listed again next run (not settled), so a
+            // corrected setting takes effect without a rebuild.
+            tracing::warn!(
+                days = out_of_scale.len(),
+                scale = ?self.client.settings().genesys.aggregate_scale,
+                "Genesys answered oSentimentScore sums outside genesys.aggregate_scale; those cells were left out. If Genesys reports them on -100..100, set genesys.aggregate_scale = \"percent\"."
+            );
         }
         for (day, day_interval) in &todo {
             for dim in [Dimension::Overall, Dimension::Agent, Dimension::Queue] {
@@ -461,7 +480,8 @@ impl Pull<'_> {
                     &Coverage {
                         filter_key: key.clone(),
                         settled: availability.is_some_and(|a| day_end <= a)
-                            && day_interval.end == day_end,
+                            && day_interval.end == day_end
+                            && !out_of_scale.contains(day),
                         conversations: 0,
                         covered_at: Utc::now(),
                     },

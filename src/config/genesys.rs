@@ -61,6 +61,11 @@ pub struct GenesysSettings {
     pub retention: HumanDuration,
     /// Scale of STA conversation scores and sentiment events (`unit` or `percent`).
     pub sentiment_scale: ScoreScale,
+    /// Scale of `sentimentOverallScore` in the sentiment topic's notifications and
+    /// EventBridge events, when it differs from `sentiment_scale` (unset: the same). The
+    /// topic and the STA endpoint are separate unverified items, so each can be set.
+    #[serde(default)]
+    pub topic_sentiment_scale: Option<ScoreScale>,
     /// Scale of `oSentimentScore` in transcript aggregates (`unit` or `percent`).
     pub aggregate_scale: ScoreScale,
     /// First wait between async job status polls.
@@ -79,6 +84,11 @@ pub struct GenesysSettings {
 }
 
 impl GenesysSettings {
+    /// The scale of sentiment events (the topic's `sentimentOverallScore`).
+    pub fn event_sentiment_scale(&self) -> ScoreScale {
+        self.topic_sentiment_scale.unwrap_or(self.sentiment_scale)
+    }
+
     pub(super) fn check(&self, purpose: Purpose) -> Result<(), ConfigError> {
         check_url("genesys.base_url", &self.base_url)?;
         check_url("genesys.login_url", &self.login_url)?;

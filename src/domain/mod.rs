@@ -22,6 +22,21 @@ pub mod retry;
 pub mod secret;
 pub mod signature;
 
+/// A peer's text (an error body, a Genesys `message`) made safe to log and journal: at most
+/// `max_chars` characters, control characters (a newline that would start a forged log
+/// line, a terminal escape) written as escapes.
+pub fn printable(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    for c in text.chars().take(max_chars) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 pub use secret::{REDACTED, Secret};
 
 use std::fmt;
@@ -297,5 +312,13 @@ mod tests {
             Polarity::Negative
         );
         assert!("meh".parse::<Polarity>().is_err());
+    }
+
+    #[test]
+    fn a_peers_newline_or_escape_cannot_forge_a_log_line() {
+        let forged = printable("busy\n2026-12-02T00:00:00Z INFO all good\u{1b}[2J", 200);
+        assert!(!forged.chars().any(char::is_control), "{forged}");
+        assert!(forged.starts_with("busy\\n2026"), "{forged}");
+        assert_eq!(printable("ünïcode stays", 7), "ünïcode");
     }
 }

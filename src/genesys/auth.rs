@@ -56,7 +56,16 @@ pub struct TokenCache {
     metrics: Metrics,
     state: Mutex<Option<Cached>>,
     generations: AtomicU64,
+    /// Token fetches that failed, and what the last one said: a caller that waited for a
+    /// fetch that failed gets that failure, instead of running a retry cycle of its own
+    /// after it (N waiters would otherwise hold every Genesys call for N cycles).
+    failures: AtomicU64,
+    last_failure: std::sync::Mutex<String>,
 }
+
+/// The longest token lifetime believed (Genesys issues at most 48 hours); a longer
+/// `expires_in` counts as this.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 86_400);
 
 impl std::fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -103,6 +112,8 @@ impl TokenCache {
             metrics,
             state: Mutex::new(None),
             generations: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            last_failure: std::sync::Mutex::new(String::new()),
         }
     }
 
@@ -125,16 +136,46 @@ impl TokenCache {
     /// # Cancel safety
     /// Cancel-safe: a cancelled caller releases the lock; the next caller fetches.
     pub async fn get(&self) -> Result<AccessToken, GenesysError> {
+        let failures = self.failures.load(Ordering::Acquire);
         let mut state = self.state.lock().await;
         if let Some(cached) = state.as_ref()
             && Instant::now() < cached.refresh_at
         {
             return Ok(cached.token.clone());
         }
-        let fetched = self.fetch().await?;
-        let token = fetched.token.clone();
-        *state = Some(fetched);
-        Ok(token)
+        if self.failures.load(Ordering::Acquire) != failures {
+            // The fetch this caller waited for failed (after its own retries): the same
+            // answer, now, rather than another cycle.
+            let last = self
+                .last_failure
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            return Err(GenesysError::Transport {
+                endpoint: Endpoint::Token,
+                message: format!("the token request in flight failed: {last}"),
+                timeout: false,
+            });
+        }
+        match self.fetch().await {
+            Ok(fetched) => {
+                let token = fetched.token.clone();
+                *state = Some(fetched);
+                Ok(token)
+            }
+            Err(e) => {
+                // Only a passing failure is shared (after its retry cycle); a refusal is
+                // quick to ask again and keeps its own kind and hint.
+                if e.is_retryable() {
+                    *self
+                        .last_failure
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = e.to_string();
+                    self.failures.fetch_add(1, Ordering::Release);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Drops `token` from the cache if it is still the cached one (after a 401), so the
@@ -158,8 +199,12 @@ impl TokenCache {
             let result = self.fetch_once().await;
             match result {
                 Ok(cached) => return Ok(cached),
-                Err(e) if e.is_retryable() => {
-                    let Some(wait) = self.retry.next_wait(attempt, started.elapsed(), None) else {
+                Err((e, retry_after)) if e.is_retryable() => {
+                    // A 429 or 503 from the login host may say how long to wait.
+                    let Some(wait) = self
+                        .retry
+                        .next_wait(attempt, started.elapsed(), retry_after)
+                    else {
                         return Err(GenesysError::Exhausted {
                             attempts: attempt,
                             elapsed: started.elapsed(),
@@ -169,12 +214,13 @@ impl TokenCache {
                     tracing::warn!(attempt, wait = ?wait, error = %e, "Token request failed; retrying.");
                     tokio::time::sleep(wait).await;
                 }
-                Err(e) => return Err(e),
+                Err((e, _)) => return Err(e),
             }
         }
     }
 
-    async fn fetch_once(&self) -> Result<Cached, GenesysError> {
+    /// One token request; a failure carries the login host's `Retry-After`, if any.
+    async fn fetch_once(&self) -> Result<Cached, (GenesysError, Option<Duration>)> {
         let secret = self.client_secret.expose().unwrap_or_default();
         let response = self
             .http
@@ -187,39 +233,54 @@ impl TokenCache {
             Ok(r) => r,
             Err(e) => {
                 self.metrics.genesys_request(Endpoint::Token.label(), None);
-                return Err(super::transport_error(Endpoint::Token, &e));
+                return Err((super::transport_error(Endpoint::Token, &e), None));
             }
         };
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::domain::retry::parse_retry_after)
+            // Slept with every caller waiting for the token: a short wait at most.
+            .map(|d| d.min(Duration::from_secs(30)));
         self.metrics
             .genesys_request(Endpoint::Token.label(), Some(status));
         let (bytes, _) = super::body::read_capped(response, super::body::MAX_ERROR_BYTES)
             .await
-            .map_err(|e| super::transport_error(Endpoint::Token, &e))?;
+            .map_err(|e| (super::transport_error(Endpoint::Token, &e), None))?;
         if !(200..300).contains(&status) {
             if super::error::is_retryable_status(status) {
-                return Err(GenesysError::Transport {
+                let error = GenesysError::Transport {
                     endpoint: Endpoint::Token,
                     message: format!("login host answered {status}"),
                     timeout: false,
-                });
+                };
+                return Err((error, retry_after));
             }
             let body: AuthErrorResponse = serde_json::from_slice(&bytes).unwrap_or_default();
-            return Err(GenesysError::Auth {
+            let error = GenesysError::Auth {
                 login_host: self.login_host.clone(),
                 status,
-                error: body.error,
-                description: body.error_description.or(body.description),
-            });
+                error: body.error.map(|e| crate::domain::printable(&e, 200)),
+                description: body
+                    .error_description
+                    .or(body.description)
+                    .map(|d| crate::domain::printable(&d, 500)),
+            };
+            return Err((error, None));
         }
-        let parsed: TokenResponse =
-            serde_json::from_slice(&bytes).map_err(|e| GenesysError::Decode {
+        let parsed: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| {
+            let error = GenesysError::Decode {
                 endpoint: Endpoint::Token,
                 message: e.to_string(),
-            })?;
+            };
+            (error, None)
+        })?;
         let lifetime = parsed
             .expires_in
-            .map_or(self.default_lifetime, Duration::from_secs);
+            .map_or(self.default_lifetime, Duration::from_secs)
+            .min(MAX_TOKEN_LIFETIME);
         let skew = self.skew.min(lifetime / 10);
         let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::info!(lifetime = ?lifetime, generation, "Fetched a Genesys access token.");

@@ -375,11 +375,9 @@ async fn next_conversation(
                 .last()
                 .and_then(|c| c.conversation_start)
                 .is_some_and(|s| s < chunk.interval.start);
-        if n < u64::from(page_size)
-            || reached >= total
-            || reached + u64::from(page_size) > cap
-            || passed_start
-        {
+        // `totalHits` is approximate while the interval still receives data (a full page
+        // may be followed by more), so only a short page ends the listing.
+        if n < u64::from(page_size) || reached + u64::from(page_size) > cap || passed_start {
             chunk.done = true;
         }
         for conv in conversations {

@@ -21,6 +21,13 @@ pub const JOBS_PATH: &str = "/api/v2/analytics/conversations/details/jobs";
 /// Path of the availability endpoint.
 pub const AVAILABILITY_PATH: &str = "/api/v2/analytics/conversations/details/jobs/availability";
 
+/// Most result pages one job is read for (at `genesys.job_page_size` each: millions of
+/// conversations, far more than a run's chunk holds); past it the results count as endless.
+pub const MAX_JOB_PAGES: u32 = 10_000;
+
+/// Empty result pages in a row that still carry a cursor, at most.
+const MAX_EMPTY_JOB_PAGES: u32 = 3;
+
 /// A submitted job whose interval was clamped to the availability date.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubmittedJob {
@@ -200,7 +207,8 @@ impl GenesysClient {
         .await
     }
 
-    /// Every conversation of a fulfilled job, following `cursor` until it is absent.
+    /// Every conversation of a fulfilled job, following `cursor` until it is absent (an
+    /// error when the results do not end: see [`MAX_JOB_PAGES`]).
     pub fn details_job_results(
         &self,
         job_id: String,
@@ -210,6 +218,8 @@ impl GenesysClient {
             job_id: String,
             cursor: Option<String>,
             started: bool,
+            pages: u32,
+            empty_in_a_row: u32,
             buffer: std::collections::VecDeque<AnalyticsConversation>,
         }
         let state = State {
@@ -217,6 +227,8 @@ impl GenesysClient {
             job_id,
             cursor: None,
             started: false,
+            pages: 0,
+            empty_in_a_row: 0,
             buffer: Default::default(),
         };
         futures_util::stream::try_unfold(state, |mut s| async move {
@@ -232,8 +244,36 @@ impl GenesysClient {
                     .details_job_page(&s.job_id, s.cursor.as_deref())
                     .await?;
                 s.started = true;
-                s.cursor = page.cursor.filter(|c| !c.is_empty());
-                s.buffer.extend(page.conversations.unwrap_or_default());
+                s.pages += 1;
+                let next = page.cursor.filter(|c| !c.is_empty());
+                let conversations = page.conversations.unwrap_or_default();
+                s.empty_in_a_row = if conversations.is_empty() && next.is_some() {
+                    s.empty_in_a_row + 1
+                } else {
+                    0
+                };
+                // A cursor that does not move on, pages that stay empty, or more pages
+                // than a job can hold: the listing would never end.
+                let stuck = next.is_some() && next == s.cursor;
+                if stuck || s.empty_in_a_row > MAX_EMPTY_JOB_PAGES || s.pages > MAX_JOB_PAGES {
+                    return Err(GenesysError::Job {
+                        job_id: s.job_id.clone(),
+                        state: "ENDLESS_RESULTS".to_owned(),
+                        message: Some(format!(
+                            "the results did not end after {} pages ({}); the job is not trusted, and the run retries it",
+                            s.pages,
+                            if stuck {
+                                "the same cursor twice"
+                            } else if s.empty_in_a_row > MAX_EMPTY_JOB_PAGES {
+                                "empty pages with a cursor"
+                            } else {
+                                "more pages than a job holds"
+                            }
+                        )),
+                    });
+                }
+                s.cursor = next;
+                s.buffer.extend(conversations);
             }
         })
     }

@@ -379,6 +379,9 @@ impl GenesysClient {
                         over_cap,
                     };
                     if over_cap {
+                        // This request gives up; everyone sharing the budget still stops
+                        // sending into the limit (for the cap, not a peer's year).
+                        inner.budget.pause_for(cap);
                         return Err(error);
                     }
                     (error, retry_after, true)
@@ -389,6 +392,10 @@ impl GenesysClient {
                 .retry
                 .next_wait(attempt, started.elapsed(), server_wait)
             else {
+                if let (true, Some(server)) = (rate_limited, server_wait) {
+                    // Out of retries on a 429: the others still wait as asked.
+                    inner.budget.pause_for(server.min(cap));
+                }
                 return Err(GenesysError::Exhausted {
                     attempts: attempt,
                     elapsed: started.elapsed(),
@@ -514,15 +521,18 @@ fn api_failure(endpoint: Endpoint, status: u16, headers: &HeaderMap, body: &[u8]
         .get("inin-correlation-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // What the peer wrote is logged and journaled: escaped and bounded.
+    let peer = |s: &String| crate::domain::printable(s, 500);
     ApiFailure {
         endpoint,
         status,
-        code: parsed.as_ref().and_then(|b| b.code.clone()),
-        message: parsed.as_ref().and_then(|b| b.message.clone()),
+        code: parsed.as_ref().and_then(|b| b.code.as_ref()).map(peer),
+        message: parsed.as_ref().and_then(|b| b.message.as_ref()).map(peer),
         correlation_id: parsed
             .as_ref()
-            .and_then(|b| b.context_id.clone())
-            .or(header_id),
+            .and_then(|b| b.context_id.as_ref())
+            .map(peer)
+            .or(header_id.as_ref().map(peer)),
         body: parsed,
     }
 }

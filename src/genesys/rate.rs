@@ -100,7 +100,7 @@ impl RateBudget {
     pub async fn acquire(&self, priority: Priority) -> Instant {
         loop {
             let wait_until = {
-                let mut s = self.state.lock().expect("rate budget lock");
+                let mut s = self.lock();
                 let now = Instant::now();
                 while s.granted.front().is_some_and(|t| *t + self.window <= now) {
                     s.granted.pop_front();
@@ -123,10 +123,22 @@ impl RateBudget {
         }
     }
 
-    /// Stops every grant until `duration` from now (a 429's `Retry-After`).
+    /// The state; a panic elsewhere while it was held leaves it usable (every update to it
+    /// is a single assignment, so it is never half-written).
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Stops every grant until `duration` from now (a 429's `Retry-After`, capped by the
+    /// caller); a duration past what an `Instant` can hold pauses for a day.
     pub fn pause_for(&self, duration: Duration) {
-        let until = Instant::now() + duration;
-        let mut s = self.state.lock().expect("rate budget lock");
+        let now = Instant::now();
+        let until = now
+            .checked_add(duration)
+            .unwrap_or(now + Duration::from_secs(86_400));
+        let mut s = self.lock();
         if s.paused_until.is_none_or(|p| p < until) {
             s.paused_until = Some(until);
         }
@@ -139,14 +151,17 @@ impl RateBudget {
         if view.allowed == 0 {
             return;
         }
-        let mut s = self.state.lock().expect("rate budget lock");
+        let mut s = self.lock();
         let allowed = usize::try_from(view.allowed).unwrap_or(usize::MAX);
         s.limit = s.configured.min(allowed);
         let now = Instant::now();
         let ours = s.granted.iter().filter(|t| **t + self.window > now).count() as u64;
         let reserve = ((view.allowed as f64) * self.headroom).ceil().max(1.0) as u64;
-        if view.count > ours && view.count + reserve >= view.allowed {
-            let until = now + Duration::from_secs(view.reset_secs.max(1));
+        if view.count > ours && view.count.saturating_add(reserve) >= view.allowed {
+            // The server's window resets within one of ours; a later reset is not believed
+            // (a peer's header must not pause every Genesys call for longer).
+            let reset = view.reset_secs.clamp(1, self.window.as_secs().max(1));
+            let until = now + Duration::from_secs(reset);
             if s.paused_until.is_none_or(|p| p < until) {
                 tracing::info!(
                     count = view.count,
@@ -161,7 +176,7 @@ impl RateBudget {
 
     /// The limit currently enforced.
     pub fn limit(&self) -> usize {
-        self.state.lock().expect("rate budget lock").limit
+        self.lock().limit
     }
 }
 
@@ -256,5 +271,25 @@ mod tests {
             reset_secs: 60,
         });
         assert_eq!(budget.limit(), 100, "a lower server allowance is adopted");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_servers_absurd_counters_pause_for_one_window_at_most_and_never_panic() {
+        let budget = RateBudget::new(300, Duration::from_secs(60), 0.1, 0.0);
+        let start = Instant::now();
+        budget.observe(ServerRateView {
+            count: u64::MAX,
+            allowed: u64::MAX,
+            reset_secs: u64::MAX,
+        });
+        let granted = budget.acquire(Priority::Batch).await - start;
+        assert!(
+            granted >= Duration::from_secs(60) && granted <= Duration::from_secs(61),
+            "paused for the window, not for ever: {granted:?}"
+        );
+        // A Retry-After past what an Instant holds pauses, and grants resume.
+        budget.pause_for(Duration::MAX);
+        let again = budget.acquire(Priority::Batch).await - start;
+        assert!(again >= Duration::from_secs(86_400), "{again:?}");
     }
 }

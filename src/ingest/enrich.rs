@@ -190,9 +190,15 @@ impl Enricher {
                         let cancel = cancel.clone();
                         tasks.spawn(async move {
                             let Ok(_slot) = slots.acquire_owned().await else { return };
+                            use futures_util::FutureExt;
+                            // A panic in the fetch still reports back, so the event is
+                            // tried again (or given up at its deadline), never stuck.
+                            let fetch = std::panic::AssertUnwindSafe(this.fetch(&event)).catch_unwind();
                             let step = tokio::select! {
                                 _ = cancel.cancelled() => return,
-                                s = this.fetch(&event) => s,
+                                s = fetch => s.unwrap_or_else(|_| {
+                                    Step::Retry("the score lookup failed unexpectedly".to_owned())
+                                }),
                             };
                             let _ = done.send((event.conversation_id.clone(), step));
                         });

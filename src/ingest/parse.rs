@@ -227,7 +227,7 @@ pub fn check_fields(
 }
 
 /// Parses a webhook body. `sentiment_scale` is the scale of notification scores
-/// (`genesys.sentiment_scale`); the original form is always on the unit scale.
+/// (`genesys.topic_sentiment_scale`, else `genesys.sentiment_scale`); the original form is always on the unit scale.
 ///
 /// # Errors
 /// [`ParseError::Malformed`] for non-JSON, [`ParseError::Unusable`] for anything else wrong.

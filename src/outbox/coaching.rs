@@ -210,7 +210,9 @@ impl CoachingClient {
                     .and_then(parse_retry_after);
                 // At most a short prefix of any answer is read (a 100 MB error body is not).
                 let text: String = match crate::genesys::body::read_capped(response, 4096).await {
-                    Ok((bytes, _)) => String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+                    Ok((bytes, _)) => {
+                        crate::domain::printable(&String::from_utf8_lossy(&bytes), 200)
+                    }
                     Err(_) => String::new(),
                 };
                 match status {

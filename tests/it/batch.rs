@@ -253,6 +253,39 @@ async fn the_aggregates_source_reports_from_a_handful_of_requests() {
     );
 }
 
+/// Runs the aggregates source twice against an org that reports `oSentimentScore` on
+/// `scale` (the daemon expects `unit`), and gives how many days the second run covered.
+async fn second_aggregates_run_days(scale: genesys_sentiment::domain::ScoreScale) -> u64 {
+    let mut config = batch_org(1);
+    config.org.aggregate_scale = scale;
+    let emu = crate::helpers::emulator::start(config).await;
+    let t = TestApp::started(|s| {
+        use_emulator(s, &emu);
+        s.batch.source = genesys_sentiment::config::BatchSource::Aggregates;
+    })
+    .await;
+    let services = t.app.as_ref().unwrap().state().services().unwrap().clone();
+    services.reports.wait_for_runs(1).await;
+    services.batch.run_once(2).await.unwrap();
+    let run = &services.reports.finished_runs()[0];
+    assert_eq!(run.outcome.as_str(), "succeeded", "{run:?}");
+    run.progress.as_ref().expect("pull progress").days_covered
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregates_outside_the_configured_scale_leave_their_days_to_be_fetched_again() {
+    use genesys_sentiment::domain::ScoreScale;
+    // The scales agree: the second run finds every past day settled.
+    let settled = second_aggregates_run_days(ScoreScale::Unit).await;
+    // Genesys answers on -100..100 while the daemon expects -1..1: the cells are left out,
+    // and their days stay unsettled so a corrected setting takes effect on the next run.
+    let refetched = second_aggregates_run_days(ScoreScale::Percent).await;
+    assert!(
+        refetched >= settled + 7,
+        "the second run covers the past days again ({refetched} days, against {settled})"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_cut_short_by_shutdown_is_journaled_as_interrupted() {
     let mut config = batch_org(3);

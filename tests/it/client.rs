@@ -306,6 +306,44 @@ async fn a_45_day_interval_is_split_into_days_and_paging_yields_each_conversatio
 }
 
 #[tokio::test]
+async fn job_results_that_never_end_are_an_error_not_an_endless_run() {
+    let fake = FakeGenesys::start().await;
+    let results = "/api/v2/analytics/conversations/details/jobs/job-9/results";
+    let client = fake.client(|_| {});
+    // The same cursor again and again, with rows.
+    fake.default_reply(
+        results,
+        Reply::json(
+            200,
+            json!({"conversations": [{"conversationId": "a"}], "cursor": "same"}),
+        ),
+    );
+    let err = client
+        .details_job_results("job-9".into())
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("the same cursor twice"), "{err}");
+    assert_eq!(fake.seen(results).len(), 2);
+    // A new cursor each time, but never a row.
+    let n = std::sync::atomic::AtomicU64::new(0);
+    fake.handler(results, move |_| {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Reply::json(
+            200,
+            json!({"conversations": [], "cursor": format!("c-{i}")}),
+        )
+    });
+    let err = client
+        .details_job_results("job-9".into())
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("empty pages"), "{err}");
+    assert_eq!(fake.seen(results).len(), 2 + 4);
+}
+
+#[tokio::test]
 async fn an_async_job_is_followed_through_states_and_cursor_pages() {
     let fake = FakeGenesys::start().await;
     let jobs = "/api/v2/analytics/conversations/details/jobs";

@@ -194,7 +194,14 @@ async fn handle(
     let reply = {
         let mut s = state.lock().unwrap();
         s.seen.push(seen.clone());
-        if seen.path == "/oauth/token" && s.refuse_tokens {
+        let scripted_token =
+            seen.path == "/oauth/token" && s.scripts.get(&seen.path).is_some_and(|r| !r.is_empty());
+        if scripted_token {
+            s.scripts
+                .get_mut(&seen.path)
+                .and_then(VecDeque::pop_front)
+                .expect("scripted")
+        } else if seen.path == "/oauth/token" && s.refuse_tokens {
             Reply::json(
                 401,
                 serde_json::json!({"error": "invalid_client", "description": "Client authentication failed"}),

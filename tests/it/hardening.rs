@@ -149,6 +149,61 @@ async fn retry_after_1e20_from_genesys_is_a_rate_limit_error() {
     );
 }
 
+// 2b. A login host that claims a token lives for ever: fetched once, used, no panic.
+#[tokio::test]
+async fn a_token_lifetime_of_u64_max_is_cached_without_a_panic() {
+    let fake = FakeGenesys::start().await;
+    fake.token_lifetime(u64::MAX);
+    fake.default_reply(
+        "/api/v2/speechandtextanalytics/conversations/c-1",
+        Reply::json(
+            404,
+            json!({"message": "no such conversation", "status": 404}),
+        ),
+    );
+    let client = fake.client(|_| {});
+    for _ in 0..2 {
+        // The token is good; the conversation is simply not analysed (404).
+        let outcome = client.conversation_sentiment("c-1").await.unwrap();
+        assert!(
+            matches!(
+                outcome,
+                genesys_sentiment::genesys::sta::StaOutcome::NotAnalysed
+            ),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(fake.token_requests(), 1, "the token was cached");
+}
+
+// 2c. Callers queued behind a token request that fails share its failure: one retry cycle
+// in all, not one per caller in turn (which would hold every Genesys call for N cycles).
+#[tokio::test]
+async fn callers_waiting_for_a_failing_token_request_share_its_failure() {
+    let fake = FakeGenesys::start().await;
+    fake.script(
+        "/oauth/token",
+        (0..40).map(|_| Reply::json(503, json!({"error": "busy"})).header("retry-after", "0")),
+    );
+    let client = fake.client(|s| s.genesys.max_attempts = std::num::NonZeroU32::new(3).unwrap());
+    let calls = (0..4).map(|_| client.conversation_sentiment("c-1"));
+    let results = futures_util::future::join_all(calls).await;
+    assert!(results.iter().all(Result::is_err), "{results:?}");
+    assert_eq!(
+        fake.seen("/oauth/token").len(),
+        3,
+        "one cycle of three attempts"
+    );
+    assert!(
+        results.iter().any(|r| r
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("token request in flight failed")),
+        "{results:?}"
+    );
+}
+
 // 3. Agent data is not on the public port; the admin token guards it.
 #[tokio::test]
 async fn admin_routes_are_absent_from_the_public_listener_and_need_the_admin_token() {

@@ -217,6 +217,26 @@ async fn every_answer_code_of_the_intake() {
 }
 
 #[tokio::test]
+async fn the_topics_scale_can_be_set_apart_from_the_sta_endpoints() {
+    let t = TestApp::started(|s| {
+        s.genesys.topic_sentiment_scale = Some(genesys_sentiment::domain::ScoreScale::Percent);
+    })
+    .await;
+    let event = |id: &str, score: f64| json!({"topicName": format!("v2.speechandtextanalytics.conversation.{id}.sentiment"), "eventBody": {"conversationId": id, "sentimentOverallScore": score}});
+    let (status, answer) = post(&t, &event("c-pct", 40.0)).await;
+    assert_eq!(status, 202, "{answer}");
+    let (status, answer) = post(&t, &event("c-over", 140.0)).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("percent"),
+        "{answer}"
+    );
+    // The seed's form keeps its unit scale.
+    let (status, _) = post(&t, &seed("c-seed", 0.4)).await;
+    assert_eq!(status, 202);
+}
+
+#[tokio::test]
 async fn nothing_is_accepted_before_start_up_completes() {
     let t = TestApp::bound(|_| {}).await;
     let (status, body) = post(&t, &seed("early", 0.1)).await;

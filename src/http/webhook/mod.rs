@@ -111,11 +111,12 @@ async fn handle(
     {
         return Err(Rejection::Unauthorized(failure.to_string()));
     }
-    let incoming =
-        parse::parse(&body, state.settings.genesys.sentiment_scale).map_err(|e| match e {
+    let incoming = parse::parse(&body, state.settings.genesys.event_sentiment_scale()).map_err(
+        |e| match e {
             ParseError::Malformed(m) => Rejection::MalformedJson(m),
             ParseError::Unusable(m) => Rejection::InvalidEvent(m),
-        })?;
+        },
+    )?;
     let now = chrono::Utc::now();
     parse::check_fields(&incoming, now, state.settings.webhook.max_clock_skew.get())
         .map_err(Rejection::InvalidEvent)?;
