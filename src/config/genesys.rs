@@ -116,6 +116,13 @@ impl GenesysSettings {
                 "must be longer than zero and no longer than genesys.job_poll_max",
             ));
         }
+        if self.job_page_size == 0 {
+            // A page of nothing never reaches the end of a job's results.
+            return Err(ConfigError::invalid(
+                "genesys.job_page_size",
+                "must be at least 1 (Genesys's maximum is not documented; 1000 is the default)",
+            ));
+        }
         if matches!(purpose, Purpose::Serve | Purpose::Pull) {
             if self.client_id.trim().is_empty() {
                 return Err(ConfigError::invalid(

@@ -24,11 +24,17 @@ pub mod signature;
 
 /// A peer's text (an error body, a Genesys `message`) made safe to log and journal: at most
 /// `max_chars` characters, control characters (a newline that would start a forged log
-/// line, a terminal escape) written as escapes.
+/// line, a terminal escape), the Unicode line and paragraph separators and the
+/// bidirectional overrides (which make a terminal show text in another order) written as
+/// escapes.
 pub fn printable(text: &str, max_chars: usize) -> String {
     let mut out = String::new();
     for c in text.chars().take(max_chars) {
-        if c.is_control() {
+        let unsafe_format = matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        );
+        if c.is_control() || unsafe_format {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -320,5 +326,9 @@ mod tests {
         assert!(!forged.chars().any(char::is_control), "{forged}");
         assert!(forged.starts_with("busy\\n2026"), "{forged}");
         assert_eq!(printable("ünïcode stays", 7), "ünïcode");
+        // A line separator, and a right-to-left override that would show "gpj.exe" as
+        // "exe.jpg".
+        let shown = printable("a\u{2028}b \u{202e}gpj.exe", 50);
+        assert_eq!(shown, "a\\u{2028}b \\u{202e}gpj.exe");
     }
 }

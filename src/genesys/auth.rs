@@ -41,7 +41,13 @@ impl AccessToken {
 struct Cached {
     token: AccessToken,
     refresh_at: Instant,
+    /// When the login host said the token stops working.
+    expires_at: Instant,
 }
+
+/// After a failed refresh ahead of expiry, how long the still-valid token is used before
+/// the next try.
+const REFRESH_RETRY: Duration = Duration::from_secs(15);
 
 /// The token cache of one OAuth client.
 pub struct TokenCache {
@@ -167,6 +173,16 @@ impl TokenCache {
                 // Only a passing failure is shared (after its retry cycle); a refusal is
                 // quick to ask again and keeps its own kind and hint.
                 if e.is_retryable() {
+                    let now = Instant::now();
+                    if let Some(cached) = state.as_mut()
+                        && now < cached.expires_at
+                    {
+                        // A refresh ahead of expiry failed, but the token still works: go
+                        // on with it and try again shortly (before it expires).
+                        cached.refresh_at = (now + REFRESH_RETRY).min(cached.expires_at);
+                        tracing::warn!(error = %e, left = ?cached.expires_at - now, "Cannot refresh the Genesys token ahead of expiry; using the current one until it expires.");
+                        return Ok(cached.token.clone());
+                    }
                     *self
                         .last_failure
                         .lock()
@@ -290,6 +306,83 @@ impl TokenCache {
                 generation,
             },
             refresh_at: Instant::now() + lifetime.saturating_sub(skew),
+            expires_at: Instant::now() + lifetime,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> TokenCache {
+        // Nothing listens on port 1 of loopback: every token request fails to connect.
+        TokenCache::new(
+            reqwest::Client::new(),
+            TokenSettings {
+                token_url: Url::parse("http://127.0.0.1:1/oauth/token").unwrap(),
+                client_id: "client".into(),
+                client_secret: Secret::new("secret".to_owned()),
+                skew: Duration::from_secs(60),
+                default_lifetime: Duration::from_secs(3600),
+            },
+            RetryPolicy {
+                max_attempts: 1,
+                max_total: Duration::from_secs(1),
+                base: Duration::from_millis(1),
+                cap: Duration::from_millis(1),
+            },
+            Metrics::new(),
+        )
+    }
+
+    async fn holding(cache: &TokenCache, refresh_in: i64, expires_in: i64) -> AccessToken {
+        let at = |s: i64| {
+            let now = Instant::now();
+            if s >= 0 {
+                now + Duration::from_secs(s.unsigned_abs())
+            } else {
+                now.checked_sub(Duration::from_secs(s.unsigned_abs()))
+                    .unwrap_or(now)
+            }
+        };
+        let token = AccessToken {
+            value: Arc::new(SecretString::from("still-good".to_owned())),
+            generation: 7,
+        };
+        *cache.state.lock().await = Some(Cached {
+            token: token.clone(),
+            refresh_at: at(refresh_in),
+            expires_at: at(expires_in),
+        });
+        token
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_ahead_of_expiry_keeps_using_the_valid_token() {
+        let cache = cache();
+        // Due for refresh, 50 s left before it expires; the login host cannot be reached.
+        let held = holding(&cache, -10, 50).await;
+        let got = cache.get().await.expect("the still-valid token");
+        assert_eq!(got.generation, held.generation);
+        assert_eq!(got.header_value(), "Bearer still-good");
+        // The next caller does not wait for another failing request: it is tried again in
+        // REFRESH_RETRY, before the token expires.
+        let state = cache.state.lock().await;
+        let cached = state.as_ref().unwrap();
+        assert!(cached.refresh_at > Instant::now() + Duration::from_secs(10));
+        assert!(cached.refresh_at <= cached.expires_at);
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_of_an_expired_token_is_an_error() {
+        let cache = cache();
+        holding(&cache, -20, -5).await;
+        let err = cache
+            .get()
+            .await
+            .expect_err("an expired token is not handed out");
+        assert!(err.is_retryable(), "{err}");
+        assert!(!err.to_string().contains("still-good"), "{err}");
     }
 }

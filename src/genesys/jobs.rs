@@ -153,10 +153,13 @@ impl GenesysClient {
                 "FULFILLED" => return Ok(status),
                 "QUEUED" | "PENDING" => {}
                 other => {
+                    // Peer text, bound for logs and the run's record: escaped and cut.
                     return Err(GenesysError::Job {
-                        job_id: job_id.to_owned(),
-                        state: other.to_owned(),
-                        message: status.error_message,
+                        job_id: crate::domain::printable(job_id, 100),
+                        state: crate::domain::printable(other, 40),
+                        message: status
+                            .error_message
+                            .map(|m| crate::domain::printable(&m, 500)),
                     });
                 }
             }
@@ -166,7 +169,7 @@ impl GenesysClient {
                     state: "TIMEOUT".into(),
                     message: Some(format!(
                         "still {} after genesys.job_timeout ({:?})",
-                        status.state,
+                        crate::domain::printable(&status.state, 40),
                         g.job_timeout.get()
                     )),
                 });

@@ -487,7 +487,7 @@ impl GenesysClient {
                     .body
                     .as_ref()
                     .and_then(error::permission_from_body)
-                    .map(|p| format!("permission {p}"))
+                    .map(|p| format!("permission {}", crate::domain::printable(&p, 300)))
                     .unwrap_or_else(|| {
                         format!(
                             "a permission this endpoint needs ({})",

@@ -495,9 +495,20 @@ impl Attributor {
             let Ok(_permit) = this.inner.lookups.clone().acquire_owned().await else {
                 return;
             };
+            use futures_util::FutureExt;
+            // A panic in the lookup still reports back (as a failed lookup), so it is asked
+            // again later instead of never.
+            let lookup =
+                std::panic::AssertUnwindSafe(client.conversation(&conversation)).catch_unwind();
             let result = tokio::select! {
                 _ = cancel.cancelled() => return,
-                r = client.conversation(&conversation) => r,
+                r = lookup => r.unwrap_or_else(|_| {
+                    Err(crate::genesys::GenesysError::Transport {
+                        endpoint: crate::genesys::Endpoint::ConversationDetails,
+                        message: "the lookup failed unexpectedly".to_owned(),
+                        timeout: false,
+                    })
+                }),
             };
             this.looked_up(&conversation, result).await;
         });

@@ -34,7 +34,7 @@ use crate::domain::delivery::{Deliverable, Location, Owed, Pending};
 use crate::domain::events::{Attributed, DeliveryOutcome, Entry, key_digest};
 
 /// Advisory lock key of the sealer (`gssealer`).
-const SEAL_LOCK: i64 = 0x6773_7365_616c_6572;
+pub const SEAL_LOCK: i64 = 0x6773_7365_616c_6572;
 
 /// Records sealed per transaction at most.
 pub const SEAL_BATCH: i64 = 2_000;
@@ -677,9 +677,17 @@ impl Shared {
     /// [`JournalError::Database`], or [`JournalError::Corrupt`] when an unsealed record's
     /// entry does not decode (it was changed in the database before it was sealed).
     pub async fn seal(&self) -> Result<u64, JournalError> {
+        self.seal_with(false).await
+    }
+
+    /// `wait`: take the sealer's lock even when another replica holds it, waiting for its
+    /// transaction to end (at most the session's `lock_timeout`). A replica that stops does
+    /// so: otherwise, when two stop together, the one that finds the lock taken leaves its
+    /// last records to a sealer that had already looked, and no one seals them.
+    async fn seal_with(&self, wait: bool) -> Result<u64, JournalError> {
         let mut sealed = 0;
         for _ in 0..SEAL_BATCHES {
-            let n = self.seal_batch().await?;
+            let n = self.seal_batch(wait).await?;
             sealed += n;
             if n < SEAL_BATCH as u64 {
                 break;
@@ -688,13 +696,22 @@ impl Shared {
         Ok(sealed)
     }
 
-    async fn seal_batch(&self) -> Result<u64, JournalError> {
+    async fn seal_batch(&self, wait: bool) -> Result<u64, JournalError> {
         let mut tx = self.pool.begin().await.map_err(database)?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(SEAL_LOCK)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(database)?;
+        let locked: bool = if wait {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(SEAL_LOCK)
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
+            true
+        } else {
+            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+                .bind(SEAL_LOCK)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(database)?
+        };
         if !locked {
             return Ok(0);
         }
@@ -794,10 +811,11 @@ impl Shared {
         Ok(removed)
     }
 
-    /// Shutdown: seals what it can and hands this replica's claims back at once, so another
-    /// replica need not wait for them to run out.
+    /// Shutdown: seals everything committed (waiting for a sealing replica to finish) and
+    /// hands this replica's claims back at once, so another replica need not wait for them
+    /// to run out.
     pub async fn close(&self) {
-        if let Err(e) = self.seal().await {
+        if let Err(e) = self.seal_with(true).await {
             tracing::warn!(error = %e, "Cannot seal the last records at shutdown; another replica will.");
         }
         if self.hold_limit == 0 {

@@ -306,6 +306,39 @@ async fn a_45_day_interval_is_split_into_days_and_paging_yields_each_conversatio
 }
 
 #[tokio::test]
+async fn an_understated_total_hits_does_not_end_paging_early() {
+    let fake = FakeGenesys::start().await;
+    // 10 conversations in the day; Genesys's totalHits is approximate and says 4.
+    fake.handler(DETAILS_QUERY_PATH, |seen| {
+        let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
+        let page = body["paging"]["pageNumber"].as_u64().unwrap() as usize;
+        let size = body["paging"]["pageSize"].as_u64().unwrap() as usize;
+        let slice: Vec<serde_json::Value> = (0..10)
+            .skip((page - 1) * size)
+            .take(size)
+            .map(|i| {
+                json!({"conversationId": format!("conv-{i}"),
+                       "conversationStart": format!("2026-03-01T0{i}:00:00Z")})
+            })
+            .collect();
+        Reply::json(200, json!({"totalHits": 4, "conversations": slice}))
+    });
+    let client = fake.client(|s| s.genesys.page_size = std::num::NonZero::new(3).unwrap());
+    let conversations =
+        crate::helpers::all_details(&client, Interval::new(utc(2026, 3, 1), utc(2026, 3, 2))).await;
+    let ids: std::collections::BTreeSet<_> = conversations
+        .iter()
+        .map(|c| c.conversation_id.clone())
+        .collect();
+    assert_eq!(ids.len(), 10, "read until a short page: {ids:?}");
+    assert_eq!(
+        fake.seen(DETAILS_QUERY_PATH).len(),
+        4,
+        "pages of 3, 3, 3 and 1"
+    );
+}
+
+#[tokio::test]
 async fn job_results_that_never_end_are_an_error_not_an_endless_run() {
     let fake = FakeGenesys::start().await;
     let results = "/api/v2/analytics/conversations/details/jobs/job-9/results";

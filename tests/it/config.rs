@@ -153,6 +153,11 @@ fn a_bad_key_exits_2_and_names_the_key() {
             "carrier-pigeon",
             "batch.source",
         ),
+        (
+            "GENESYS_SENTIMENT__GENESYS__JOB_PAGE_SIZE",
+            "0",
+            "genesys.job_page_size",
+        ),
     ] {
         let out = run_bin(&["check-config"], &[(key, value)]);
         assert_eq!(out.status.code(), Some(2), "{key}={value}");

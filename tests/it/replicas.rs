@@ -393,3 +393,71 @@ async fn on_postgresql_a_second_live_replica_under_the_same_name_is_refused() {
     let again = replica(&url, "replica-a", &sink_url).await;
     again.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_a_replica_stopping_while_another_seals_still_seals_its_last_records() {
+    let Some(url) = crate::helpers::postgres::fresh_database("replicas_close_seal").await else {
+        return;
+    };
+    let (sink, sink_url) = spawn_sink(Some(SECRET)).await;
+    let a = replica(&url, "replica-a", &sink_url).await;
+    // Another replica is sealing: it holds the sealer's lock while replica-a takes events
+    // and then stops.
+    let mut sealer = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(genesys_sentiment::journal::postgres::SEAL_LOCK)
+        .execute(&mut sealer)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let (status, answer) = a.post_webhook(&score(&format!("last-{i}"))).await;
+        assert_eq!(status, 202, "{answer}");
+        ids.push(answer["id"].as_str().unwrap().to_owned());
+    }
+    let delivered = crate::helpers::poll(Duration::from_secs(30), async || {
+        let counts = sink.counts();
+        ids.iter().all(|id| counts.contains_key(id)).then_some(())
+    })
+    .await;
+    assert!(delivered.is_some(), "{:?}", sink.report());
+    let stopping = tokio::spawn(a.stop());
+    // replica-a's shutdown waits for the lock rather than leaving its records to a sealer
+    // that may already have looked.
+    let mut watch = sqlx::PgConnection::connect(&url).await.unwrap();
+    let waiting = crate::helpers::poll(Duration::from_secs(20), async || {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        )
+        .fetch_one(&mut watch)
+        .await
+        .unwrap();
+        (n > 0).then_some(())
+    })
+    .await;
+    assert!(
+        waiting.is_some(),
+        "the stopping replica waits for the sealer's lock (finished: {})",
+        stopping.is_finished()
+    );
+    let unsealed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM journal_records WHERE seq IS NULL")
+            .fetch_one(&mut watch)
+            .await
+            .unwrap();
+    assert!(
+        unsealed >= 10,
+        "nothing sealed while the lock was held: {unsealed}"
+    );
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(genesys_sentiment::journal::postgres::SEAL_LOCK)
+        .execute(&mut sealer)
+        .await
+        .unwrap();
+    stopping.await.unwrap();
+    let verified = genesys_sentiment::journal::postgres::verify(&url)
+        .await
+        .expect("the shared chain verifies");
+    assert_eq!(verified.unsealed, 0, "{verified:?}");
+    assert_eq!(stored_events(&url).await.len(), 10);
+}
