@@ -223,7 +223,11 @@ impl Application {
         for (event_id, why) in unreadable {
             dead_letter_unreadable(&journal, event_id, &why).await?;
         }
-        recovered.prune_dedupe(chrono::Utc::now(), settings.journal.dedupe_window.get());
+        recovered.prune_dedupe(
+            chrono::Utc::now(),
+            settings.journal.dedupe_window.get(),
+            settings.journal.dedupe_max_keys,
+        );
         tracing::info!(state = ?recovered.summary(), "Journal state rebuilt.");
         metrics.dead_letters.set(
             shared_dead_letters.map_or(recovered.dead_letters.len() as i64, |n| {
@@ -287,6 +291,7 @@ impl Application {
         let dedupe = Arc::new(Dedupe::new(
             std::mem::take(&mut recovered.dedupe),
             settings.journal.dedupe_window.get(),
+            settings.journal.dedupe_max_keys,
         ));
         let attributor = Attributor::new(
             journal.clone(),

@@ -18,6 +18,9 @@ pub struct JournalSettings {
     pub group_commit_max: NonZeroUsize,
     /// Repeats of an accepted event within this window are answered as duplicates.
     pub dedupe_window: HumanDuration,
+    /// Most dedupe keys held in memory; past it the oldest are forgotten first (a repeat of
+    /// one is then accepted again, under the same event id).
+    pub dedupe_max_keys: usize,
     /// How often the journal writes a checkpoint (the state a restart needs), starting a new
     /// segment with it; start-up reads only from the newest checkpoint on.
     pub checkpoint_interval: HumanDuration,
@@ -41,6 +44,12 @@ impl JournalSettings {
             return Err(ConfigError::invalid(
                 "journal.segment_max_bytes",
                 "must be at least 4096",
+            ));
+        }
+        if self.dedupe_max_keys < 1_000 {
+            return Err(ConfigError::invalid(
+                "journal.dedupe_max_keys",
+                "must be at least 1000 (each accepted event holds one to three keys)",
             ));
         }
         if self.checkpoint_interval.get().is_zero() {

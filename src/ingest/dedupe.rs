@@ -30,6 +30,8 @@ struct Shard {
     slots: HashMap<u128, Slot>,
     window: TimeDelta,
     inserts_since_prune: u64,
+    /// `journal.dedupe_max_keys` over the shards.
+    max: usize,
 }
 
 impl Shard {
@@ -43,17 +45,49 @@ impl Shard {
         }
     }
 
-    fn reserve(&mut self, key: u128, now: DateTime<Utc>) {
+    /// Reserves `key`; returns how many stored keys it forgot to stay under its bound.
+    fn reserve(&mut self, key: u128, now: DateTime<Utc>) -> usize {
         self.slots.insert(key, Slot::Writing);
         self.inserts_since_prune += 1;
-        if self.inserts_since_prune >= 50_000 / SHARDS as u64 {
-            self.inserts_since_prune = 0;
-            let window = self.window;
-            self.slots.retain(|_, s| match s {
-                Slot::Writing => true,
-                Slot::Stored(seen) => now - seen.at <= window,
-            });
+        let full = self.slots.len() > self.max;
+        if !full && self.inserts_since_prune < 50_000 / SHARDS as u64 {
+            return 0;
         }
+        self.inserts_since_prune = 0;
+        let window = self.window;
+        self.slots.retain(|_, s| match s {
+            Slot::Writing => true,
+            Slot::Stored(seen) => now - seen.at <= window,
+        });
+        if self.slots.len() <= self.max {
+            return 0;
+        }
+        // Still over the bound inside the window: forget the oldest stored keys, down to
+        // nine tenths of it, so this O(n) pass comes back only after many inserts.
+        let before = self.slots.len();
+        let keep = self.max - self.max / 10;
+        let mut times: Vec<DateTime<Utc>> = self
+            .slots
+            .values()
+            .filter_map(|s| match s {
+                Slot::Stored(seen) => Some(seen.at),
+                Slot::Writing => None,
+            })
+            .collect();
+        let writing = before - times.len();
+        let drop = (before.saturating_sub(keep)).min(times.len());
+        if drop == 0 {
+            return 0;
+        }
+        // Keys stored at or before the drop-th oldest time go (ties go together).
+        let (_, cutoff, _) = times.select_nth_unstable(drop - 1);
+        let cutoff = *cutoff;
+        self.slots.retain(|_, s| match s {
+            Slot::Writing => true,
+            Slot::Stored(seen) => seen.at > cutoff,
+        });
+        debug_assert!(self.slots.len() >= writing);
+        before - self.slots.len()
     }
 }
 
@@ -61,6 +95,8 @@ impl Shard {
 #[derive(Debug)]
 pub struct Dedupe {
     shards: Vec<Mutex<Shard>>,
+    /// Keys forgotten (oldest first) because the set was full.
+    evicted: std::sync::atomic::AtomicU64,
 }
 
 fn shard_of(digest: u128) -> usize {
@@ -68,14 +104,17 @@ fn shard_of(digest: u128) -> usize {
 }
 
 impl Dedupe {
-    /// A set seeded from recovery.
-    pub fn new(seen: HashMap<u128, Seen>, window: std::time::Duration) -> Dedupe {
+    /// A set seeded from recovery, holding at most about `max_keys` keys (the oldest are
+    /// forgotten first).
+    pub fn new(seen: HashMap<u128, Seen>, window: std::time::Duration, max_keys: usize) -> Dedupe {
         let window = TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
+        let max = max_keys.div_ceil(SHARDS).max(1);
         let mut shards: Vec<Shard> = (0..SHARDS)
             .map(|_| Shard {
                 slots: HashMap::new(),
                 window,
                 inserts_since_prune: 0,
+                max,
             })
             .collect();
         for (k, s) in seen {
@@ -83,7 +122,13 @@ impl Dedupe {
         }
         Dedupe {
             shards: shards.into_iter().map(Mutex::new).collect(),
+            evicted: Default::default(),
         }
+    }
+
+    /// Keys forgotten so far because the set was full (not those past the window).
+    pub fn evicted(&self) -> u64 {
+        self.evicted.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Entries held.
@@ -127,8 +172,21 @@ impl Dedupe {
         for k in keys {
             guards[position(*k)].1.check(*k, now)?;
         }
+        let mut evicted = 0;
         for k in keys {
-            guards[position(*k)].1.reserve(*k, now);
+            evicted += guards[position(*k)].1.reserve(*k, now);
+        }
+        drop(guards);
+        if evicted > 0 {
+            let total = self
+                .evicted
+                .fetch_add(evicted as u64, std::sync::atomic::Ordering::Relaxed)
+                + evicted as u64;
+            tracing::warn!(
+                forgotten = evicted,
+                forgotten_total = total,
+                "Dedupe set full (journal.dedupe_max_keys): the oldest keys were forgotten; a repeat of one is accepted again."
+            );
         }
         Ok(())
     }
@@ -146,5 +204,51 @@ impl Dedupe {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(n: u128, at: DateTime<Utc>) -> Seen {
+        Seen { event: n, at }
+    }
+
+    #[test]
+    fn the_set_stays_near_its_bound_and_forgets_the_oldest_first() {
+        let set = Dedupe::new(
+            HashMap::new(),
+            std::time::Duration::from_secs(86_400),
+            1_000,
+        );
+        let start = Utc::now();
+        for n in 0..20_000u128 {
+            // A key digest spread over the shards, as a hash is.
+            let key = n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+            let at = start + TimeDelta::milliseconds(i64::try_from(n).unwrap());
+            set.reserve(&[key], at).unwrap();
+            set.settle(&[key], Some(seen(n, at)));
+        }
+        // Each of the 32 shards holds at most its share (32) plus the insert that tipped it.
+        assert!(set.len() <= 1_000 + SHARDS, "{}", set.len());
+        assert!(set.len() >= 800, "{}", set.len());
+        assert_eq!(set.evicted(), 20_000 - set.len() as u64);
+        let key = |n: u128| n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+        assert!(set.stored(key(19_999)).is_some(), "the newest is kept");
+        assert!(set.stored(key(0)).is_none(), "the oldest is gone");
+        // A write in flight is never forgotten, even in a full shard.
+        let busy = key(50_000);
+        set.reserve(&[busy], start).unwrap();
+        for n in 20_000..22_000u128 {
+            let at = start + TimeDelta::milliseconds(i64::try_from(n).unwrap());
+            set.reserve(&[key(n)], at).unwrap();
+            set.settle(&[key(n)], Some(seen(n, at)));
+        }
+        assert_eq!(
+            set.reserve(&[busy], start),
+            Err(Outcome::InProgress),
+            "still reserved"
+        );
     }
 }

@@ -197,7 +197,11 @@ impl Journal {
         let started = Instant::now();
         let (outcome, mut state) = recover(&dir)?;
         // Keys past the window can match nothing; neither the caller nor the writer keeps them.
-        state.prune_dedupe(chrono::Utc::now(), settings.dedupe_window.get());
+        state.prune_dedupe(
+            chrono::Utc::now(),
+            settings.dedupe_window.get(),
+            settings.dedupe_max_keys,
+        );
         let segment = outcome.segments.last().map_or(1, |s| s.number);
         let file = writer::open_segment(&dir, segment).map_err(|e| open_error(&dir, e))?;
         let size = if outcome.segments.is_empty() {
@@ -246,6 +250,7 @@ impl Journal {
                     state.records
                 },
                 dedupe_window: settings.dedupe_window.get(),
+                dedupe_max_keys: settings.dedupe_max_keys,
                 retention: settings.retention.get(),
                 archive_dir: Some(settings.archive_dir.trim())
                     .filter(|d| !d.is_empty())

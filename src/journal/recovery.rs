@@ -301,12 +301,25 @@ impl JournalState {
         }
     }
 
-    /// Drops dedupe entries and attribution events older than `window` before `now`, and
-    /// recommendation ids older than [`RECOMMENDATION_HORIZON`] (their windows are long
-    /// past; the per-agent cool-down is kept).
-    pub fn prune_dedupe(&mut self, now: DateTime<Utc>, window: std::time::Duration) {
+    /// Drops dedupe entries and attribution events older than `window` before `now`, then
+    /// the oldest dedupe entries past `max_keys`, and recommendation ids older than
+    /// [`RECOMMENDATION_HORIZON`] (their windows are long past; the per-agent cool-down is
+    /// kept).
+    pub fn prune_dedupe(
+        &mut self,
+        now: DateTime<Utc>,
+        window: std::time::Duration,
+        max_keys: usize,
+    ) {
         let window = TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
         self.dedupe.retain(|_, s| now - s.at <= window);
+        if self.dedupe.len() > max_keys {
+            let drop = self.dedupe.len() - max_keys;
+            let mut times: Vec<DateTime<Utc>> = self.dedupe.values().map(|s| s.at).collect();
+            let (_, cutoff, _) = times.select_nth_unstable(drop - 1);
+            let cutoff = *cutoff;
+            self.dedupe.retain(|_, s| s.at > cutoff);
+        }
         self.attributions.retain(|_, (at, _)| now - *at <= window);
         let horizon = window.max(RECOMMENDATION_HORIZON);
         self.recommendations.retain(|_, at| now - *at <= horizon);
@@ -328,5 +341,37 @@ impl JournalState {
             enrichment: self.enrichment.len(),
             dedupe: self.dedupe.len(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruning_keeps_the_newest_dedupe_keys_up_to_the_bound() {
+        let mut state = JournalState::default();
+        let now = Utc::now();
+        for n in 0..5_000u128 {
+            let at = now - TimeDelta::seconds(5_000 - i64::try_from(n).unwrap());
+            state.dedupe.insert(n, Seen { event: n, at });
+        }
+        // One key past the window too.
+        state.dedupe.insert(
+            9_999_999,
+            Seen {
+                event: 1,
+                at: now - TimeDelta::days(30),
+            },
+        );
+        state.prune_dedupe(now, std::time::Duration::from_secs(86_400), 1_000);
+        assert_eq!(state.dedupe.len(), 1_000);
+        assert!(
+            (4_000..5_000).all(|n| state.dedupe.contains_key(&n)),
+            "the newest thousand"
+        );
+        // Under the bound, only the window prunes.
+        state.prune_dedupe(now, std::time::Duration::from_secs(86_400), 1_000_000);
+        assert_eq!(state.dedupe.len(), 1_000);
     }
 }

@@ -72,6 +72,8 @@ pub(super) struct Retention {
     pub records_at_checkpoint: u64,
     /// `journal.dedupe_window`.
     pub dedupe_window: std::time::Duration,
+    /// `journal.dedupe_max_keys`.
+    pub dedupe_max_keys: usize,
     /// `journal.retention`.
     pub retention: std::time::Duration,
     /// `journal.archive_dir` (`None`: delete).
@@ -352,7 +354,8 @@ impl Writer {
         let now = Utc::now();
         self.drop_lost_dead_letters();
         let r = &mut self.retention;
-        r.state.prune_dedupe(now, r.dedupe_window);
+        r.state
+            .prune_dedupe(now, r.dedupe_window, r.dedupe_max_keys);
         let checkpoint = r.state.checkpoint(now, r.dedupe_window);
         let draft = Draft {
             source: "journal".into(),

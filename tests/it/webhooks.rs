@@ -759,3 +759,38 @@ async fn past_coaching_max_lag_the_intake_sheds_with_503_and_takes_events_again_
     );
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_dedupe_set_forgets_its_oldest_keys_and_says_so() {
+    let logs = crate::helpers::captured_logs();
+    let t = TestApp::started(|s| s.journal.dedupe_max_keys = 1_000).await;
+    let mut ids = Vec::new();
+    for i in 0..2_000 {
+        let (status, answer) = t.post_webhook(&seed(&format!("full-{i}"), -0.5)).await;
+        assert_eq!(status, 202, "{answer}");
+        ids.push(answer["id"].as_str().unwrap().to_owned());
+    }
+    // The newest are still known: repeats are duplicates naming the stored event.
+    for (i, stored) in ids.iter().enumerate().skip(1_950) {
+        let (status, answer) = t.post_webhook(&seed(&format!("full-{i}"), -0.5)).await;
+        assert_eq!(
+            (status, &answer["duplicate"]),
+            (200, &json!(true)),
+            "{answer}"
+        );
+        assert_eq!(&answer["id"], stored);
+    }
+    // The oldest were forgotten to keep memory bounded: a repeat is accepted again, under
+    // the same event id.
+    for (i, first) in ids.iter().enumerate().take(50) {
+        let (status, answer) = t.post_webhook(&seed(&format!("full-{i}"), -0.5)).await;
+        assert_eq!(status, 202, "full-{i} was forgotten: {answer}");
+        assert_eq!(&answer["id"], first);
+    }
+    assert!(
+        logs.text()
+            .contains("Dedupe set full (journal.dedupe_max_keys)"),
+        "the operator is told"
+    );
+    t.stop().await;
+}
