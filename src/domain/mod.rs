@@ -24,15 +24,20 @@ pub mod signature;
 
 /// A peer's text (an error body, a Genesys `message`) made safe to log and journal: at most
 /// `max_chars` characters, control characters (a newline that would start a forged log
-/// line, a terminal escape), the Unicode line and paragraph separators and the
-/// bidirectional overrides (which make a terminal show text in another order) written as
-/// escapes.
+/// line, a terminal escape), the Unicode line and paragraph separators, the bidirectional
+/// controls (which make a terminal show text in another order) and the invisible
+/// zero-width characters written as escapes.
 pub fn printable(text: &str, max_chars: usize) -> String {
     let mut out = String::new();
     for c in text.chars().take(max_chars) {
         let unsafe_format = matches!(
             c,
-            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            '\u{061c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
         );
         if c.is_control() || unsafe_format {
             out.extend(c.escape_default());
@@ -330,5 +335,9 @@ mod tests {
         // "exe.jpg".
         let shown = printable("a\u{2028}b \u{202e}gpj.exe", 50);
         assert_eq!(shown, "a\\u{2028}b \\u{202e}gpj.exe");
+        assert_eq!(
+            printable("x\u{200b}\u{feff}\u{61c}y", 10),
+            "x\\u{200b}\\u{feff}\\u{61c}y"
+        );
     }
 }

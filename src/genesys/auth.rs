@@ -41,13 +41,27 @@ impl AccessToken {
 struct Cached {
     token: AccessToken,
     refresh_at: Instant,
-    /// When the login host said the token stops working.
-    expires_at: Instant,
+    /// Handed out until then: a little before the login host said it stops working, so a
+    /// request sent with it does not arrive after it expired.
+    usable_until: Instant,
+}
+
+/// What the cache holds for a caller.
+enum Held {
+    /// A token not yet due for refresh.
+    Ready(AccessToken),
+    /// Due for refresh, and still usable meanwhile.
+    Due(AccessToken),
+    /// Nothing usable.
+    Missing,
 }
 
 /// After a failed refresh ahead of expiry, how long the still-valid token is used before
 /// the next try.
 const REFRESH_RETRY: Duration = Duration::from_secs(15);
+
+/// The most a token's end is brought forward (see [`Cached::usable_until`]).
+const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
 
 /// The token cache of one OAuth client.
 pub struct TokenCache {
@@ -61,6 +75,10 @@ pub struct TokenCache {
     retry: RetryPolicy,
     metrics: Metrics,
     state: Mutex<Option<Cached>>,
+    /// Held by the one caller fetching a token (single flight). The state lock is not held
+    /// during a fetch, so while a still-usable token is refreshed, every other caller goes
+    /// on with it instead of waiting for the login host.
+    flight: Mutex<()>,
     generations: AtomicU64,
     /// Token fetches that failed, and what the last one said: a caller that waited for a
     /// fetch that failed gets that failure, instead of running a retry cycle of its own
@@ -117,6 +135,7 @@ impl TokenCache {
             retry,
             metrics,
             state: Mutex::new(None),
+            flight: Mutex::new(()),
             generations: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             last_failure: std::sync::Mutex::new(String::new()),
@@ -134,22 +153,30 @@ impl TokenCache {
     }
 
     /// A valid token: the cached one, or a new one if it is missing or due for refresh.
-    /// Concurrent callers wait for the same fetch (single flight).
+    /// Concurrent callers wait for the same fetch (single flight); while a token that is
+    /// due for refresh still works, they use it instead of waiting.
     ///
     /// # Errors
     /// [`GenesysError::Auth`] when the credentials are refused, or a transport error.
     ///
     /// # Cancel safety
-    /// Cancel-safe: a cancelled caller releases the lock; the next caller fetches.
+    /// Cancel-safe: a cancelled caller releases the locks; the next caller fetches.
     pub async fn get(&self) -> Result<AccessToken, GenesysError> {
         let failures = self.failures.load(Ordering::Acquire);
-        let mut state = self.state.lock().await;
-        if let Some(cached) = state.as_ref()
-            && Instant::now() < cached.refresh_at
-        {
-            return Ok(cached.token.clone());
-        }
-        if self.failures.load(Ordering::Acquire) != failures {
+        let _flight = match (self.held().await, self.flight.try_lock()) {
+            (Held::Ready(token), _) => return Ok(token),
+            (_, Ok(flight)) => flight,
+            // Another caller is refreshing: go on with the token that still works.
+            (Held::Due(token), Err(_)) => return Ok(token),
+            (Held::Missing, Err(_)) => self.flight.lock().await,
+        };
+        // Someone may have fetched while this caller waited.
+        let kept = match self.held().await {
+            Held::Ready(token) => return Ok(token),
+            Held::Due(token) => Some(token),
+            Held::Missing => None,
+        };
+        if kept.is_none() && self.failures.load(Ordering::Acquire) != failures {
             // The fetch this caller waited for failed (after its own retries): the same
             // answer, now, rather than another cycle.
             let last = self
@@ -166,31 +193,43 @@ impl TokenCache {
         match self.fetch().await {
             Ok(fetched) => {
                 let token = fetched.token.clone();
-                *state = Some(fetched);
+                *self.state.lock().await = Some(fetched);
                 Ok(token)
             }
-            Err(e) => {
-                // Only a passing failure is shared (after its retry cycle); a refusal is
-                // quick to ask again and keeps its own kind and hint.
-                if e.is_retryable() {
-                    let now = Instant::now();
-                    if let Some(cached) = state.as_mut()
-                        && now < cached.expires_at
-                    {
-                        // A refresh ahead of expiry failed, but the token still works: go
-                        // on with it and try again shortly (before it expires).
-                        cached.refresh_at = (now + REFRESH_RETRY).min(cached.expires_at);
-                        tracing::warn!(error = %e, left = ?cached.expires_at - now, "Cannot refresh the Genesys token ahead of expiry; using the current one until it expires.");
-                        return Ok(cached.token.clone());
-                    }
-                    *self
-                        .last_failure
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = e.to_string();
-                    self.failures.fetch_add(1, Ordering::Release);
+            // Only a passing failure is shared (after its retry cycle); a refusal is quick
+            // to ask again and keeps its own kind and hint.
+            Err(e) if e.is_retryable() => {
+                let now = Instant::now();
+                let mut state = self.state.lock().await;
+                if let Some(cached) = state.as_mut()
+                    && now < cached.usable_until
+                {
+                    // A refresh ahead of expiry failed, but the token still works: go on
+                    // with it and try again shortly (before it expires).
+                    cached.refresh_at = (now + REFRESH_RETRY).min(cached.usable_until);
+                    tracing::warn!(error = %e, left = ?cached.usable_until - now, "Cannot refresh the Genesys token ahead of expiry; using the current one until it expires.");
+                    return Ok(cached.token.clone());
                 }
+                drop(state);
+                *self
+                    .last_failure
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = e.to_string();
+                self.failures.fetch_add(1, Ordering::Release);
                 Err(e)
             }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What the cache holds now.
+    async fn held(&self) -> Held {
+        let state = self.state.lock().await;
+        let now = Instant::now();
+        match state.as_ref() {
+            Some(c) if now < c.refresh_at && now < c.usable_until => Held::Ready(c.token.clone()),
+            Some(c) if now < c.usable_until => Held::Due(c.token.clone()),
+            _ => Held::Missing,
         }
     }
 
@@ -306,7 +345,8 @@ impl TokenCache {
                 generation,
             },
             refresh_at: Instant::now() + lifetime.saturating_sub(skew),
-            expires_at: Instant::now() + lifetime,
+            usable_until: Instant::now()
+                + lifetime.saturating_sub(EXPIRY_MARGIN.min(lifetime / 20)),
         })
     }
 }
@@ -318,7 +358,9 @@ mod tests {
     fn cache() -> TokenCache {
         // Nothing listens on port 1 of loopback: every token request fails to connect.
         TokenCache::new(
-            reqwest::Client::new(),
+            // No proxy from the environment: the request must fail to connect, not be
+            // answered by a proxy.
+            reqwest::Client::builder().no_proxy().build().unwrap(),
             TokenSettings {
                 token_url: Url::parse("http://127.0.0.1:1/oauth/token").unwrap(),
                 client_id: "client".into(),
@@ -353,7 +395,7 @@ mod tests {
         *cache.state.lock().await = Some(Cached {
             token: token.clone(),
             refresh_at: at(refresh_in),
-            expires_at: at(expires_in),
+            usable_until: at(expires_in),
         });
         token
     }
@@ -371,7 +413,24 @@ mod tests {
         let state = cache.state.lock().await;
         let cached = state.as_ref().unwrap();
         assert!(cached.refresh_at > Instant::now() + Duration::from_secs(10));
-        assert!(cached.refresh_at <= cached.expires_at);
+        assert!(cached.refresh_at <= cached.usable_until);
+    }
+
+    #[tokio::test]
+    async fn while_one_caller_refreshes_the_others_use_the_valid_token_without_waiting() {
+        use futures_util::FutureExt;
+        let cache = cache();
+        let held = holding(&cache, -10, 50).await;
+        let _refreshing = cache.flight.lock().await;
+        let got = cache
+            .get()
+            .now_or_never()
+            .expect("answered at once, not after the refresh")
+            .expect("the still-valid token");
+        assert_eq!(got.generation, held.generation);
+        // With nothing usable, a caller waits for the refresh instead.
+        holding(&cache, -20, -5).await;
+        assert!(cache.get().now_or_never().is_none(), "waits for the fetch");
     }
 
     #[tokio::test]

@@ -104,6 +104,9 @@ struct Inner {
     timing: AttributionTiming,
     notify: Notify,
     lookups: Arc<Semaphore>,
+    /// Lookups and releases in flight: [`Attributor::run`] waits for them before it
+    /// returns, so none journals after the journal closed.
+    tasks: tokio_util::task::TaskTracker,
     metrics: Metrics,
 }
 
@@ -173,6 +176,7 @@ impl Attributor {
                 timing,
                 notify: Notify::new(),
                 lookups: Arc::new(Semaphore::new(LOOKUP_CONCURRENCY)),
+                tasks: tokio_util::task::TaskTracker::new(),
                 metrics,
             }),
         }
@@ -411,12 +415,15 @@ impl Attributor {
                     .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
             );
             tokio::select! {
-                _ = cancel.cancelled() => return,
+                _ = cancel.cancelled() => break,
                 () = &mut notified => {}
                 () = sleep => {}
                 _ = prune.tick() => self.prune(Utc::now(), self.inner.timing.known_ttl),
             }
         }
+        // Lookups stop at the cancel; a release under way finishes journaling first.
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
     }
 
     fn due_now(&self) -> Due {
@@ -456,7 +463,7 @@ impl Attributor {
                 }
             });
             let this = self.clone();
-            tokio::spawn(async move {
+            self.inner.tasks.spawn(async move {
                 this.release(
                     held.pending,
                     Decision {
@@ -491,7 +498,7 @@ impl Attributor {
         let this = self.clone();
         let conversation = conversation.to_owned();
         let cancel = cancel.clone();
-        tokio::spawn(async move {
+        self.inner.tasks.spawn(async move {
             let Ok(_permit) = this.inner.lookups.clone().acquire_owned().await else {
                 return;
             };

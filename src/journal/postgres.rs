@@ -699,6 +699,12 @@ impl Shared {
     async fn seal_batch(&self, wait: bool) -> Result<u64, JournalError> {
         let mut tx = self.pool.begin().await.map_err(database)?;
         let locked: bool = if wait {
+            // Another sealer's transaction takes milliseconds; a stuck one must not use up
+            // the shutdown deadline, which still has claims to hand back.
+            sqlx::query("SET LOCAL lock_timeout = '2s'")
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(SEAL_LOCK)
                 .execute(&mut *tx)

@@ -426,9 +426,13 @@ async fn on_postgresql_a_replica_stopping_while_another_seals_still_seals_its_la
     // that may already have looked.
     let mut watch = sqlx::PgConnection::connect(&url).await.unwrap();
     let waiting = crate::helpers::poll(Duration::from_secs(20), async || {
+        // The sealer's lock, in this test's database (bigint keys are classid, objid).
         let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND classid::int8 = ($1 >> 32) AND objid::int8 = ($1 & 4294967295) AND objsubid = 1",
         )
+        .bind(genesys_sentiment::journal::postgres::SEAL_LOCK)
         .fetch_one(&mut watch)
         .await
         .unwrap();
