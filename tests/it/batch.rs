@@ -216,13 +216,7 @@ async fn a_failing_run_is_recorded_and_the_daemon_lives_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_aggregates_source_reports_from_a_handful_of_requests() {
     let emu = crate::helpers::emulator::start(batch_org(1)).await;
-    let t = TestApp::started(|s| {
-        use_emulator(s, &emu);
-        s.batch.source = genesys_sentiment::config::BatchSource::Aggregates;
-    })
-    .await;
-    let services = t.app.as_ref().unwrap().state().services().unwrap().clone();
-    services.reports.wait_for_runs(1).await;
+    let (_t, services) = aggregates_app(&emu).await;
     let run = &services.reports.runs()[0];
     assert_eq!(run.outcome.as_str(), "succeeded", "{run:?}");
     assert!(
@@ -253,19 +247,30 @@ async fn the_aggregates_source_reports_from_a_handful_of_requests() {
     );
 }
 
+/// The daemon on the aggregates source against `emu`, once its first run has ended.
+async fn aggregates_app(
+    emu: &RunningEmulator,
+) -> (
+    TestApp,
+    std::sync::Arc<genesys_sentiment::http::state::Services>,
+) {
+    let t = TestApp::started(|s| {
+        use_emulator(s, emu);
+        s.batch.source = genesys_sentiment::config::BatchSource::Aggregates;
+    })
+    .await;
+    let services = t.app.as_ref().unwrap().state().services().unwrap().clone();
+    services.reports.wait_for_runs(1).await;
+    (t, services)
+}
+
 /// Runs the aggregates source twice against an org that reports `oSentimentScore` on
 /// `scale` (the daemon expects `unit`), and gives how many days the second run covered.
 async fn second_aggregates_run_days(scale: genesys_sentiment::domain::ScoreScale) -> u64 {
     let mut config = batch_org(1);
     config.org.aggregate_scale = scale;
     let emu = crate::helpers::emulator::start(config).await;
-    let t = TestApp::started(|s| {
-        use_emulator(s, &emu);
-        s.batch.source = genesys_sentiment::config::BatchSource::Aggregates;
-    })
-    .await;
-    let services = t.app.as_ref().unwrap().state().services().unwrap().clone();
-    services.reports.wait_for_runs(1).await;
+    let (_t, services) = aggregates_app(&emu).await;
     services.batch.run_once(2).await.unwrap();
     let run = &services.reports.finished_runs()[0];
     assert_eq!(run.outcome.as_str(), "succeeded", "{run:?}");

@@ -155,6 +155,51 @@ async fn a_429_with_retry_after_waits_that_long_before_retrying() {
     assert_eq!(client.stats().rate_limited, 1);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_429_asking_past_the_cap_fails_that_call_and_holds_every_other_for_the_cap() {
+    let fake = FakeGenesys::start().await;
+    // A year: no caller waits that long, but nobody sends straight back into the limit.
+    fake.script(STA, [official_429(31_536_000)]);
+    fake.default_reply(STA, Reply::json(200, sta_body(0.4)));
+    let client = fake.client(|s| s.genesys.retry_after_cap = Duration::from_secs(60).into());
+    let err = client.conversation_sentiment("c-1").await.unwrap_err();
+    assert!(
+        matches!(err, GenesysError::RateLimited { over_cap: true, .. }),
+        "{err:?}"
+    );
+    let start = Instant::now();
+    client.conversation_sentiment("c-1").await.unwrap();
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_secs(60) && waited < Duration::from_secs(120),
+        "the next call waited the cap, not the year: {waited:?}"
+    );
+    let seen = fake.seen(STA);
+    assert_eq!(seen.len(), 2);
+    assert!(seen[1].at - seen[0].at >= Duration::from_secs(60));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_out_of_retries_on_429_still_holds_the_others_as_asked() {
+    let fake = FakeGenesys::start().await;
+    fake.script(STA, [official_429(5), official_429(7)]);
+    fake.default_reply(STA, Reply::json(200, sta_body(0.4)));
+    let client = fake.client(|s| s.genesys.max_attempts = std::num::NonZero::new(2).unwrap());
+    let err = client.conversation_sentiment("c-1").await.unwrap_err();
+    assert!(
+        matches!(err, GenesysError::Exhausted { attempts: 2, .. }),
+        "{err:?}"
+    );
+    client.conversation_sentiment("c-1").await.unwrap();
+    let seen = fake.seen(STA);
+    assert_eq!(seen.len(), 3);
+    assert!(
+        seen[2].at - seen[1].at >= Duration::from_secs(7),
+        "the next call waited the last Retry-After: {:?}",
+        seen[2].at - seen[1].at
+    );
+}
+
 #[tokio::test]
 async fn a_503_then_200_succeeds_and_a_400_is_not_retried() {
     let fake = FakeGenesys::start().await;
