@@ -22,7 +22,9 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// The wait before attempt `attempt + 1` after `attempt` attempts and `elapsed` time, or
     /// `None` when the attempt or time bound is reached. `server_wait` (a `Retry-After`)
-    /// replaces the jittered backoff.
+    /// is the least it waits: a peer answering `Retry-After: 0` (or a date in the past) to
+    /// every attempt still gets the growing backoff, instead of the attempts running out in
+    /// a tight loop.
     pub fn next_wait(
         &self,
         attempt: u32,
@@ -32,7 +34,8 @@ impl RetryPolicy {
         if attempt >= self.max_attempts {
             return None;
         }
-        let wait = server_wait.unwrap_or_else(|| self.backoff(attempt));
+        let backoff = self.backoff(attempt);
+        let wait = server_wait.map_or(backoff, |server| server.max(backoff));
         (elapsed + wait <= self.max_total).then_some(wait)
     }
 
@@ -154,5 +157,28 @@ mod tests {
             p.next_wait(1, Duration::ZERO, Some(Duration::from_secs(2))),
             Some(Duration::from_secs(2))
         );
+    }
+
+    #[test]
+    fn a_retry_after_of_zero_does_not_turn_the_backoff_into_a_tight_loop() {
+        // The coaching defaults: 1 s growing to 10 minutes.
+        let p = RetryPolicy {
+            max_attempts: 100,
+            max_total: Duration::from_secs(72 * 3600),
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(600),
+        };
+        // Late in the schedule the ceiling is 10 minutes: twenty draws (uniform up to it)
+        // average about 5 minutes, and a mean under one is as good as impossible.
+        let total: Duration = (0..20)
+            .map(|_| {
+                p.next_wait(30, Duration::ZERO, Some(Duration::ZERO))
+                    .unwrap()
+            })
+            .sum();
+        assert!(total / 20 > Duration::from_secs(60), "{:?}", total / 20);
+        // A longer Retry-After is still honoured in full.
+        let asked = Duration::from_secs(900);
+        assert!(p.next_wait(30, Duration::ZERO, Some(asked)).unwrap() >= asked);
     }
 }

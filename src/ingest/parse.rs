@@ -144,6 +144,9 @@ fn time(map: &Map<String, Value>, keys: &[&str]) -> Option<DateTime<Utc>> {
     })
 }
 
+/// 2010-01-01T00:00:00Z: no event time is earlier.
+const EARLIEST_EVENT_TIME: i64 = 1_262_304_000;
+
 /// Longest id accepted (conversation, agent, queue, envelope and `webhook-id`).
 pub const MAX_ID_LEN: usize = 128;
 
@@ -214,6 +217,15 @@ pub fn check_fields(
         }
     }
     if let Some(t) = occurred_at {
+        // Genesys Cloud is younger than this: an earlier time is seconds sent as
+        // milliseconds (1970-01-20 for today), or a sign error, and would be forwarded as
+        // the insight's time.
+        if t.timestamp() < EARLIEST_EVENT_TIME {
+            return Err(format!(
+                "the event time {} is before 2010; eventTime must be milliseconds since the epoch (or an RFC 3339 time)",
+                t.to_rfc3339()
+            ));
+        }
         let skew = chrono::TimeDelta::from_std(max_skew).unwrap_or(chrono::TimeDelta::MAX);
         if now.checked_add_signed(skew).is_some_and(|limit| *t > limit) {
             return Err(format!(

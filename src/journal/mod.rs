@@ -167,10 +167,14 @@ pub fn recover(dir: &Path) -> Result<(ScanOutcome, JournalState), JournalError> 
             },
         })?;
     if let Some(torn) = &outcome.torn_tail {
+        // The cut bytes are kept beside the journal first: a tail that was damaged rather
+        // than torn can still be looked at (`audit verify` names neither file).
+        let kept = keep_torn_tail(dir, torn).map_err(|e| open_error(dir, e))?;
         tracing::warn!(
             path = %torn.path.display(),
             bytes = torn.bytes,
-            "Cutting a torn journal tail left by a crash (never acknowledged)."
+            kept = %kept.display(),
+            "Cutting a torn journal tail left by a crash (never acknowledged); its bytes are kept in the file named."
         );
         let f = OpenOptions::new()
             .write(true)
@@ -181,6 +185,30 @@ pub fn recover(dir: &Path) -> Result<(ScanOutcome, JournalState), JournalError> 
         state.truncated_bytes = torn.bytes;
     }
     Ok((outcome, state))
+}
+
+/// Most bytes of a torn tail copied aside (a torn group write is far smaller).
+const TORN_KEEP_MAX: u64 = 64 << 20;
+
+/// Copies a torn tail's bytes (up to [`TORN_KEEP_MAX`]) to `torn-<segment file>-<unix
+/// time>` in `dir`, made durable, before the segment is cut.
+fn keep_torn_tail(dir: &Path, torn: &scan::TornTail) -> std::io::Result<PathBuf> {
+    use std::io::{Read, Seek};
+    let name = torn
+        .path
+        .file_name()
+        .map_or_else(|| "segment".into(), |n| n.to_string_lossy().into_owned());
+    let path = dir.join(format!("torn-{name}-{}", chrono::Utc::now().timestamp()));
+    let mut from = std::fs::File::open(&torn.path)?;
+    from.seek(std::io::SeekFrom::Start(torn.offset))?;
+    let mut to = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    std::io::copy(&mut from.take(TORN_KEEP_MAX), &mut to)?;
+    to.sync_all()?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(path)
 }
 
 impl Journal {

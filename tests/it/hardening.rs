@@ -689,3 +689,25 @@ fn refusals_are_logged_escaped_and_rate_limited() {
         "{refused} log lines for 200 refusals"
     );
 }
+
+#[tokio::test]
+async fn without_an_admin_token_a_rebound_name_cannot_read_agent_data() {
+    let t = TestApp::started(|_| {}).await;
+    // A page at evil.example whose name now resolves to 127.0.0.1 sends its own name.
+    let rebound = t
+        .client
+        .get(t.url("/v1/trends"))
+        .header("host", "evil.example:8081")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status().as_u16(), 421);
+    let body: serde_json::Value = rebound.json().await.unwrap();
+    assert_eq!(body["error"], "not_loopback_host", "{body}");
+    // The same request addressed to the loopback address is answered (404 before the first
+    // report, not 421).
+    let local = t.get("/v1/trends").await;
+    assert_ne!(local.status().as_u16(), 421);
+    assert_eq!(t.get("/metrics").await.status().as_u16(), 200);
+    t.stop().await;
+}

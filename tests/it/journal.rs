@@ -143,6 +143,22 @@ async fn recovery_cuts_a_torn_tail_and_records_it() {
         (Some("journal_recovered"), Some(22))
     );
     assert_eq!(last["records"], 5);
+    // The cut bytes are kept beside the segments.
+    let kept: Vec<_> = std::fs::read_dir(jdir(&dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("torn-segment-00000001.jsonl-")
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(
+        std::fs::read(&kept[0]).unwrap(),
+        b"{\"seq\":6,\"time\":\"2026-"
+    );
     let mut s = Settings::defaults().journal;
     s.dir = jdir(&dir).to_string_lossy().into_owned();
 

@@ -794,3 +794,56 @@ async fn a_full_dedupe_set_forgets_its_oldest_keys_and_says_so() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn an_empty_webhook_id_is_refused_rather_than_making_later_events_duplicates() {
+    let t = TestApp::started(|_| {}).await;
+    for (i, id) in ["", " ", "two words"].into_iter().enumerate() {
+        let (status, body) = post_raw(
+            &t,
+            "/webhooks/genesys",
+            seed(&format!("blank-id-{i}"), -0.5).to_string(),
+            &[("content-type", "application/json"), ("webhook-id", id)],
+        )
+        .await;
+        assert_eq!(status, 422, "{id:?}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("webhook-id"),
+            "{body}"
+        );
+    }
+    // Each is taken once it carries an id of its own.
+    for i in 0..3 {
+        let (status, body) = post_raw(
+            &t,
+            "/webhooks/genesys",
+            seed(&format!("blank-id-{i}"), -0.5).to_string(),
+            &[
+                ("content-type", "application/json"),
+                ("webhook-id", &format!("msg_{i}")),
+            ],
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+    }
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_time_in_seconds_instead_of_milliseconds_is_refused() {
+    let t = TestApp::started(|_| {}).await;
+    let event = |at: i64| {
+        json!({"topicName": "v2.detail.events.conversation.c-secs.acw",
+               "eventBody": {"conversationId": "c-secs", "userId": "agent-x", "eventTime": at}})
+    };
+    // 1 714 560 000 read as milliseconds is 1970-01-20.
+    let (status, body) = post(&t, &event(1_714_560_000)).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("milliseconds"),
+        "{body}"
+    );
+    let (status, body) = post(&t, &event(1_714_560_000_000)).await;
+    assert_eq!(status, 202, "the same in milliseconds: {body}");
+    t.stop().await;
+}

@@ -125,10 +125,16 @@ async fn handle(
         Some(v) => Some(
             v.to_str()
                 .ok()
-                .filter(|id| id.len() <= parse::MAX_ID_LEN)
+                // An empty id (a template left blank) would make every later event
+                // that carries it a duplicate of the first, for the whole window.
+                .filter(|id| {
+                    !id.is_empty()
+                        && id.len() <= parse::MAX_ID_LEN
+                        && id.bytes().all(|b| b.is_ascii_graphic())
+                })
                 .ok_or_else(|| {
                     Rejection::InvalidEvent(format!(
-                        "webhook-id must be printable ASCII of at most {} characters",
+                        "webhook-id must be 1 to {} printable ASCII characters without spaces",
                         parse::MAX_ID_LEN
                     ))
                 })?
