@@ -215,7 +215,7 @@ impl FromStr for Polarity {
             "positive" => Ok(Polarity::Positive),
             "neutral" => Ok(Polarity::Neutral),
             "negative" => Ok(Polarity::Negative),
-            _ => Err(UnknownPolarity(s.to_owned())),
+            _ => Err(UnknownPolarity(printable(s, 40))),
         }
     }
 }

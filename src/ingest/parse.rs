@@ -124,11 +124,26 @@ fn text(map: &Map<String, Value>, keys: &[&str]) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A peer's value as a rejection shows it: at most 100 characters (the answer and the log
+/// line do not repeat a 64 KiB body).
+fn shown(value: &Value) -> String {
+    let text = value.to_string();
+    let cut = crate::domain::printable(&text, 100);
+    if text.chars().count() > 100 {
+        format!("{cut}…")
+    } else {
+        cut
+    }
+}
+
 fn number(map: &Map<String, Value>, key: &str, what: &str) -> Result<Option<f64>, ParseError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => Ok(n.as_f64()),
-        Some(other) => Err(unusable(format!("{what} must be a number, got {other}"))),
+        Some(other) => Err(unusable(format!(
+            "{what} must be a number, got {}",
+            shown(other)
+        ))),
     }
 }
 
@@ -286,7 +301,8 @@ fn seed_form(map: &Map<String, Value>) -> Result<Incoming, ParseError> {
         ),
         Some(other) => {
             return Err(unusable(format!(
-                "sentiment.polarity must be a string, got {other}"
+                "sentiment.polarity must be a string, got {}",
+                shown(other)
             )));
         }
     };

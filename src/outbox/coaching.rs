@@ -89,6 +89,9 @@ pub struct CoachingClient {
     url: reqwest::Url,
     key: Option<SigningKey>,
     auth: Option<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
+    /// The secrets this client sends, cut out of any answer text it keeps (a gateway that
+    /// says "invalid key sk_…" would otherwise put it in the journal and the logs).
+    redactions: std::sync::Arc<Vec<String>>,
 }
 
 impl std::fmt::Debug for CoachingClient {
@@ -115,8 +118,19 @@ impl CoachingClient {
         } else {
             None
         };
+        let mut redactions: Vec<String> = settings
+            .secret
+            .expose()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         let auth = if settings.auth_header.is_set() {
             let (name, value) = settings.auth_header_pair().map_err(|e| e.to_string())?;
+            // The whole value, and the credential after a scheme ("Bearer sk_…").
+            redactions.push(value.trim().to_owned());
+            if let Some((_, credential)) = value.trim().split_once(' ') {
+                redactions.push(credential.trim().to_owned());
+            }
             let mut value = reqwest::header::HeaderValue::from_str(&value)
                 .map_err(|_| "coaching.auth_header: invalid value".to_owned())?;
             value.set_sensitive(true);
@@ -135,11 +149,15 @@ impl CoachingClient {
             .pool_max_idle_per_host(settings.concurrency.get())
             .build()
             .map_err(|e| e.to_string())?;
+        // Longest first, so a credential inside a longer secret is not cut out alone.
+        redactions.retain(|r| r.len() >= 4);
+        redactions.sort_by_key(|r| std::cmp::Reverse(r.len()));
         Ok(Some(CoachingClient {
             http,
             url,
             key,
             auth,
+            redactions: std::sync::Arc::new(redactions),
         }))
     }
 
@@ -211,7 +229,11 @@ impl CoachingClient {
                 // At most a short prefix of any answer is read (a 100 MB error body is not).
                 let text: String = match crate::genesys::body::read_capped(response, 4096).await {
                     Ok((bytes, _)) => {
-                        crate::domain::printable(&String::from_utf8_lossy(&bytes), 200)
+                        let mut text = String::from_utf8_lossy(&bytes).into_owned();
+                        for secret in self.redactions.iter() {
+                            text = text.replace(secret.as_str(), crate::domain::REDACTED);
+                        }
+                        crate::domain::printable(&text, 200)
                     }
                     Err(_) => String::new(),
                 };

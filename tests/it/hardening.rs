@@ -711,3 +711,38 @@ async fn without_an_admin_token_a_rebound_name_cannot_read_agent_data() {
     assert_eq!(t.get("/metrics").await.status().as_u16(), 200);
     t.stop().await;
 }
+
+// A gateway that echoes the credential it refused does not put it in the journal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_echoing_the_refused_key_does_not_get_it_journaled() {
+    let (_fake, url) = sink(|_| {
+        Reply::json(
+            401,
+            json!({"message": "invalid API key Bearer sk_live_0123456789abcdef for this account"}),
+        )
+    })
+    .await;
+    let t = TestApp::started(|s| {
+        s.coaching.url = url.clone();
+        s.coaching.auth_header = Secret::new("Authorization: Bearer sk_live_0123456789abcdef");
+    })
+    .await;
+    assert_eq!(t.post_webhook(&seed("echo-1")).await.0, 202);
+    let dead = poll(Duration::from_secs(10), async || {
+        t.journal()
+            .into_iter()
+            .find(|r| r["type"] == "dead_lettered")
+    })
+    .await
+    .expect("dead-lettered");
+    let text = dead.to_string();
+    assert!(!text.contains("sk_live_0123456789abcdef"), "{text}");
+    assert!(
+        text.contains("invalid API key [redacted] for this account"),
+        "{text}"
+    );
+    let journal =
+        std::fs::read_to_string(t.dir.path().join("journal/segment-00000001.jsonl")).unwrap();
+    assert!(!journal.contains("sk_live_0123456789abcdef"));
+    t.stop().await;
+}

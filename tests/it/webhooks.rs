@@ -847,3 +847,19 @@ async fn an_event_time_in_seconds_instead_of_milliseconds_is_refused() {
     assert_eq!(status, 202, "the same in milliseconds: {body}");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_rejection_does_not_repeat_a_huge_value_back() {
+    let t = TestApp::started(|_| {}).await;
+    let huge = "x".repeat(20_000);
+    for body in [
+        json!({"interactionId": "c-huge", "sentiment": {"score": huge, "polarity": "negative"}}),
+        json!({"interactionId": "c-huge", "sentiment": {"score": 0.1, "polarity": huge}}),
+    ] {
+        let (status, answer) = post(&t, &body).await;
+        assert_eq!(status, 422, "{answer}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(message.len() < 400, "{} characters", message.len());
+    }
+    t.stop().await;
+}
