@@ -15,6 +15,14 @@ fn seed(id: &str) -> Value {
     json!({"interactionId": id, "sentiment": {"score": -0.5, "polarity": "negative"}})
 }
 
+/// The first journal record of `kind`, once there is one (10 s at most).
+async fn first_record(t: &TestApp, kind: &str) -> Option<Value> {
+    poll(Duration::from_secs(10), async || {
+        t.journal().into_iter().find(|r| r["type"] == kind)
+    })
+    .await
+}
+
 /// A coaching platform stand-in (any path) answering with `reply` for each delivery.
 async fn sink(reply: impl Fn(usize) -> Reply + Send + Sync + 'static) -> (FakeGenesys, String) {
     let fake = FakeGenesys::start().await;
@@ -449,13 +457,9 @@ async fn a_302_from_the_sink_dead_letters_and_nothing_follows_it() {
     fake.default_reply("/elsewhere", ok());
     let t = TestApp::started(|s| s.coaching.url = url.clone()).await;
     assert_eq!(t.post_webhook(&seed("moved-1")).await.0, 202);
-    let dead = poll(Duration::from_secs(10), async || {
-        t.journal()
-            .into_iter()
-            .find(|r| r["type"] == "dead_lettered")
-    })
-    .await
-    .expect("dead-lettered");
+    let dead = first_record(&t, "dead_lettered")
+        .await
+        .expect("dead-lettered");
     assert_eq!(dead["status"], 302, "{dead}");
     assert!(
         fake.seen("/elsewhere").is_empty(),
@@ -548,13 +552,9 @@ async fn credentials_in_the_coaching_url_are_redacted_everywhere() {
     })
     .await;
     assert_eq!(t.post_webhook(&seed("cred-1")).await.0, 202);
-    let failed = poll(Duration::from_secs(10), async || {
-        t.journal()
-            .into_iter()
-            .find(|r| r["type"] == "delivery_failed")
-    })
-    .await
-    .expect("a failed attempt is journaled");
+    let failed = first_record(&t, "delivery_failed")
+        .await
+        .expect("a failed attempt is journaled");
     let text = failed.to_string();
     assert!(
         !text.contains("pa55word") && !text.contains("k3y-s3cret"),
@@ -728,13 +728,9 @@ async fn a_sink_echoing_the_refused_key_does_not_get_it_journaled() {
     })
     .await;
     assert_eq!(t.post_webhook(&seed("echo-1")).await.0, 202);
-    let dead = poll(Duration::from_secs(10), async || {
-        t.journal()
-            .into_iter()
-            .find(|r| r["type"] == "dead_lettered")
-    })
-    .await
-    .expect("dead-lettered");
+    let dead = first_record(&t, "dead_lettered")
+        .await
+        .expect("dead-lettered");
     let text = dead.to_string();
     assert!(!text.contains("sk_live_0123456789abcdef"), "{text}");
     assert!(
