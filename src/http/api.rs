@@ -2,6 +2,7 @@
 //! Field names are stable and documented in the README.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -71,8 +72,28 @@ fn no_report() -> ApiError {
     )
 }
 
+/// What was wrong with a query string, in at most 300 characters of it.
+pub(super) fn query_error(e: &QueryRejection) -> String {
+    format!(
+        "bad query string: {}",
+        crate::domain::printable(&e.body_text(), 300)
+    )
+}
+
+/// The JSON 400 for a query string that does not parse.
+fn bad_query(e: &QueryRejection) -> Response {
+    ApiError::new(StatusCode::BAD_REQUEST, "bad_query", query_error(e)).into_response()
+}
+
 /// `GET /v1/trends`: the latest report, optionally filtered.
-pub async fn trends(Ready(services): Ready, Query(q): Query<TrendsQuery>) -> Response {
+pub async fn trends(
+    Ready(services): Ready,
+    q: Result<Query<TrendsQuery>, QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(&e),
+    };
     let Some(latest) = services.reports.latest() else {
         return no_report().into_response();
     };
@@ -90,7 +111,14 @@ pub struct HistoryQuery {
 }
 
 /// `GET /v1/trends/history`: the reports kept, newest first.
-pub async fn history(Ready(services): Ready, Query(q): Query<HistoryQuery>) -> Response {
+pub async fn history(
+    Ready(services): Ready,
+    q: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(&e),
+    };
     let history = services.reports.history();
     let reports: Vec<&TrendReport> = history
         .iter()

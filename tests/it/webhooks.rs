@@ -863,3 +863,30 @@ async fn a_rejection_does_not_repeat_a_huge_value_back() {
     }
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_bad_query_string_gets_the_json_error_like_any_other_refusal() {
+    let t = TestApp::started(|_| {}).await;
+    let (status, body) = post_raw(
+        &t,
+        "/webhooks/genesys?validate=1",
+        seed("q-1", 0.1).to_string(),
+        &[("content-type", "application/json")],
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("query string"),
+        "{body}"
+    );
+    for path in [
+        "/v1/trends/history?limit=-1",
+        "/v1/trends?group_by=agent&group_by=queue",
+    ] {
+        let r = t.get(path).await;
+        assert_eq!(r.status().as_u16(), 400, "{path}");
+        let body: Value = r.json().await.expect("a JSON body");
+        assert_eq!(body["error"], "bad_query", "{path}: {body}");
+    }
+    t.stop().await;
+}

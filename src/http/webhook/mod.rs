@@ -15,7 +15,7 @@ pub mod auth;
 pub mod rejection;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -51,7 +51,7 @@ pub struct IntakeQuery {
 /// The webhook handler: every answer is counted under its own label.
 pub async fn receive(
     State(state): State<AppState>,
-    Query(query): Query<IntakeQuery>,
+    query: Result<Query<IntakeQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -87,11 +87,13 @@ pub async fn receive(
 
 async fn handle(
     state: &AppState,
-    query: IntakeQuery,
+    query: Result<Query<IntakeQuery>, QueryRejection>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Answer, Rejection> {
     let services = state.services().ok_or(Rejection::NotReady)?;
+    // A bad query string is a counted, JSON 400 like any other refusal.
+    let Query(query) = query.map_err(|e| Rejection::BadRequest(super::api::query_error(&e)))?;
     if !is_json(headers) {
         return Err(Rejection::UnsupportedMediaType);
     }
