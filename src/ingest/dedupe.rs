@@ -144,6 +144,13 @@ impl Dedupe {
         self.len() == 0
     }
 
+    /// Whether an accepted event inside the window holds this key digest (a repeat of it
+    /// would be answered as a duplicate).
+    pub fn holds(&self, key: u128, now: DateTime<Utc>) -> bool {
+        let shard = self.shards[shard_of(key)].lock().expect("dedupe shard");
+        matches!(shard.check(key, now), Err(Outcome::Duplicate(_)))
+    }
+
     /// The accepted event stored under this key digest, if any (in the window or not).
     pub fn stored(&self, key: u128) -> Option<Seen> {
         match self.shards[shard_of(key)]
@@ -213,6 +220,21 @@ mod tests {
 
     fn seen(n: u128, at: DateTime<Utc>) -> Seen {
         Seen { event: n, at }
+    }
+
+    #[test]
+    fn holds_means_a_repeat_would_be_a_duplicate() {
+        let set = Dedupe::new(HashMap::new(), std::time::Duration::from_secs(60), 1_000);
+        let now = Utc::now();
+        set.reserve(&[1], now).unwrap();
+        assert!(!set.holds(1, now), "being written is not yet held");
+        set.settle(&[1], Some(seen(1, now)));
+        assert!(set.holds(1, now));
+        assert!(
+            !set.holds(1, now + TimeDelta::seconds(61)),
+            "past the window"
+        );
+        assert!(!set.holds(2, now));
     }
 
     #[test]

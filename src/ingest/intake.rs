@@ -270,13 +270,26 @@ impl Intake {
         let id = event_id(&keys[0]);
         // Room for the enricher first: when it is full the sender retries later, rather
         // than an event being stored that nothing would act on until a restart.
-        let room = match &then {
+        // Only an event that could need a fetch takes room: not one whose conversation
+        // already has its score, and a full enricher does not turn a repeat (answered as a
+        // duplicate below) into a 503.
+        let conversation = match &then {
             Then::Score(_) => None,
-            Then::Learn(_) | Then::Enrich(_) => match self.enrich.try_reserve() {
+            Then::Learn(e) => Some(&e.conversation_id),
+            Then::Enrich(e) => Some(&e.conversation_id),
+        };
+        let room = match conversation {
+            Some(c) if !self.has_score(c) => match self.enrich.try_reserve() {
                 Ok(permit) => Some(permit),
-                Err(mpsc::error::TrySendError::Full(())) => return Ok(Outcome::Overloaded),
+                Err(mpsc::error::TrySendError::Full(())) => {
+                    if !keys.iter().any(|k| self.dedupe.holds(key_digest(k), now)) {
+                        return Ok(Outcome::Overloaded);
+                    }
+                    None
+                }
                 Err(mpsc::error::TrySendError::Closed(())) => None,
             },
+            _ => None,
         };
         let appended = match self.store(&keys, &id, source, entry, now).await? {
             Ok(appended) => appended,
