@@ -40,10 +40,10 @@ impl JournalSettings {
         if self.dir.trim().is_empty() {
             return Err(ConfigError::invalid("journal.dir", "must name a directory"));
         }
-        if self.segment_max_bytes < 4096 {
+        if !(4096..=1 << 30).contains(&self.segment_max_bytes) {
             return Err(ConfigError::invalid(
                 "journal.segment_max_bytes",
-                "must be at least 4096",
+                "must be from 4096 to 1073741824 (1 GiB: start-up and `audit verify` read a segment whole)",
             ));
         }
         if self.dedupe_max_keys < 1_000 {

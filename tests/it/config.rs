@@ -158,8 +158,26 @@ fn a_bad_key_exits_2_and_names_the_key() {
             "0",
             "genesys.job_page_size",
         ),
+        (
+            "GENESYS_SENTIMENT__JOURNAL__SEGMENT_MAX_BYTES",
+            "8589934592",
+            "journal.segment_max_bytes",
+        ),
+        (
+            "GENESYS_SENTIMENT__JOURNAL__DEDUPE_MAX_KEYS",
+            "10",
+            "journal.dedupe_max_keys",
+        ),
     ] {
-        let out = run_bin(&["check-config"], &[(key, value)]);
+        // With credentials, so that checks made after them are reached too.
+        let out = run_bin(
+            &["check-config"],
+            &[
+                (key, value),
+                ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "id"),
+                ("GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET", "secret"),
+            ],
+        );
         assert_eq!(out.status.code(), Some(2), "{key}={value}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(named), "{key}={value}: {err}");
