@@ -718,13 +718,15 @@ async fn a_sink_echoing_the_refused_key_does_not_get_it_journaled() {
     let (_fake, url) = sink(|_| {
         Reply::json(
             401,
-            json!({"message": "invalid API key Bearer sk_live_0123456789abcdef for this account"}),
+            json!({"message": "invalid API key Bearer sk_live_0123456789abcdef for this account \
+                                (signed with whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u)"}),
         )
     })
     .await;
     let t = TestApp::started(|s| {
         s.coaching.url = url.clone();
         s.coaching.auth_header = Secret::new("Authorization: Bearer sk_live_0123456789abcdef");
+        s.coaching.secret = Secret::new("whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u");
     })
     .await;
     assert_eq!(t.post_webhook(&seed("echo-1")).await.0, 202);
@@ -734,11 +736,16 @@ async fn a_sink_echoing_the_refused_key_does_not_get_it_journaled() {
     let text = dead.to_string();
     assert!(!text.contains("sk_live_0123456789abcdef"), "{text}");
     assert!(
+        !text.contains("c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u"),
+        "{text}"
+    );
+    assert!(
         text.contains("invalid API key [redacted] for this account"),
         "{text}"
     );
     let journal =
         std::fs::read_to_string(t.dir.path().join("journal/segment-00000001.jsonl")).unwrap();
     assert!(!journal.contains("sk_live_0123456789abcdef"));
+    assert!(!journal.contains("c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u"));
     t.stop().await;
 }
