@@ -449,6 +449,18 @@ pub struct Seen {
     pub at: DateTime<Utc>,
 }
 
+/// For a dedupe set over its bound: the time at or before which the `forget` oldest of
+/// `times` lie, so that keeping only the keys stored later forgets at least `forget` (keys
+/// stored at the same instant go together). `None` when there is nothing to forget.
+pub fn forget_up_to(mut times: Vec<DateTime<Utc>>, forget: usize) -> Option<DateTime<Utc>> {
+    let forget = forget.min(times.len());
+    if forget == 0 {
+        return None;
+    }
+    let (_, cutoff, _) = times.select_nth_unstable(forget - 1);
+    Some(*cutoff)
+}
+
 impl Seen {
     /// The event id as text.
     pub fn event_id(&self) -> String {

@@ -171,12 +171,12 @@ impl TokenCache {
             (Held::Missing, Err(_)) => self.flight.lock().await,
         };
         // Someone may have fetched while this caller waited.
-        let kept = match self.held().await {
+        let usable = match self.held().await {
             Held::Ready(token) => return Ok(token),
-            Held::Due(token) => Some(token),
-            Held::Missing => None,
+            Held::Due(_) => true,
+            Held::Missing => false,
         };
-        if kept.is_none() && self.failures.load(Ordering::Acquire) != failures {
+        if !usable && self.failures.load(Ordering::Acquire) != failures {
             // The fetch this caller waited for failed (after its own retries): the same
             // answer, now, rather than another cycle.
             let last = self
@@ -339,14 +339,14 @@ impl TokenCache {
         let skew = self.skew.min(lifetime / 10);
         let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::info!(lifetime = ?lifetime, generation, "Fetched a Genesys access token.");
+        let now = Instant::now();
         Ok(Cached {
             token: AccessToken {
                 value: Arc::new(SecretString::from(parsed.access_token)),
                 generation,
             },
-            refresh_at: Instant::now() + lifetime.saturating_sub(skew),
-            usable_until: Instant::now()
-                + lifetime.saturating_sub(EXPIRY_MARGIN.min(lifetime / 20)),
+            refresh_at: now + lifetime.saturating_sub(skew),
+            usable_until: now + lifetime.saturating_sub(EXPIRY_MARGIN.min(lifetime / 20)),
         })
     }
 }

@@ -51,7 +51,7 @@ pub async fn require_token(
             return ApiError::new(
                 StatusCode::MISDIRECTED_REQUEST,
                 "not_loopback_host",
-                "without server.admin_token, admin routes answer only requests addressed to localhost, 127.0.0.1 or [::1] (so a web page cannot read them through DNS rebinding); set server.admin_token to use another name",
+                "without server.admin_token, admin routes answer only requests addressed to a loopback name such as localhost, 127.0.0.1 or [::1] (so a web page cannot read them through DNS rebinding); set server.admin_token to use another name",
             )
             .into_response();
         }

@@ -3,8 +3,9 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -80,20 +81,27 @@ pub(super) fn query_error(e: &QueryRejection) -> String {
     )
 }
 
-/// The JSON 400 for a query string that does not parse.
-fn bad_query(e: &QueryRejection) -> Response {
-    ApiError::new(StatusCode::BAD_REQUEST, "bad_query", query_error(e)).into_response()
+/// `Query` for the API's routes: a query string that does not parse is the JSON 400
+/// (`bad_query`), not axum's plain text.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", query_error(&e)))
+    }
 }
 
 /// `GET /v1/trends`: the latest report, optionally filtered.
-pub async fn trends(
-    Ready(services): Ready,
-    q: Result<Query<TrendsQuery>, QueryRejection>,
-) -> Response {
-    let q = match q {
-        Ok(Query(q)) => q,
-        Err(e) => return bad_query(&e),
-    };
+pub async fn trends(Ready(services): Ready, ApiQuery(q): ApiQuery<TrendsQuery>) -> Response {
     let Some(latest) = services.reports.latest() else {
         return no_report().into_response();
     };
@@ -111,14 +119,7 @@ pub struct HistoryQuery {
 }
 
 /// `GET /v1/trends/history`: the reports kept, newest first.
-pub async fn history(
-    Ready(services): Ready,
-    q: Result<Query<HistoryQuery>, QueryRejection>,
-) -> Response {
-    let q = match q {
-        Ok(Query(q)) => q,
-        Err(e) => return bad_query(&e),
-    };
+pub async fn history(Ready(services): Ready, ApiQuery(q): ApiQuery<HistoryQuery>) -> Response {
     let history = services.reports.history();
     let reports: Vec<&TrendReport> = history
         .iter()

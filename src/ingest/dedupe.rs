@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::intake::Outcome;
-use crate::domain::events::Seen;
+use crate::domain::events::{Seen, forget_up_to};
 
 #[derive(Debug, Clone, Copy)]
 enum Slot {
@@ -66,27 +66,17 @@ impl Shard {
         // nine tenths of it, so this O(n) pass comes back only after many inserts.
         let before = self.slots.len();
         let keep = self.max - self.max / 10;
-        let mut times: Vec<DateTime<Utc>> = self
-            .slots
-            .values()
-            .filter_map(|s| match s {
-                Slot::Stored(seen) => Some(seen.at),
-                Slot::Writing => None,
-            })
-            .collect();
-        let writing = before - times.len();
-        let drop = (before.saturating_sub(keep)).min(times.len());
-        if drop == 0 {
+        let stored = self.slots.values().filter_map(|s| match s {
+            Slot::Stored(seen) => Some(seen.at),
+            Slot::Writing => None,
+        });
+        let Some(cutoff) = forget_up_to(stored.collect(), before - keep) else {
             return 0;
-        }
-        // Keys stored at or before the drop-th oldest time go (ties go together).
-        let (_, cutoff, _) = times.select_nth_unstable(drop - 1);
-        let cutoff = *cutoff;
+        };
         self.slots.retain(|_, s| match s {
             Slot::Writing => true,
             Slot::Stored(seen) => seen.at > cutoff,
         });
-        debug_assert!(self.slots.len() >= writing);
         before - self.slots.len()
     }
 }

@@ -11,7 +11,8 @@ use serde::Serialize;
 use super::codec::Record;
 use crate::domain::delivery::{Body, DeadLetter, Location, Owed};
 use crate::domain::events::{
-    AttributionEvent, BatchRun, Checkpoint, ConversationEnded, Entry, Seen, compact_id, key_digest,
+    AttributionEvent, BatchRun, Checkpoint, ConversationEnded, Entry, Seen, compact_id,
+    forget_up_to, key_digest,
 };
 
 /// How long a coaching recommendation id is remembered (longer than any report window a
@@ -313,11 +314,11 @@ impl JournalState {
     ) {
         let window = TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
         self.dedupe.retain(|_, s| now - s.at <= window);
-        if self.dedupe.len() > max_keys {
-            let drop = self.dedupe.len() - max_keys;
-            let mut times: Vec<DateTime<Utc>> = self.dedupe.values().map(|s| s.at).collect();
-            let (_, cutoff, _) = times.select_nth_unstable(drop - 1);
-            let cutoff = *cutoff;
+        let times = || self.dedupe.values().map(|s| s.at).collect();
+        if let Some(cutoff) = (self.dedupe.len() > max_keys)
+            .then(times)
+            .and_then(|t| forget_up_to(t, self.dedupe.len() - max_keys))
+        {
             self.dedupe.retain(|_, s| s.at > cutoff);
         }
         self.attributions.retain(|_, (at, _)| now - *at <= window);
