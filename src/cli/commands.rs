@@ -139,6 +139,13 @@ pub fn audit_verify(dir: &std::path::Path, archive: Option<&std::path::Path>) ->
                     outcome.first_seq
                 );
             }
+            if let Some(tail) = &outcome.torn_tail {
+                println!(
+                    "The last {} bytes of {} are a record with no line end yet, not counted: a write in progress, or one a crash cut short (never acknowledged; the daemon cuts it at start-up and keeps a copy).",
+                    tail.bytes,
+                    tail.path.display()
+                );
+            }
             true
         }
         Err(e) => {

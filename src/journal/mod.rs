@@ -198,13 +198,25 @@ fn keep_torn_tail(dir: &Path, torn: &scan::TornTail) -> std::io::Result<PathBuf>
         .path
         .file_name()
         .map_or_else(|| "segment".into(), |n| n.to_string_lossy().into_owned());
-    let path = dir.join(format!("torn-{name}-{}", chrono::Utc::now().timestamp()));
+    let stem = format!("torn-{name}-{}", chrono::Utc::now().timestamp());
     let mut from = std::fs::File::open(&torn.path)?;
     from.seek(std::io::SeekFrom::Start(torn.offset))?;
-    let mut to = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
+    // A name of its own even when a copy of the same second is there (a start-up cut off
+    // between the copy and the cut, and started again at once).
+    let mut tries = 0u32;
+    let (path, mut to) = loop {
+        let path = match tries {
+            0 => dir.join(&stem),
+            n => dir.join(format!("{stem}-{n}")),
+        };
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(f) => break (path, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 1000 => {
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     std::io::copy(&mut from.take(TORN_KEEP_MAX), &mut to)?;
     to.sync_all()?;
     std::fs::File::open(dir)?.sync_all()?;
@@ -493,7 +505,36 @@ impl Journal {
 /// # Errors
 /// [`ScanError::Bad`] naming the first bad `seq`, or I/O errors.
 pub fn verify(dir: &Path) -> Result<ScanOutcome, ScanError> {
-    scan::scan_live(dir)
+    while_still(dir, || scan::scan_live(dir))
+}
+
+/// Runs `scan` again (twice at most) when it failed while retention changed `dir` under it:
+/// a pass that writes `ANCHOR` and moves the oldest segments out between this scan's reads
+/// would otherwise look like segments removed. A failure on a directory that did not change
+/// is the answer.
+fn while_still(
+    dir: &Path,
+    scan: impl Fn() -> Result<ScanOutcome, ScanError>,
+) -> Result<ScanOutcome, ScanError> {
+    // What a retention pass changes: ANCHOR first, then which segment comes first.
+    let shape = || {
+        (
+            std::fs::read(dir.join(scan::ANCHOR_FILE)).ok(),
+            scan::list_segments(dir)
+                .ok()
+                .and_then(|s| s.first().map(|f| f.number)),
+        )
+    };
+    let mut tries = 0;
+    loop {
+        let before = shape();
+        let result = scan();
+        if result.is_ok() || tries == 2 || shape() == before {
+            return result;
+        }
+        tries += 1;
+        tracing::info!("Journal segments were archived during the check; checking again.");
+    }
 }
 
 /// `audit verify --archive`: checks the whole history, the archived segments in `archive`
@@ -502,5 +543,29 @@ pub fn verify(dir: &Path) -> Result<ScanOutcome, ScanError> {
 /// # Errors
 /// [`ScanError::Bad`] naming the first bad `seq`, or I/O errors.
 pub fn verify_with_archive(dir: &Path, archive: &Path) -> Result<ScanOutcome, ScanError> {
-    scan::scan_with_archive(dir, archive)
+    while_still(dir, || scan::scan_with_archive(dir, archive))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_torn_copy_in_the_same_second_gets_a_name_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = dir.path().join("segment-00000001.jsonl");
+        std::fs::write(&segment, b"{\"seq\":1}\n{\"seq\":2,\"ti").unwrap();
+        let torn = scan::TornTail {
+            path: segment,
+            offset: 10,
+            bytes: 13,
+        };
+        // Two start-ups cut off before the cut: the second copy must not fail on the name.
+        let first = keep_torn_tail(dir.path(), &torn).unwrap();
+        let second = keep_torn_tail(dir.path(), &torn).unwrap();
+        assert_ne!(first, second);
+        for kept in [first, second] {
+            assert_eq!(std::fs::read(kept).unwrap(), b"{\"seq\":2,\"ti");
+        }
+    }
 }

@@ -146,14 +146,21 @@ fn read_anchor_file(path: &Path) -> io::Result<Option<Head>> {
 /// How strict a scan is about the end of the last segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// `audit verify`: a cut-short last record is an error.
+    /// A stretch of segments that must be whole (what retention moves): a cut-short last
+    /// record is an error.
     Verify,
+    /// `audit verify` of the journal directory while the daemon may be writing to it: a last
+    /// line of the last segment with no line end is a write in progress (or a crash's torn
+    /// tail, which start-up cuts), reported in [`ScanOutcome::torn_tail`] and not counted.
+    /// `HEAD` still catches acknowledged records cut from the end.
+    VerifyLive,
     /// Start-up: a cut-short tail (a crash during a write that was never acknowledged) is
     /// reported for truncation.
     Recover,
 }
 
-/// A torn tail found by a [`Mode::Recover`] scan.
+/// A torn tail found by a [`Mode::Recover`] scan, or an unfinished last line found by a
+/// [`Mode::VerifyLive`] one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TornTail {
     /// The segment.
@@ -179,7 +186,8 @@ pub struct ScanOutcome {
     pub segments: Vec<Segment>,
     /// Size of the last segment up to the end of its last intact record.
     pub last_segment_len: u64,
-    /// A torn tail to cut (recover mode only).
+    /// A torn tail to cut (recover mode), or a last line with no line end yet (live verify
+    /// mode); never in verify mode.
     pub torn_tail: Option<TornTail>,
 }
 
@@ -264,7 +272,7 @@ pub fn scan_live(dir: &Path) -> Result<ScanOutcome, ScanError> {
     let start = live_start(first.as_ref(), anchor.as_ref())?;
     let mut anchor_seen = None;
     let anchor_seq = anchor.as_ref().map(|a| a.seq);
-    let outcome = scan_segments(&segments, start, head, Mode::Verify, |r, _| {
+    let outcome = scan_segments(&segments, start, head, Mode::VerifyLive, |r, _| {
         if Some(r.seq) == anchor_seq {
             anchor_seen = Some(r.hash);
         }
@@ -340,7 +348,13 @@ pub fn scan_with_archive(dir: &Path, archive: &Path) -> Result<ScanOutcome, Scan
         )));
     }
     segments.extend(live);
-    scan_segments(&segments, Start::genesis(), head, Mode::Verify, |_, _| {})
+    scan_segments(
+        &segments,
+        Start::genesis(),
+        head,
+        Mode::VerifyLive,
+        |_, _| {},
+    )
 }
 
 /// Refuses a journal whose first record is not seq 1 when nothing explains the gap: records
@@ -445,6 +459,8 @@ struct Line {
     /// For a bad line: whether it is the tail of the last segment with no intact record
     /// after it and not a hash mismatch (a write cut short by a crash).
     torn: bool,
+    /// For a bad line: whether it has no line end (the end of its segment came first).
+    unterminated: bool,
     /// Bytes from the line to the end of its segment.
     rest: usize,
     /// The line's length, without its line end.
@@ -490,6 +506,7 @@ fn decode_segments(segments: &[Segment], tx: &std::sync::mpsc::SyncSender<Decode
                     offset,
                     record: Ok(record),
                     torn: false,
+                    unterminated: false,
                     rest: data.len() - offset,
                     len: line.len(),
                 }),
@@ -509,6 +526,7 @@ fn decode_segments(segments: &[Segment], tx: &std::sync::mpsc::SyncSender<Decode
                         offset,
                         record: Err(format!("{reason} in {}", segment.path.display())),
                         torn,
+                        unterminated: end.is_none(),
                         rest: data.len() - offset,
                         len: line.len(),
                     });
@@ -589,7 +607,8 @@ pub fn scan_segments(
                 let record = match line.record {
                     Ok(r) => r,
                     Err(reason) => {
-                        if mode == Mode::Recover && line.torn {
+                        let unfinished = mode == Mode::VerifyLive && line.unterminated;
+                        if line.torn && (mode == Mode::Recover || unfinished) {
                             let path = segments[line.segment].path.clone();
                             torn_tail = Some(TornTail {
                                 path,
@@ -645,10 +664,15 @@ pub fn scan_segments(
     // record this scan does not read; it cannot lead the journal, which is what it guards.
     if let Some(h) = head.filter(|h| h.seq >= first_seq) {
         if seq < h.seq {
+            let cut_short = if torn_tail.is_some() {
+                "; the last record is cut short"
+            } else {
+                ""
+            };
             return Err(ScanError::Bad {
                 seq: seq.saturating_add(1),
                 reason: format!(
-                    "missing: the journal HEAD says seq {} was written, but the journal ends at seq {seq} (records were cut from the end)",
+                    "missing: the journal HEAD says seq {} was written, but the journal ends at seq {seq} (records were cut from the end{cut_short})",
                     h.seq
                 ),
             });

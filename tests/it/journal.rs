@@ -109,10 +109,9 @@ async fn a_truncated_file_is_caught_mid_line_and_at_a_line_boundary() {
     std::fs::write(&seg, &bytes[..bytes.len() - 40]).unwrap();
     let (code, out) = verify(&jdir(&dir));
     assert_eq!(code, 1);
-    assert!(
-        out.contains("first bad seq 10: the last record is cut short"),
-        "{out}"
-    );
+    // HEAD names seq 10 as written: cutting it is caught, and the cut-short line named.
+    assert!(out.contains("first bad seq 10: missing"), "{out}");
+    assert!(out.contains("the last record is cut short"), "{out}");
 
     // Whole lines cut from the end: the HEAD anchor still names what is missing.
     let mut lines = lines_of(&seg);
@@ -121,6 +120,38 @@ async fn a_truncated_file_is_caught_mid_line_and_at_a_line_boundary() {
     let (code, out) = verify(&jdir(&dir));
     assert_eq!(code, 1);
     assert!(out.contains("first bad seq 8: missing"), "{out}");
+}
+
+/// `audit verify` on the directory of a running daemon reads the newest segment while a
+/// group write may be half copied into it: that unfinished line is not tampering.
+#[tokio::test]
+async fn a_record_still_being_written_is_not_reported_as_damage() {
+    let dir = journal_with(10, 1 << 20).await;
+    let seg = scan::segment_path(&jdir(&dir), 1);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    // The next record, half written: the first half of a copy of the last line.
+    let last = lines_of(&seg)
+        .pop()
+        .unwrap()
+        .replace("\"seq\":10", "\"seq\":11");
+    let half = &last.as_bytes()[..last.len() / 2];
+    bytes.extend_from_slice(half);
+    std::fs::write(&seg, &bytes).unwrap();
+
+    let (code, out) = verify(&jdir(&dir));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("journal OK: 10 records"), "{out}");
+    assert!(
+        out.contains(&format!("The last {} bytes of", half.len())) && out.contains("no line end"),
+        "{out}"
+    );
+
+    // A whole line that does not decode is still damage, even at the very end.
+    bytes.push(b'\n');
+    std::fs::write(&seg, &bytes).unwrap();
+    let (code, out) = verify(&jdir(&dir));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("first bad seq 11"), "{out}");
 }
 
 #[tokio::test]
