@@ -624,6 +624,55 @@ async fn a_bad_signature_with_a_stale_timestamp_learns_nothing() {
     t.stop().await;
 }
 
+/// A sender with no credential is answered 401 on its headers: its body is never waited
+/// for or buffered, so idle connections announcing large bodies hold no memory. A sender
+/// with the token is still read and stored.
+#[tokio::test]
+async fn a_sender_without_credentials_is_refused_before_its_body_is_read() {
+    const TOKEN: &str = "token-for-the-data-action";
+    let t = TestApp::started(|s| {
+        s.webhook.allow_unauthenticated = false;
+        s.webhook.bearer_token = Secret::new(TOKEN);
+    })
+    .await;
+    let address = t.address;
+    let answers = tokio::task::spawn_blocking(move || {
+        [
+            "",
+            "Authorization: Bearer wrong\r\n",
+            "X-Hub-Signature-256: sha256=00\r\n",
+        ]
+        .map(|credential| {
+            let mut s = TcpStream::connect(address).unwrap();
+            // Announces 60 000 bytes and sends none of them.
+            write!(
+                s,
+                "POST /webhooks/genesys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{credential}Content-Length: 60000\r\n\r\n"
+            )
+            .unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut buf = [0u8; 512];
+            let n = s.read(&mut buf).unwrap_or(0);
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        })
+    })
+    .await
+    .unwrap();
+    for answer in &answers {
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer:?}");
+    }
+    let r = t
+        .client
+        .post(t.url("/webhooks/genesys"))
+        .bearer_auth(TOKEN)
+        .json(&seed("with-token-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    t.stop().await;
+}
+
 // 13, 14. Refusals are logged at a bounded rate, escaped.
 #[test]
 fn refusals_are_logged_escaped_and_rate_limited() {

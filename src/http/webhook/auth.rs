@@ -76,17 +76,43 @@ impl WebhookAuth {
             || !self.standard.is_empty()
     }
 
+    /// What the headers alone decide, before the body is read: `Some(Ok)` when a header
+    /// credential (token, Basic) admits the request or none is needed, `Some(Err)` when no
+    /// configured method could admit it (no credential and no signature header for a
+    /// configured secret), `None` when a signature over the body is to be checked. So a
+    /// sender without credentials is refused without its body being buffered.
+    pub fn check_headers(&self, headers: &HeaderMap) -> Option<Result<(), AuthFailure>> {
+        if !self.any_configured() {
+            return Some(self.unconfigured());
+        }
+        if self.header_credential(headers) {
+            return Some(Ok(()));
+        }
+        let has = |name: &str| headers.contains_key(name);
+        let signed = (!self.standard.is_empty() && has("webhook-signature"))
+            || (self.hub_secret.is_some() && has("x-hub-signature-256"));
+        if signed {
+            None
+        } else {
+            Some(Err(AuthFailure::Failed))
+        }
+    }
+
+    fn unconfigured(&self) -> Result<(), AuthFailure> {
+        if self.allow_unauthenticated {
+            Ok(())
+        } else {
+            Err(AuthFailure::Failed)
+        }
+    }
+
     /// Admits or refuses a request given its headers, raw body and the current Unix time.
     ///
     /// # Errors
     /// [`AuthFailure`].
     pub fn check(&self, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), AuthFailure> {
         if !self.any_configured() {
-            return if self.allow_unauthenticated {
-                Ok(())
-            } else {
-                Err(AuthFailure::Failed)
-            };
+            return self.unconfigured();
         }
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let mut stale = false;
@@ -107,6 +133,19 @@ impl WebhookAuth {
         {
             return Ok(());
         }
+        if self.header_credential(headers) {
+            return Ok(());
+        }
+        Err(if stale {
+            AuthFailure::Stale
+        } else {
+            AuthFailure::Failed
+        })
+    }
+
+    /// Whether the static token or the Basic credentials in `headers` admit the request.
+    fn header_credential(&self, headers: &HeaderMap) -> bool {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         if let Some((name, token)) = &self.token
             && let Some(value) = header(name)
         {
@@ -116,7 +155,7 @@ impl WebhookAuth {
                 value
             };
             if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
-                return Ok(());
+                return true;
             }
         }
         if let Some((user, password)) = &self.basic
@@ -125,14 +164,10 @@ impl WebhookAuth {
         {
             let expected = format!("{user}:{password}");
             if constant_time_eq(&decoded, expected.as_bytes()) {
-                return Ok(());
+                return true;
             }
         }
-        Err(if stale {
-            AuthFailure::Stale
-        } else {
-            AuthFailure::Failed
-        })
+        false
     }
 }
 

@@ -15,8 +15,8 @@ pub mod auth;
 pub mod rejection;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -53,10 +53,10 @@ pub async fn receive(
     State(state): State<AppState>,
     query: Result<Query<IntakeQuery>, QueryRejection>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
     let started = std::time::Instant::now();
-    let response = match handle(&state, query, &headers, body).await {
+    let response = match handle(&state, query, &headers, request).await {
         Ok(answer) => {
             state.metrics.webhook(answer.label());
             answer.into_response()
@@ -89,7 +89,7 @@ async fn handle(
     state: &AppState,
     query: Result<Query<IntakeQuery>, QueryRejection>,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Answer, Rejection> {
     let services = state.services().ok_or(Rejection::NotReady)?;
     // A bad query string is a counted, JSON 400 like any other refusal.
@@ -97,19 +97,27 @@ async fn handle(
     if !is_json(headers) {
         return Err(Rejection::UnsupportedMediaType);
     }
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Rejection::PayloadTooLarge {
-                limit: state.settings.server.body_limit_bytes,
+    // A sender with no credential at all is refused before its body is buffered.
+    let admitted = services.webhook_auth.check_headers(headers);
+    if let Some(Err(failure)) = &admitted {
+        return Err(Rejection::Unauthorized(failure.to_string()));
+    }
+    let body = Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Rejection::PayloadTooLarge {
+                    limit: state.settings.server.body_limit_bytes,
+                }
+            } else {
+                Rejection::BadRequest(rejection.body_text())
             }
-        } else {
-            Rejection::BadRequest(rejection.body_text())
-        }
-    })?;
-    if let Err(failure) =
-        services
-            .webhook_auth
-            .check(headers, &body, chrono::Utc::now().timestamp())
+        })?;
+    if admitted.is_none()
+        && let Err(failure) =
+            services
+                .webhook_auth
+                .check(headers, &body, chrono::Utc::now().timestamp())
     {
         return Err(Rejection::Unauthorized(failure.to_string()));
     }
