@@ -312,6 +312,7 @@ impl Application {
                     * (settings.webhook.sta_max_wait.get()
                         + settings.webhook.attribution_max_wait.get()))
                 .max(Duration::from_secs(3600)),
+                max_known: settings.journal.dedupe_max_keys,
             },
             metrics.clone(),
         );

@@ -53,6 +53,10 @@ pub struct AttributionTiming {
     /// How long an attribution event waits for its conversation's score before it is
     /// forgotten (the score may be fetched from STA up to `webhook.sta_max_wait` later).
     pub known_ttl: Duration,
+    /// Most attribution events remembered at once (`journal.dedupe_max_keys`); past it the
+    /// oldest are forgotten first, so a flood of distinct conversations cannot grow memory
+    /// without bound inside `known_ttl`. A score meeting a forgotten one is looked up.
+    pub max_known: usize,
 }
 
 /// What an attribution event said about a conversation.
@@ -85,6 +89,23 @@ struct State {
 }
 
 impl State {
+    /// Remembers what an attribution event said; past `max`, forgets the oldest down to
+    /// nine tenths of it (so the O(n) pass comes back only after many inserts). Returns how
+    /// many were forgotten.
+    fn remember(&mut self, conversation: String, known: Known, max: usize) -> usize {
+        self.known.insert(conversation, known);
+        if self.known.len() <= max.max(1) {
+            return 0;
+        }
+        let before = self.known.len();
+        let keep = max - max / 10;
+        let times = self.known.values().map(|k| k.at).collect();
+        if let Some(cutoff) = crate::domain::events::forget_up_to(times, before - keep) {
+            self.known.retain(|_, k| k.at > cutoff);
+        }
+        before - self.known.len()
+    }
+
     fn wake_at(&mut self, at: Instant, conversation: &str) {
         self.tiebreak += 1;
         let t = self.tiebreak;
@@ -195,18 +216,20 @@ impl Attributor {
     /// Seeds what recovery found: attribution events still inside the dedupe window.
     pub fn seed_known(&self, events: impl IntoIterator<Item = (DateTime<Utc>, AttributionEvent)>) {
         let mut s = self.inner.state.lock().expect("attribution lock");
+        let max = self.inner.timing.max_known;
+        let mut forgotten = 0;
         for (at, e) in events {
-            s.known.insert(
-                e.conversation_id.clone(),
-                Known {
-                    agent_id: e.agent_id,
-                    queue_id: e.queue_id,
-                    source: e.source,
-                    event_id: e.event_id,
-                    at,
-                },
-            );
+            let known = Known {
+                agent_id: e.agent_id,
+                queue_id: e.queue_id,
+                source: e.source,
+                event_id: e.event_id,
+                at,
+            };
+            forgotten += s.remember(e.conversation_id, known, max);
         }
+        drop(s);
+        warn_forgotten(forgotten);
     }
 
     /// Hands on a stored score: to the outbox when its agent is known (from the event or an
@@ -304,20 +327,25 @@ impl Attributor {
             let keep = s.known.get(&event.conversation_id).is_some_and(|k| {
                 k.source == AttributionSource::Acw && event.source != AttributionSource::Acw
             });
+            let mut forgotten = 0;
             if !keep {
-                s.known.insert(
+                let known = Known {
+                    agent_id: event.agent_id.clone(),
+                    queue_id: event.queue_id.clone(),
+                    source: event.source,
+                    event_id: event.event_id.clone(),
+                    at,
+                };
+                forgotten = s.remember(
                     event.conversation_id.clone(),
-                    Known {
-                        agent_id: event.agent_id.clone(),
-                        queue_id: event.queue_id.clone(),
-                        source: event.source,
-                        event_id: event.event_id.clone(),
-                        at,
-                    },
+                    known,
+                    self.inner.timing.max_known,
                 );
             }
             let held = s.held.remove(&event.conversation_id);
             self.inner.metrics.attribution_held.set(s.held.len() as i64);
+            drop(s);
+            warn_forgotten(forgotten);
             held
         };
         let decision = Decision {
@@ -608,6 +636,15 @@ impl Attributor {
     }
 }
 
+fn warn_forgotten(forgotten: usize) {
+    if forgotten > 0 {
+        tracing::warn!(
+            forgotten,
+            "Too many attribution events to remember (journal.dedupe_max_keys): the oldest were forgotten; a score for one of their conversations asks the details endpoint for its agent."
+        );
+    }
+}
+
 struct Due {
     ready: Vec<String>,
     wake: Option<Instant>,
@@ -623,5 +660,37 @@ fn attributed(event_id: &str, conversation_id: &str, d: &Decision, late: bool) -
         cause_event_id: d.cause_event_id.clone(),
         late,
         reason: d.reason.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(at: DateTime<Utc>) -> Known {
+        Known {
+            agent_id: Some("agent".into()),
+            queue_id: None,
+            source: AttributionSource::Acw,
+            event_id: "evt".into(),
+            at,
+        }
+    }
+
+    #[test]
+    fn past_the_bound_the_oldest_attribution_events_are_forgotten_first() {
+        let mut state = State::default();
+        let start = Utc::now();
+        let at = |n: i64| start + chrono::TimeDelta::seconds(n);
+        for n in 0..1_000 {
+            assert_eq!(state.remember(format!("c-{n}"), known(at(n)), 1_000), 0);
+        }
+        // One more: down to nine tenths, the newest kept (the one just learned among them).
+        assert_eq!(
+            state.remember("c-1000".into(), known(at(1_000)), 1_000),
+            101
+        );
+        assert_eq!(state.known.len(), 900);
+        assert!((101..=1_000).all(|n| state.known.contains_key(&format!("c-{n}"))));
     }
 }

@@ -303,7 +303,8 @@ impl JournalState {
     }
 
     /// Drops dedupe entries and attribution events older than `window` before `now`, then
-    /// the oldest dedupe entries past `max_keys`, and recommendation ids older than
+    /// the oldest dedupe entries past `max_keys` (and the oldest attribution events past
+    /// it), and recommendation ids older than
     /// [`RECOMMENDATION_HORIZON`] (their windows are long past; the per-agent cool-down is
     /// kept).
     pub fn prune_dedupe(
@@ -322,6 +323,14 @@ impl JournalState {
             self.dedupe.retain(|_, s| s.at > cutoff);
         }
         self.attributions.retain(|_, (at, _)| now - *at <= window);
+        // The same bound for attribution events (each is an accepted event with its key).
+        let times = || self.attributions.values().map(|(at, _)| *at).collect();
+        if let Some(cutoff) = (self.attributions.len() > max_keys)
+            .then(times)
+            .and_then(|t| forget_up_to(t, self.attributions.len() - max_keys))
+        {
+            self.attributions.retain(|_, (at, _)| *at > cutoff);
+        }
         let horizon = window.max(RECOMMENDATION_HORIZON);
         self.recommendations.retain(|_, at| now - *at <= horizon);
     }
@@ -374,5 +383,31 @@ mod tests {
         // Under the bound, only the window prunes.
         state.prune_dedupe(now, std::time::Duration::from_secs(86_400), 1_000_000);
         assert_eq!(state.dedupe.len(), 1_000);
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_attribution_events_up_to_the_bound() {
+        let mut state = JournalState::default();
+        let now = Utc::now();
+        for n in 0..5_000i64 {
+            let at = now - TimeDelta::seconds(5_000 - n);
+            let event = AttributionEvent {
+                event_id: format!("evt_{n:024x}"),
+                dedupe_keys: vec![],
+                conversation_id: format!("c-{n}"),
+                agent_id: Some("agent".into()),
+                queue_id: None,
+                source: crate::domain::events::AttributionSource::Acw,
+                topic: "t".into(),
+                occurred_at: at,
+            };
+            state.attributions.insert(format!("c-{n}"), (at, event));
+        }
+        state.prune_dedupe(now, std::time::Duration::from_secs(86_400), 1_000);
+        assert_eq!(state.attributions.len(), 1_000);
+        assert!(
+            (4_000..5_000).all(|n| state.attributions.contains_key(&format!("c-{n}"))),
+            "the newest thousand"
+        );
     }
 }
