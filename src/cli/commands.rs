@@ -141,9 +141,9 @@ pub fn audit_verify(dir: &std::path::Path, archive: Option<&std::path::Path>) ->
             }
             if let Some(tail) = &outcome.torn_tail {
                 println!(
-                    "The last {} bytes of {} are a record with no line end yet, not counted: a write in progress, or one a crash cut short (never acknowledged; the daemon cuts it at start-up and keeps a copy).",
-                    tail.bytes,
-                    tail.path.display()
+                    "A record was being written at the end of {} during the check ({} bytes when read); it and any later records are not counted.",
+                    tail.path.display(),
+                    tail.bytes
                 );
             }
             true

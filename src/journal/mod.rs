@@ -306,6 +306,23 @@ impl Journal {
             .name("journal-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| open_error(&dir, e))?;
+        // HEAD is rewritten on the commit path at most every HEAD_INTERVAL; this tick lets
+        // the writer bring it up to date when appends stop, so it never lags by much more.
+        let weak = tx.downgrade();
+        std::thread::Builder::new()
+            .name("journal-head".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(writer::HEAD_INTERVAL);
+                    let Some(tx) = weak.upgrade() else { return };
+                    if let Err(mpsc::error::TrySendError::Closed(_)) =
+                        tx.try_send(writer::Msg::Tick)
+                    {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| open_error(&dir, e))?;
         Ok((
             Journal {
                 backend: Backend::File(tx),
@@ -505,7 +522,63 @@ impl Journal {
 /// # Errors
 /// [`ScanError::Bad`] naming the first bad `seq`, or I/O errors.
 pub fn verify(dir: &Path) -> Result<ScanOutcome, ScanError> {
-    while_still(dir, || scan::scan_live(dir))
+    let outcome = while_still(dir, || scan::scan_live(dir))?;
+    finished_while_waiting(outcome, || {
+        std::thread::sleep(TAIL_POLL);
+    })
+}
+
+/// How often, and how many times, `audit verify` looks again at a last line with no line
+/// end: a write in progress finishes within microseconds, so one second is generous.
+const TAIL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+const TAIL_POLLS: u32 = 20;
+
+/// A scan that ended on a last line with no line end (`torn_tail`): waits (calling `wait`
+/// between looks, [`TAIL_POLLS`] times at most) for that line to get its line end, which
+/// is what a group write the scan caught half copied does. One that never does is a record
+/// cut short: an error, as on a stopped journal. The finished record is not counted (it
+/// came after the snapshot the scan checked).
+///
+/// # Errors
+/// [`ScanError::Bad`] for a line still unfinished, I/O errors.
+fn finished_while_waiting(
+    outcome: ScanOutcome,
+    mut wait: impl FnMut(),
+) -> Result<ScanOutcome, ScanError> {
+    let Some(tail) = &outcome.torn_tail else {
+        return Ok(outcome);
+    };
+    for _ in 0..TAIL_POLLS {
+        wait();
+        if line_ends_after(&tail.path, tail.offset)? {
+            return Ok(outcome);
+        }
+    }
+    Err(ScanError::Bad {
+        seq: outcome.last_seq.saturating_add(1),
+        reason: format!(
+            "the last record is cut short (no line end) in {}, and no write finished it within {} s",
+            tail.path.display(),
+            (TAIL_POLL * TAIL_POLLS).as_secs()
+        ),
+    })
+}
+
+/// Whether a line end follows `offset` in the file at `path` now.
+fn line_ends_after(path: &Path, offset: u64) -> std::io::Result<bool> {
+    use std::io::{Read, Seek};
+    let mut file = std::fs::File::open(path)?;
+    file.seek(std::io::SeekFrom::Start(offset))?;
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if chunk[..n].contains(&b'\n') {
+            return Ok(true);
+        }
+    }
 }
 
 /// Runs `scan` again (twice at most) when it failed while retention changed `dir` under it:
@@ -543,7 +616,8 @@ fn while_still(
 /// # Errors
 /// [`ScanError::Bad`] naming the first bad `seq`, or I/O errors.
 pub fn verify_with_archive(dir: &Path, archive: &Path) -> Result<ScanOutcome, ScanError> {
-    while_still(dir, || scan::scan_with_archive(dir, archive))
+    let outcome = while_still(dir, || scan::scan_with_archive(dir, archive))?;
+    finished_while_waiting(outcome, || std::thread::sleep(TAIL_POLL))
 }
 
 #[cfg(test)]
@@ -567,5 +641,68 @@ mod tests {
         for kept in [first, second] {
             assert_eq!(std::fs::read(kept).unwrap(), b"{\"seq\":2,\"ti");
         }
+    }
+
+    /// A journal of three records with half of a fourth at the end.
+    fn half_written() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("journal");
+        let mut s = crate::config::Settings::defaults().journal;
+        s.dir = journal.to_string_lossy().into_owned();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (j, _) = Journal::open(&s, Metrics::new()).unwrap();
+            for _ in 0..4 {
+                let entry = crate::domain::events::Entry::JournalRecovered(
+                    crate::domain::events::Recovered {
+                        truncated_bytes: 0,
+                        records: 0,
+                    },
+                );
+                j.record("test", "accepted", entry).await.unwrap();
+            }
+            j.close().await;
+        });
+        let segment = scan::segment_path(&journal, 1);
+        let bytes = std::fs::read(&segment).unwrap();
+        // Cut the fourth record in half, and HEAD back to the third (as before its write).
+        let body = &bytes[..bytes.len() - 1];
+        let start = body.iter().rposition(|b| *b == b'\n').unwrap() + 1;
+        let rest = bytes[start + (bytes.len() - start) / 2..].to_vec();
+        std::fs::write(&segment, &bytes[..start + (bytes.len() - start) / 2]).unwrap();
+        std::fs::remove_file(journal.join(scan::HEAD_FILE)).unwrap();
+        (dir, segment, rest)
+    }
+
+    #[test]
+    fn a_record_the_check_caught_half_written_passes_once_its_write_finishes() {
+        let (dir, segment, rest) = half_written();
+        let outcome = scan::scan_live(&dir.path().join("journal")).unwrap();
+        assert!(outcome.torn_tail.is_some());
+        let mut looks = 0;
+        let checked = finished_while_waiting(outcome, || {
+            looks += 1;
+            if looks == 3 {
+                // The writer's copy completes.
+                let mut f = OpenOptions::new().append(true).open(&segment).unwrap();
+                std::io::Write::write_all(&mut f, &rest).unwrap();
+            }
+        })
+        .unwrap();
+        assert_eq!((checked.records, looks), (3, 3));
+    }
+
+    #[test]
+    fn a_record_left_half_written_is_still_cut_short() {
+        let (dir, _segment, _rest) = half_written();
+        let outcome = scan::scan_live(&dir.path().join("journal")).unwrap();
+        let mut looks = 0;
+        let err = finished_while_waiting(outcome, || looks += 1).unwrap_err();
+        assert_eq!(looks, TAIL_POLLS);
+        let text = err.to_string();
+        assert!(text.contains("first bad seq 4"), "{text}");
+        assert!(text.contains("cut short"), "{text}");
     }
 }

@@ -150,9 +150,9 @@ pub enum Mode {
     /// record is an error.
     Verify,
     /// `audit verify` of the journal directory while the daemon may be writing to it: a last
-    /// line of the last segment with no line end is a write in progress (or a crash's torn
-    /// tail, which start-up cuts), reported in [`ScanOutcome::torn_tail`] and not counted.
-    /// `HEAD` still catches acknowledged records cut from the end.
+    /// line of the last segment with no line end may be a write in progress. It is reported
+    /// in [`ScanOutcome::torn_tail`], not counted, and `journal::verify` waits for it to be
+    /// finished (a line that stays unfinished is an error there).
     VerifyLive,
     /// Start-up: a cut-short tail (a crash during a write that was never acknowledged) is
     /// reported for truncation.

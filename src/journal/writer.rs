@@ -43,7 +43,8 @@ pub struct Appended {
     pub owned: bool,
 }
 
-/// Longest time `HEAD` may lag the journal while appends continue.
+/// Longest time `HEAD` may lag the journal while appends continue (when they stop, a tick
+/// brings it up to date within about twice this).
 pub const HEAD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
 pub(super) enum Msg {
@@ -58,6 +59,8 @@ pub(super) enum Msg {
     Close {
         reply: oneshot::Sender<()>,
     },
+    /// Sent every [`HEAD_INTERVAL`]: rewrite `HEAD` if it lags and was not rewritten since.
+    Tick,
 }
 
 /// When and how the writer checkpoints and archives.
@@ -135,6 +138,15 @@ impl Writer {
         let mut drafts: Vec<Draft> = Vec::with_capacity(self.max_batch);
         let mut replies: Vec<Reply> = Vec::with_capacity(self.max_batch);
         while let Some(first) = rx.blocking_recv() {
+            if matches!(first, Msg::Tick) {
+                if self
+                    .head_written
+                    .is_none_or(|t| t.elapsed() >= HEAD_INTERVAL)
+                {
+                    self.update_head();
+                }
+                continue;
+            }
             let mut close = None;
             let mut next = Some(first);
             while let Some(msg) = next.take() {
@@ -158,6 +170,8 @@ impl Writer {
                         close = Some(reply);
                         break;
                     }
+                    // Among appends: the commit path keeps HEAD current.
+                    Msg::Tick => {}
                 }
                 if drafts.len() < self.max_batch {
                     next = rx.try_recv().ok();
@@ -177,8 +191,10 @@ impl Writer {
                 // Answer anything still queued, release the file and the lock, then confirm:
                 // whoever awaited the close can reopen the journal at once.
                 rx.close();
-                while let Ok(Msg::Append { reply, .. }) = rx.try_recv() {
-                    let _ = reply.send(Err(JournalError::Closed));
+                while let Ok(msg) = rx.try_recv() {
+                    if let Msg::Append { reply, .. } = msg {
+                        let _ = reply.send(Err(JournalError::Closed));
+                    }
                 }
                 self.update_head();
                 self.stop_archiving();
