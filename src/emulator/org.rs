@@ -146,6 +146,10 @@ pub struct Agent {
     pub process: Process,
     /// Expected conversations per weekday.
     pub daily_rate: f64,
+    /// Left the org since (Genesys user state `inactive`): `GET /api/v2/users` leaves them
+    /// out unless asked for `state=any` or `inactive`, though their conversations remain.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub departed: bool,
 }
 
 impl Agent {
@@ -439,6 +443,8 @@ impl Org {
                 base,
                 process,
                 daily_rate,
+                // One agent in 20 has left since (not drawn: the seeded stream is unchanged).
+                departed: i % 20 == 7,
             });
         }
         agents

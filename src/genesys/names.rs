@@ -32,8 +32,9 @@ impl NameKind {
 }
 
 impl GenesysClient {
-    /// `(id, name)` of every id Genesys knows, asking 100 at a time. Ids it does not return
-    /// (deleted users, other divisions) are simply absent.
+    /// `(id, name)` of every id Genesys knows, asking 100 at a time (users in any state:
+    /// active, inactive or deleted). Ids it does not return (other divisions) are simply
+    /// absent.
     ///
     /// # Errors
     /// The first [`GenesysError`] (a 403 names the permission to add).
@@ -49,6 +50,11 @@ impl GenesysClient {
                 chunk.iter().map(|id| ("id", id.clone())).collect();
             query.push(("pageSize", IDS_PER_REQUEST.to_string()));
             query.push(("pageNumber", "1".into()));
+            if kind == NameKind::User {
+                // Users are listed `active` only unless asked otherwise: an agent who has
+                // left since would keep showing as an id in every report of their work.
+                query.push(("state", "any".into()));
+            }
             let listing: NamedEntityListing = self
                 .send_json(endpoint, Method::GET, path, &query, None::<&()>)
                 .await?;

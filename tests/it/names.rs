@@ -57,6 +57,17 @@ async fn reports_carry_the_names_genesys_has_for_agents_and_queues() {
     for q in &org.queues {
         assert_eq!(labels[&q.id].as_deref(), Some(q.name.as_str()));
     }
+    // An agent who has left the org is still named (Genesys lists only active users unless
+    // asked for every state).
+    let departed = org
+        .agents
+        .iter()
+        .find(|a| a.departed)
+        .expect("one has left");
+    assert_eq!(
+        labels.get(&departed.id).cloned().flatten().as_deref(),
+        Some(departed.name.as_str())
+    );
     assert!(lookups(&emu, "/api/v2/users") >= 1);
     assert!(lookups(&emu, "/api/v2/routing/queues") >= 1);
     // Names come from those endpoints: the daemon has no other source.

@@ -9,10 +9,18 @@ use super::super::EmulatorState;
 use super::bad_request;
 use crate::genesys::models::{NamedEntity, NamedEntityListing};
 
-/// The `id` values and `pageSize` of a query string (ids may repeat: `id=a&id=b`).
-fn ids_and_page_size(query: Option<&str>) -> Result<(Vec<String>, usize), String> {
+/// A query string's `id` values (they may repeat: `id=a&id=b`), `pageSize` and user
+/// `state` (default `active`, as Genesys's).
+struct NameQuery {
+    ids: Vec<String>,
+    page_size: usize,
+    state: String,
+}
+
+fn name_query(query: Option<&str>) -> Result<NameQuery, String> {
     let mut ids = Vec::new();
     let mut page_size = 25;
+    let mut state = "active".to_owned();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let v = percent_encoding::percent_decode_str(v)
@@ -27,10 +35,22 @@ fn ids_and_page_size(query: Option<&str>) -> Result<(Vec<String>, usize), String
                     .filter(|n| (1..=500).contains(n))
                     .ok_or_else(|| format!("pageSize {v:?} must be between 1 and 500."))?
             }
+            "state" => match v.as_str() {
+                "active" | "inactive" | "deleted" | "any" => state = v,
+                other => {
+                    return Err(format!(
+                        "state {other:?} must be one of active, inactive, deleted, any."
+                    ));
+                }
+            },
             _ => {}
         }
     }
-    Ok((ids, page_size))
+    Ok(NameQuery {
+        ids,
+        page_size,
+        state,
+    })
 }
 
 fn listing(
@@ -56,15 +76,25 @@ pub async fn users(State(state): State<EmulatorState>, RawQuery(q): RawQuery) ->
         "/api/v2/users",
         q.as_deref().unwrap_or("").as_bytes(),
     );
-    let (ids, page_size) = match ids_and_page_size(q.as_deref()) {
+    let NameQuery {
+        ids,
+        page_size,
+        state: wanted,
+    } = match name_query(q.as_deref()) {
         Ok(v) => v,
         Err(m) => return bad_request(&m),
+    };
+    let in_state = |departed: bool| match wanted.as_str() {
+        "any" => true,
+        "inactive" => departed,
+        "active" => !departed,
+        _ => false,
     };
     let entities = state
         .org
         .agents
         .iter()
-        .filter(|a| ids.is_empty() || ids.contains(&a.id))
+        .filter(|a| (ids.is_empty() || ids.contains(&a.id)) && in_state(a.departed))
         .map(|a| NamedEntity {
             id: a.id.clone(),
             name: Some(a.name.clone()),
@@ -81,7 +111,7 @@ pub async fn queues(State(state): State<EmulatorState>, RawQuery(q): RawQuery) -
         "/api/v2/routing/queues",
         q.as_deref().unwrap_or("").as_bytes(),
     );
-    let (ids, page_size) = match ids_and_page_size(q.as_deref()) {
+    let NameQuery { ids, page_size, .. } = match name_query(q.as_deref()) {
         Ok(v) => v,
         Err(m) => return bad_request(&m),
     };
