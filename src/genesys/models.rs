@@ -347,9 +347,12 @@ pub struct AnalyticsSession {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalyticsSessionMetric {
-    /// Metric name, e.g. `tTalk`.
+    /// Metric name, e.g. `tTalk`. (Every field of a Genesys model is optional, and these are
+    /// not read: one left out must not fail the page it is on.)
+    #[serde(default)]
     pub name: String,
     /// Value (milliseconds for `t*`).
+    #[serde(default)]
     pub value: i64,
     /// When emitted.
     #[serde(
@@ -638,12 +641,15 @@ pub struct StatisticalResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct AggregateMetricData {
-    /// Metric name.
+    /// Metric name (a metric without one matches nothing asked for).
+    #[serde(default)]
     pub metric: String,
     /// Qualifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qualifier: Option<String>,
-    /// Statistics.
+    /// Statistics (left out: no values, like a cell without a count; every field of a
+    /// Genesys model is optional, and one metric must not fail the whole answer).
+    #[serde(default)]
     pub stats: StatisticalSummary,
 }
 
@@ -757,4 +763,32 @@ pub struct AvailableTopic {
     /// Permissions a subscriber needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requires_permissions: Option<Vec<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_aggregate_metric_without_stats_or_a_session_metric_without_a_value_still_decodes() {
+        let answer: TranscriptAggregateQueryResponse = serde_json::from_value(serde_json::json!({
+            "results": [{"group": {"userId": "u1"}, "data": [{
+                "interval": "2026-05-01T00:00:00.000Z/2026-05-02T00:00:00.000Z",
+                "metrics": [
+                    {"metric": "oSentimentScore"},
+                    {"metric": "oCustomerSentiment", "stats": {"count": 3}}
+                ]
+            }]}]
+        }))
+        .unwrap();
+        let metrics = &answer.results[0].data[0].metrics;
+        assert_eq!(metrics[0].stats.count, None);
+        assert_eq!(metrics[1].stats.count, Some(3));
+        let session: AnalyticsSession = serde_json::from_value(serde_json::json!({
+            "mediaType": "voice",
+            "metrics": [{"name": "tTalk"}, {"emitDate": "2026-05-01T10:00:00.000Z"}]
+        }))
+        .unwrap();
+        assert_eq!(session.metrics.len(), 2);
+    }
 }
