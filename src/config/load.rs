@@ -94,23 +94,30 @@ impl Settings {
         let (lists, scalars): (HashMap<_, _>, HashMap<_, _>) = env
             .into_iter()
             .partition(|(k, _)| LIST_KEYS.contains(&env_key(k).as_str()));
-        let source = |try_parsing: bool, vars: HashMap<String, String>| {
-            let mut e = Environment::with_prefix(ENV_PREFIX)
+        builder = builder.add_source(
+            Environment::with_prefix(ENV_PREFIX)
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(try_parsing)
-                .source(Some(vars));
-            if try_parsing {
-                e = e.list_separator(",");
-                for key in LIST_KEYS {
-                    e = e.with_list_parse_key(key);
-                }
+                .try_parsing(false)
+                .source(Some(scalars)),
+        );
+        // Lists are split here: each item trimmed (`q1, q2` is two ids, not `" q2"`), empty
+        // items dropped, so an empty value is the empty list (`adjust_for = []`).
+        let prefix = format!("{ENV_PREFIX}__");
+        for (var, value) in lists {
+            if !var.starts_with(&prefix) {
+                continue;
             }
-            e
-        };
-        builder = builder
-            .add_source(source(false, scalars))
-            .add_source(source(true, lists));
+            let items: Vec<String> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(str::to_owned)
+                .collect();
+            builder = builder
+                .set_override(env_key(&var), items)
+                .map_err(|e| describe(&e))?;
+        }
         let raw = builder.build().map_err(|e| describe(&e))?;
         let mut settings: Settings = raw.try_deserialize().map_err(|e| describe(&e))?;
         settings.resolve_secret_files()?;

@@ -48,6 +48,19 @@ fn lists_and_numbers_come_from_the_environment_too() {
     .unwrap();
     assert_eq!(s.genesys.requests_per_minute.get(), 120);
     assert_eq!(s.batch.queue_ids, vec!["q1", "q2"]);
+
+    // Items are trimmed and empty ones dropped: an empty value is the empty list.
+    let s = load(
+        None,
+        &[
+            ("GENESYS_SENTIMENT__BATCH__QUEUE_IDS", " q1, q2 ,"),
+            ("GENESYS_SENTIMENT__ANALYTICS__ADJUST_FOR", ""),
+        ],
+        Purpose::Inspect,
+    )
+    .unwrap();
+    assert_eq!(s.batch.queue_ids, vec!["q1", "q2"]);
+    assert!(s.analytics.adjust_for.is_empty(), "{:?}", s.analytics.adjust_for);
 }
 
 #[test]
