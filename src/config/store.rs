@@ -31,6 +31,16 @@ impl StoreSettings {
                 "must be sqlite://PATH (the embedded default) or postgres://USER@HOST/DB",
             ));
         }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .map(|p| p.split('?').next().unwrap_or(p));
+        if path.is_some_and(str::is_empty) {
+            return Err(ConfigError::invalid(
+                "store.url",
+                "sqlite:// needs the path of the database file, e.g. sqlite:///var/lib/genesys-sentiment/genesys-sentiment.db",
+            ));
+        }
         Ok(())
     }
 }

@@ -65,6 +65,16 @@ impl WebhookSettings {
     }
 
     pub(super) fn check(&self, purpose: Purpose) -> Result<(), ConfigError> {
+        // A stray space or colon would load, then refuse every token sender with a bare 401.
+        if axum::http::HeaderName::from_bytes(self.token_header.as_bytes()).is_err() {
+            return Err(ConfigError::invalid(
+                "webhook.token_header",
+                format!(
+                    "{:?} is not an HTTP header name (letters, digits and `-`, no spaces or `:`), e.g. authorization or x-genesys-token",
+                    self.token_header.chars().take(100).collect::<String>()
+                ),
+            ));
+        }
         if self.basic_username.is_empty() == self.basic_password.is_set() {
             return Err(ConfigError::invalid(
                 "webhook.basic_password",

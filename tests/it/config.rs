@@ -60,7 +60,11 @@ fn lists_and_numbers_come_from_the_environment_too() {
     )
     .unwrap();
     assert_eq!(s.batch.queue_ids, vec!["q1", "q2"]);
-    assert!(s.analytics.adjust_for.is_empty(), "{:?}", s.analytics.adjust_for);
+    assert!(
+        s.analytics.adjust_for.is_empty(),
+        "{:?}",
+        s.analytics.adjust_for
+    );
 }
 
 #[test]
@@ -181,6 +185,12 @@ fn a_bad_key_exits_2_and_names_the_key() {
             "10",
             "journal.dedupe_max_keys",
         ),
+        (
+            "GENESYS_SENTIMENT__WEBHOOK__TOKEN_HEADER",
+            "x-genesys-token:",
+            "webhook.token_header",
+        ),
+        ("GENESYS_SENTIMENT__STORE__URL", "sqlite://", "store.url"),
     ] {
         // With credentials, so that checks made after them are reached too.
         let out = run_bin(
@@ -189,6 +199,7 @@ fn a_bad_key_exits_2_and_names_the_key() {
                 (key, value),
                 ("GENESYS_SENTIMENT__GENESYS__CLIENT_ID", "id"),
                 ("GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET", "secret"),
+                ("GENESYS_SENTIMENT__WEBHOOK__ALLOW_UNAUTHENTICATED", "true"),
             ],
         );
         assert_eq!(out.status.code(), Some(2), "{key}={value}");

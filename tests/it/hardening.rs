@@ -661,6 +661,16 @@ async fn a_sender_without_credentials_is_refused_before_its_body_is_read() {
     for answer in &answers {
         assert!(answer.starts_with("HTTP/1.1 401"), "{answer:?}");
     }
+    // The credential problem is named before a wrong content type.
+    let r = t
+        .client
+        .post(t.url("/webhooks/genesys"))
+        .header("content-type", "text/plain")
+        .body(seed("no-token-1").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
     let r = t
         .client
         .post(t.url("/webhooks/genesys"))

@@ -94,13 +94,14 @@ async fn handle(
     let services = state.services().ok_or(Rejection::NotReady)?;
     // A bad query string is a counted, JSON 400 like any other refusal.
     let Query(query) = query.map_err(|e| Rejection::BadRequest(super::api::query_error(&e)))?;
-    if !is_json(headers) {
-        return Err(Rejection::UnsupportedMediaType);
-    }
-    // A sender with no credential at all is refused before its body is buffered.
+    // A sender with no credential at all is refused before its body is buffered (and
+    // before its content type: a 415 would hide the credential problem during setup).
     let admitted = services.webhook_auth.check_headers(headers);
     if let Some(Err(failure)) = &admitted {
         return Err(Rejection::Unauthorized(failure.to_string()));
+    }
+    if !is_json(headers) {
+        return Err(Rejection::UnsupportedMediaType);
     }
     let body = Bytes::from_request(request, state)
         .await
