@@ -221,11 +221,18 @@ fn the_compose_file_and_the_kubernetes_manifest_configure_a_daemon_that_serve_ac
         serde_norway::Deserializer::from_str(&deploy("kubernetes/genesys-sentiment.yaml"))
             .map(|d| serde::Deserialize::deserialize(d).expect("manifest YAML"))
             .collect();
-    let deployment = docs
+    // A StatefulSet: a pod restarted or rolled keeps its name, which is its replica name
+    // (what it holds in memory is taken up again only under the same name).
+    let set = docs
         .iter()
-        .find(|d| d["kind"] == "Deployment")
-        .expect("a Deployment");
-    let pod = &deployment["spec"]["template"]["spec"];
+        .find(|d| d["kind"] == "StatefulSet")
+        .expect("a StatefulSet");
+    assert!(
+        docs.iter()
+            .any(|d| d["kind"] == "Service" && d["metadata"]["name"] == set["spec"]["serviceName"]),
+        "its governing Service"
+    );
+    let pod = &set["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
     let env = env_pairs(&container["env"], dir.path());
     let out = check_config(&env);
