@@ -35,6 +35,10 @@ const DETAILS: &str = "details";
 const AGGREGATES: &str = "aggregates";
 /// Conversations written to the store per transaction while listing.
 const LIST_BATCH: usize = 500;
+/// Conversations still going on asked about again per details request (one page).
+const OPEN_IDS_PER_QUERY: usize = 100;
+/// Most conversations still going on asked about again in one run.
+const OPEN_RECHECK_MAX: i64 = 10_000;
 /// Due conversations read from the store at a time.
 const DUE_BATCH: i64 = 2000;
 /// First wait before asking STA again about a conversation it had not analysed (or whose
@@ -212,6 +216,7 @@ fn listed(c: &AnalyticsConversation) -> Option<Listed> {
         agent_id: c.agent_id().map(str::to_owned),
         queue_id: c.queue_id().map(str::to_owned),
         media_type,
+        open: c.conversation_end.is_none(),
     })
 }
 
@@ -253,33 +258,11 @@ impl Pull<'_> {
         filter: &DetailsFilter,
         availability: Option<DateTime<Utc>>,
     ) -> Result<(), PullError> {
+        let started = Utc::now();
         let (key, todo) = self.uncovered(DETAILS, interval, filter).await?;
         let selection = selection(filter);
         for (day, day_interval) in &todo {
-            let mut stream = std::pin::pin!(
-                self.client
-                    .conversation_details(*day_interval, filter.clone())?
-            );
-            let mut batch = Vec::with_capacity(LIST_BATCH);
-            let mut count = 0u64;
-            while let Some(c) = stream.try_next().await? {
-                if let Some(l) = listed(&c) {
-                    batch.push(l);
-                }
-                if batch.len() >= LIST_BATCH {
-                    count += batch.len() as u64;
-                    self.store.upsert_listed(&batch, &selection).await?;
-                    self.progress
-                        .listed
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    batch.clear();
-                }
-            }
-            count += batch.len() as u64;
-            self.store.upsert_listed(&batch, &selection).await?;
-            self.progress
-                .listed
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            let count = self.list(*day_interval, filter.clone(), &selection).await?;
             let day_end = day_interval.start + TimeDelta::days(1);
             let settled = availability.is_some_and(|a| day_end <= a) && day_interval.end == day_end;
             self.store
@@ -295,6 +278,82 @@ impl Pull<'_> {
                 )
                 .await?;
             self.progress.days_covered.fetch_add(1, Ordering::Relaxed);
+        }
+        self.recheck_open(interval, filter, &selection, started)
+            .await
+    }
+
+    /// Lists `interval` under `filter` into the store; returns how many were listed.
+    async fn list(
+        &self,
+        interval: Interval,
+        filter: DetailsFilter,
+        selection: &Selection,
+    ) -> Result<u64, PullError> {
+        let mut stream = std::pin::pin!(self.client.conversation_details(interval, filter)?);
+        let mut batch = Vec::with_capacity(LIST_BATCH);
+        let mut count = 0u64;
+        loop {
+            let next = stream.try_next().await?;
+            if let Some(l) = next.as_ref().and_then(listed) {
+                batch.push(l);
+            }
+            if batch.len() >= LIST_BATCH || (next.is_none() && !batch.is_empty()) {
+                count += batch.len() as u64;
+                self.store.upsert_listed(&batch, selection).await?;
+                self.progress
+                    .listed
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                batch.clear();
+            }
+            if next.is_none() {
+                return Ok(count);
+            }
+        }
+    }
+
+    /// Asks the details query again, by id, about the conversations of `interval` that were
+    /// still going on when their day was listed, and not listed since `before`: one that has
+    /// ended since becomes due for STA. [`OPEN_IDS_PER_QUERY`] ids a request, grouped by the
+    /// UTC day they started on (the day the query matches them by), at most
+    /// [`OPEN_RECHECK_MAX`] a run.
+    async fn recheck_open(
+        &self,
+        interval: Interval,
+        filter: &DetailsFilter,
+        selection: &Selection,
+        before: DateTime<Utc>,
+    ) -> Result<(), PullError> {
+        let open = self
+            .store
+            .open_conversations(
+                interval.start,
+                interval.end,
+                before,
+                OPEN_RECHECK_MAX,
+                selection,
+            )
+            .await?;
+        let mut by_day: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
+        for (id, started_at) in open {
+            by_day
+                .entry(i64::from(day_number(started_at)))
+                .or_default()
+                .push(id);
+        }
+        for (day, ids) in by_day {
+            let start = DateTime::from_timestamp(day * 86_400, 0).expect("in range");
+            let day_interval = Interval::new(
+                start.max(interval.start),
+                (start + TimeDelta::days(1)).min(interval.end),
+            );
+            for chunk in ids.chunks(OPEN_IDS_PER_QUERY) {
+                let by_id = DetailsFilter {
+                    conversation_ids: chunk.to_vec(),
+                    ..filter.clone()
+                };
+                self.list(day_interval, by_id, selection).await?;
+            }
         }
         Ok(())
     }

@@ -385,6 +385,7 @@ impl EmulateArgs {
             forbidden: self.forbid,
             forbid_paths: vec![],
             forbid_permissions: self.forbid_permission.clone(),
+            ongoing: vec![],
         };
         c.sink = crate::emulator::sink::SinkConfig {
             secret: self.sink_secret.clone(),

@@ -74,6 +74,9 @@ pub struct Faults {
     /// Answer 403 to every request that needs one of these permissions (a role without
     /// them), e.g. `speechAndTextAnalytics:data:view`.
     pub forbid_permissions: Vec<String>,
+    /// Conversations (ids) still going on: listed without `conversationEnd` (so a
+    /// `conversationEnd exists` filter leaves them out), not analysed by STA yet.
+    pub ongoing: Vec<String>,
 }
 
 /// The permission an emulated endpoint requires (docs/genesys-api.md §2, §4.1, §4.3).

@@ -157,6 +157,8 @@ pub struct EmulatorState {
     pub recorded: Arc<Mutex<Vec<RecordedRequest>>>,
     /// STA answers given with a score, per conversation id (how often each was fetched).
     pub sta_answers: Arc<Mutex<HashMap<String, u32>>>,
+    /// The `ongoing` fault's ids, for lookups per conversation.
+    pub ongoing: Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
 }
 
 impl EmulatorState {
@@ -175,6 +177,7 @@ impl EmulatorState {
             sink: sink::Sink::new(config.sink.clone()),
             recorded: Arc::default(),
             sta_answers: Arc::default(),
+            ongoing: Arc::default(),
             config: Arc::new(config),
         };
         let initial = state.config.faults.clone();
@@ -191,10 +194,19 @@ impl EmulatorState {
             }
             faults.revoke_tokens = false;
         }
+        let ongoing: std::collections::HashSet<String> = faults.ongoing.iter().cloned().collect();
         let mut state = self.faults.lock().expect("faults lock");
         state.storm_until = (faults.storm_seconds > 0)
             .then(|| Instant::now() + Duration::from_secs(faults.storm_seconds));
         state.current = faults;
+        drop(state);
+        *self.ongoing.write().expect("ongoing lock") = ongoing;
+    }
+
+    /// Whether conversation `c` is still going on (the `ongoing` fault).
+    pub fn is_ongoing(&self, c: &org::Conversation) -> bool {
+        let ongoing = self.ongoing.read().expect("ongoing lock");
+        !ongoing.is_empty() && ongoing.contains(&c.id_string())
     }
 
     /// Keeps a request body when recording is on (bounded by [`RECORDED_MAX`]).

@@ -22,6 +22,9 @@ use super::models::{
 };
 use super::{Endpoint, GenesysClient, GenesysError};
 
+/// The longest interval Genesys takes without a filter (docs/genesys-api.md §2.4).
+const UNFILTERED_MAX: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
 /// Path of the synchronous details query.
 pub const DETAILS_QUERY_PATH: &str = "/api/v2/analytics/conversations/details/query";
 
@@ -58,6 +61,11 @@ fn any_of(dim: &str, values: &[String]) -> Option<QueryFilter> {
 }
 
 impl DetailsFilter {
+    /// Whether the query carries no filter at all (then its interval may span 7 days, not 31).
+    pub fn is_unfiltered(&self) -> bool {
+        self.conversation_filters().is_empty() && self.segment_filters().is_empty()
+    }
+
     /// The filter of the scheduled batch: `batch.queue_ids` and `batch.media_type`.
     pub fn for_batch(batch: &crate::config::BatchSettings) -> DetailsFilter {
         DetailsFilter {
@@ -68,21 +76,15 @@ impl DetailsFilter {
         }
     }
 
-    /// Conversation-level filters: only ended conversations (§2.4: ongoing ones shift
-    /// pages), plus the conversation ids.
+    /// Conversation-level filters: the conversation ids. Conversations still going on are
+    /// listed too (without `conversationEnd`): a day is listed for the last time once it is
+    /// settled, and one still open then would otherwise never be listed. Their pages do not
+    /// shift (§2.4 warns of that for ongoing ones): results are ordered by start, which an
+    /// ongoing conversation already has, while a `conversationEnd exists` filter would let a
+    /// conversation ending mid-listing appear in a page already read.
     pub fn conversation_filters(&self) -> Vec<QueryFilter> {
-        let ended = QueryFilter {
-            kind: "and".into(),
-            clauses: vec![],
-            predicates: vec![Predicate {
-                kind: Some("dimension".into()),
-                dimension: Some("conversationEnd".into()),
-                operator: Some("exists".into()),
-                value: None,
-            }],
-        };
-        std::iter::once(ended)
-            .chain(any_of("conversationId", &self.conversation_ids))
+        any_of("conversationId", &self.conversation_ids)
+            .into_iter()
             .collect()
     }
 
@@ -284,8 +286,14 @@ impl GenesysClient {
     > {
         let g = &self.settings().genesys;
         validate_interval(interval, g.retention.get(), Utc::now())?;
+        // Without any filter Genesys takes at most 7 days an interval (§2.4).
+        let longest = if filter.is_unfiltered() {
+            g.max_interval.get().min(UNFILTERED_MAX)
+        } else {
+            g.max_interval.get()
+        };
         let chunks: VecDeque<(Interval, bool)> =
-            plan_chunks(interval, g.details_chunk.get(), g.max_interval.get())
+            plan_chunks(interval, g.details_chunk.get(), longest)
                 .into_iter()
                 .map(|i| (i, false))
                 .collect();

@@ -65,6 +65,9 @@ pub struct Listed {
     pub queue_id: Option<String>,
     /// `voice`, `chat`, …
     pub media_type: Option<String>,
+    /// Still going on when listed (no `conversationEnd`): not asked of STA until a later
+    /// listing finds it ended.
+    pub open: bool,
 }
 
 /// A score to store for a conversation.
@@ -126,13 +129,15 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         for c in listed {
             sqlx::query(
-                "INSERT INTO conversations (id, started_at, agent_id, queue_id, media_type, updated_at, listed_under) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                "INSERT INTO conversations (id, started_at, agent_id, queue_id, media_type, updated_at, listed_under, open_since) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, \
                  agent_id = COALESCE(conversations.agent_id, excluded.agent_id), \
                  queue_id = COALESCE(conversations.queue_id, excluded.queue_id), \
                  media_type = excluded.media_type, updated_at = excluded.updated_at, \
-                 listed_under = excluded.listed_under",
+                 listed_under = excluded.listed_under, \
+                 open_since = CASE WHEN excluded.open_since IS NULL THEN NULL \
+                 ELSE COALESCE(conversations.open_since, excluded.open_since) END",
             )
             .bind(&c.id)
             .bind(millis(c.started_at))
@@ -141,6 +146,7 @@ impl Store {
             .bind(c.media_type.as_deref())
             .bind(now)
             .bind(selection.listed_under.as_deref())
+            .bind(c.open.then_some(now))
             .execute(&mut *tx)
             .await?;
         }
@@ -260,7 +266,8 @@ impl Store {
         let (clauses, binds) = selection.clauses(5);
         let sql = format!(
             "SELECT id, sta_attempts, started_at FROM conversations WHERE started_at >= $1 AND started_at < $2 \
-             AND source IS NULL AND (next_fetch_at IS NULL OR next_fetch_at <= $3){clauses} \
+             AND source IS NULL AND open_since IS NULL \
+             AND (next_fetch_at IS NULL OR next_fetch_at <= $3){clauses} \
              ORDER BY started_at, id LIMIT $4"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
@@ -277,6 +284,44 @@ impl Store {
                 Ok((
                     r.try_get::<String, _>("id")?,
                     u32::try_from(r.try_get::<i64, _>("sta_attempts")?).unwrap_or(u32::MAX),
+                    from_millis(r.try_get("started_at")?),
+                ))
+            })
+            .collect()
+    }
+
+    /// Conversations started in `[from, to)`, listed while still going on, without a score,
+    /// and not listed again since `before`: (id, start), at most `limit`, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn open_conversations(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        before: DateTime<Utc>,
+        limit: i64,
+        selection: &Selection,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let (clauses, binds) = selection.clauses(5);
+        let sql = format!(
+            "SELECT id, started_at FROM conversations WHERE started_at >= $1 AND started_at < $2 \
+             AND open_since IS NOT NULL AND source IS NULL AND updated_at < $3{clauses} \
+             ORDER BY started_at, id LIMIT $4"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(millis(from))
+            .bind(millis(to))
+            .bind(millis(before))
+            .bind(limit);
+        for b in binds {
+            query = query.bind(b);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("id")?,
                     from_millis(r.try_get("started_at")?),
                 ))
             })

@@ -28,6 +28,12 @@ const MIGRATIONS: &[(i64, &str, &str, bool)] = &[
         // One node keeps them in its file journal.
         false,
     ),
+    (
+        4,
+        "conversations listed while still going on",
+        include_str!("migrations/0004_open_conversations.sql"),
+        true,
+    ),
 ];
 
 /// Arbitrary key of the advisory lock migrations take on PostgreSQL.

@@ -323,12 +323,13 @@ async fn every_request_body_the_client_sends_matches_its_official_model() {
             "/api/v2/analytics/conversations/details/jobs" => "AsyncConversationQuery",
             "/api/v2/analytics/transcripts/aggregates/query" => "TranscriptAggregationQuery",
             "/api/v2/users" | "/api/v2/routing/queues" => {
-                // GETs: the query names the ids and the page (the SDK's parameters).
+                // GETs: the query names the ids, the page and (users) the state: the SDK's
+                // parameters.
                 let query = String::from_utf8_lossy(&r.body);
                 for pair in query.split('&') {
                     let name = pair.split('=').next().unwrap();
                     assert!(
-                        ["id", "pageSize", "pageNumber"].contains(&name),
+                        ["id", "pageSize", "pageNumber", "state"].contains(&name),
                         "{} query parameter {name}",
                         r.path
                     );

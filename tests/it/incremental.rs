@@ -386,3 +386,60 @@ fn on_postgresql_one_replica_runs_the_batch_and_another_takes_over_when_it_is_ki
     }));
     assert!(took_over.is_some(), "replica-b ran the next batch");
 }
+
+/// A conversation still going on when its day is listed for the last time (a day is listed
+/// until it is settled, then never again) used to be left out by a `conversationEnd exists`
+/// filter and lost to every report. Now it is listed, held back from STA while open, and
+/// asked about by id at later runs until it has ended; then its score is fetched.
+#[tokio::test]
+async fn a_conversation_still_going_on_when_its_day_settles_is_scored_once_it_ends() {
+    let mut config = small_config(67);
+    config.org.conversations_per_day = 20.0;
+    config.rate_limit_per_minute = 60_000;
+    let emu = start(config).await;
+    let mut s = crate::helpers::test_settings(&tempfile::tempdir().unwrap());
+    use_emulator(&mut s, &emu);
+    s.genesys.retention = Duration::from_secs(10 * 365 * 86_400).into();
+    let client = GenesysClient::new(&s.genesys, Metrics::new()).unwrap();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}/o.db", store_dir.path().display()))
+        .await
+        .unwrap();
+    let analyzer = Analyzer::new(client.clone(), &s, store.clone());
+    let windows = windows_at(fixed_end(), 7);
+    // An analysed conversation of the previous window's first day (settled at once: every
+    // day before fixed_end is before the availability date given).
+    let open = emu
+        .state
+        .org
+        .conversations
+        .iter()
+        .find(|c| c.analysed && c.start() >= windows.previous.start)
+        .expect("a conversation in the windows")
+        .id_string();
+    emu.state.apply_faults(Faults {
+        ongoing: vec![open.clone()],
+        ..Faults::default()
+    });
+    let progress = Progress::default();
+    let filter = analyzer.filter();
+    let run = || analyzer.analyze(windows, filter.clone(), Some(fixed_end()), &progress);
+    let first = run().await.unwrap();
+    let row = store
+        .conversation(&open)
+        .await
+        .unwrap()
+        .expect("listed while still going on");
+    assert_eq!(row["source"], None, "no score asked for while it goes on");
+
+    // It ends. Its day is settled and not listed again; it is asked about by id.
+    emu.state.apply_faults(Faults::default());
+    let second = run().await.unwrap();
+    let row = store.conversation(&open).await.unwrap().unwrap();
+    assert_eq!(row["source"].as_deref(), Some("sta"), "{row:?}");
+    assert_eq!(
+        second.report.records.accepted,
+        first.report.records.accepted + 1,
+        "the report counts it once it has its score"
+    );
+}

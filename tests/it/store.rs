@@ -13,6 +13,7 @@ fn listed(id: &str, hour: i64) -> Listed {
         agent_id: Some("agent-1".into()),
         queue_id: Some("queue-1".into()),
         media_type: Some("voice".into()),
+        open: false,
     }
 }
 

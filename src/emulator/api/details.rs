@@ -122,7 +122,7 @@ pub fn render_conversation(state: &EmulatorState, c: &Conversation) -> Analytics
     AnalyticsConversation {
         conversation_id: c.id_string(),
         conversation_start: Some(start),
-        conversation_end: Some(end),
+        conversation_end: (!state.is_ongoing(c)).then_some(end),
         conversation_initiator: Some("customer".into()),
         originating_direction: Some("inbound".into()),
         division_ids: vec![sub_id(u128::from(state.org.spec.seed), 11)],

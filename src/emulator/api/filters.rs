@@ -13,7 +13,8 @@ pub(super) fn dimension_value(
     let org = &state.org;
     Ok(match dim {
         "conversationId" => Some(c.id_string()),
-        "conversationEnd" | "conversationStart" => Some(String::new()),
+        "conversationStart" => Some(String::new()),
+        "conversationEnd" => (!state.is_ongoing(c)).then(String::new),
         "queueId" => Some(org.queues[usize::from(c.queue)].id.clone()),
         "userId" => Some(org.agents[c.agent as usize].id.clone()),
         "mediaType" => Some(c.media_type().to_owned()),

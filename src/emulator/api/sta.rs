@@ -57,7 +57,7 @@ pub async fn sta_conversation(
     let Some(c) = state.org.find(&id) else {
         return not_found();
     };
-    if !c.analysed {
+    if !c.analysed || state.is_ongoing(c) {
         return not_found();
     }
     *state
