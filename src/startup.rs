@@ -397,7 +397,7 @@ impl Application {
             }
             None => tracing::warn!(
                 owed = deliveries.len(),
-                "coaching.url is empty: forwarding is off and accepted events stay owed in the journal."
+                "coaching.url is empty: forwarding is off and accepted events stay owed in the journal (set it for production: what is owed grows in memory and in every checkpoint, and keeps its journal segments from being archived)."
             ),
         }
         let enricher = Enricher {
