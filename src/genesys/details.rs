@@ -459,14 +459,25 @@ mod tests {
             serde_json::json!({"pageSize": 100, "pageNumber": 3})
         );
         assert_eq!(body["orderBy"], "conversationStart");
+        // Conversations still going on are listed too: no conversation filter without ids.
+        assert!(
+            body.get("conversationFilters")
+                .is_none_or(|f| f.as_array().is_some_and(Vec::is_empty)),
+            "{body}"
+        );
+        let by_id = DetailsFilter {
+            conversation_ids: vec!["c1".into()],
+            ..Default::default()
+        };
+        let body =
+            serde_json::to_value(query_body(Interval::new(t(1, 0), t(2, 0)), &by_id, 100, 1))
+                .unwrap();
         assert_eq!(
             body["conversationFilters"][0]["predicates"][0]["dimension"],
-            "conversationEnd"
+            "conversationId"
         );
-        assert_eq!(
-            body["conversationFilters"][0]["predicates"][0]["operator"],
-            "exists"
-        );
+        let body =
+            serde_json::to_value(query_body(Interval::new(t(1, 0), t(2, 0)), &f, 100, 3)).unwrap();
         assert_eq!(body["segmentFilters"][0]["type"], "or");
         assert_eq!(body["segmentFilters"][0]["predicates"][1]["value"], "q2");
         assert_eq!(
