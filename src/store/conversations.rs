@@ -137,7 +137,9 @@ impl Store {
                  media_type = excluded.media_type, updated_at = excluded.updated_at, \
                  listed_under = excluded.listed_under, \
                  open_since = CASE WHEN excluded.open_since IS NULL THEN NULL \
-                 ELSE COALESCE(conversations.open_since, excluded.open_since) END",
+                 ELSE COALESCE(conversations.open_since, excluded.open_since) END, \
+                 closed_at = CASE WHEN conversations.open_since IS NOT NULL AND excluded.open_since IS NULL \
+                 THEN excluded.updated_at ELSE conversations.closed_at END",
             )
             .bind(&c.id)
             .bind(millis(c.started_at))
@@ -250,8 +252,10 @@ impl Store {
         Ok(())
     }
 
-    /// Conversations started in `[from, to)` that have no score and are due for an STA
-    /// fetch at `now`, with their asks so far and their start; at most `limit`, oldest first.
+    /// Conversations started in `[from, to)` that have no score, have ended and are due for
+    /// an STA fetch at `now`, with their asks so far and when asks began to count (their
+    /// start, or when a listing found them ended after they were listed going on); at most
+    /// `limit`, oldest first.
     ///
     /// # Errors
     /// [`StoreError::Database`].
@@ -265,7 +269,8 @@ impl Store {
     ) -> Result<Vec<(String, u32, DateTime<Utc>)>, StoreError> {
         let (clauses, binds) = selection.clauses(5);
         let sql = format!(
-            "SELECT id, sta_attempts, started_at FROM conversations WHERE started_at >= $1 AND started_at < $2 \
+            "SELECT id, sta_attempts, COALESCE(closed_at, started_at) AS asks_from FROM conversations \
+             WHERE started_at >= $1 AND started_at < $2 \
              AND source IS NULL AND open_since IS NULL \
              AND (next_fetch_at IS NULL OR next_fetch_at <= $3){clauses} \
              ORDER BY started_at, id LIMIT $4"
@@ -284,14 +289,15 @@ impl Store {
                 Ok((
                     r.try_get::<String, _>("id")?,
                     u32::try_from(r.try_get::<i64, _>("sta_attempts")?).unwrap_or(u32::MAX),
-                    from_millis(r.try_get("started_at")?),
+                    from_millis(r.try_get("asks_from")?),
                 ))
             })
             .collect()
     }
 
     /// Conversations started in `[from, to)`, listed while still going on, without a score,
-    /// and not listed again since `before`: (id, start), at most `limit`, oldest first.
+    /// and not asked about since `before`: (id, start), at most `limit`, the longest unasked
+    /// first (so ones Genesys never answers for cannot crowd out the rest).
     ///
     /// # Errors
     /// [`StoreError::Database`].
@@ -307,7 +313,7 @@ impl Store {
         let sql = format!(
             "SELECT id, started_at FROM conversations WHERE started_at >= $1 AND started_at < $2 \
              AND open_since IS NOT NULL AND source IS NULL AND updated_at < $3{clauses} \
-             ORDER BY started_at, id LIMIT $4"
+             ORDER BY updated_at, started_at, id LIMIT $4"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(millis(from))
@@ -326,6 +332,27 @@ impl Store {
                 ))
             })
             .collect()
+    }
+
+    /// Marks conversations still going on as asked about now (whether or not the answer
+    /// named them), so the next run asks first about the others.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn asked_open(&self, ids: &[String]) -> Result<(), StoreError> {
+        let now = millis(Utc::now());
+        let mut tx = self.pool().begin().await?;
+        for id in ids {
+            sqlx::query(
+                "UPDATE conversations SET updated_at = $2 WHERE id = $1 AND open_since IS NOT NULL",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Counts in `[from, to)`: (listed, scored, waiting for a score).

@@ -213,3 +213,61 @@ async fn a_store_url_that_is_neither_sqlite_nor_postgres_is_refused() {
     let e = Store::open("mysql://localhost/x").await.unwrap_err();
     assert!(e.to_string().contains("store.url"), "{e}");
 }
+
+/// A conversation listed while still going on is kept from STA until a listing finds it
+/// ended; its STA asks then count from that listing, not from its start days earlier (or a
+/// three-day thread would get one ask, answered "not analysed yet", and none after it).
+async fn an_open_conversation_waits_and_its_asks_count_from_its_end(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    let all = Selection::default();
+    let mut thread = listed("thread", 1);
+    thread.open = true;
+    store.upsert_listed(&[thread.clone()], &all).await.unwrap();
+    let (from, to) = (thread.started_at, thread.started_at + TimeDelta::days(1));
+    let later = Utc::now() + TimeDelta::days(1);
+    assert!(
+        store
+            .due_for_sta(from, to, later, 10, &all)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let open = store
+        .open_conversations(from, to, later, 10, &all)
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 1, "asked about again by id");
+
+    // Found ended.
+    let ended_at = Utc::now() - TimeDelta::seconds(1);
+    thread.open = false;
+    store.upsert_listed(&[thread], &all).await.unwrap();
+    let due = store.due_for_sta(from, to, later, 10, &all).await.unwrap();
+    assert_eq!(due.len(), 1);
+    let (id, attempts, asks_from) = &due[0];
+    assert_eq!((id.as_str(), *attempts), ("thread", 0));
+    assert!(
+        *asks_from >= ended_at,
+        "counted from {asks_from}, its start was {from}"
+    );
+    assert!(
+        store
+            .open_conversations(from, to, later, 10, &all)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_open_conversation_waits_for_its_end_on_sqlite_and_postgresql() {
+    let dir = tempfile::tempdir().unwrap();
+    an_open_conversation_waits_and_its_asks_count_from_its_end(&format!(
+        "sqlite://{}/open.db",
+        dir.path().display()
+    ))
+    .await;
+    if let Some(url) = crate::helpers::postgres::fresh_database("store_open").await {
+        an_open_conversation_waits_and_its_asks_count_from_its_end(&url).await;
+    }
+}
