@@ -282,7 +282,8 @@ impl GenesysClient {
     }
 
     /// Sends a JSON request and decodes a JSON answer. A 2xx body that does not decode
-    /// (truncated in transit) is fetched again, within the same attempt and time bounds.
+    /// (truncated in transit) is fetched again, within the same attempt and time bounds,
+    /// except a job submission's (the job exists: asking again would submit another).
     ///
     /// # Errors
     /// Any [`GenesysError`] from [`GenesysClient::execute`], or a decode error.
@@ -313,6 +314,11 @@ impl GenesysClient {
                     message: e.to_string(),
                 },
             };
+            // A job submission answered 2xx created its job: sent again, it would make
+            // another (each counting against Genesys's concurrent-job limit).
+            if endpoint == Endpoint::JobSubmit {
+                return Err(error);
+            }
             let Some(wait) = self.inner.retry.next_wait(attempt, started.elapsed(), None) else {
                 return Err(error);
             };

@@ -654,3 +654,39 @@ async fn no_log_line_error_or_debug_output_contains_the_secret_or_a_token() {
         assert!(!everything.contains(&t), "access token {t} leaked");
     }
 }
+
+/// A job submission answered 2xx has made its job, even when the answer is unreadable: it
+/// is not sent again (each copy would be another job against the concurrent-job limit).
+#[tokio::test]
+async fn an_unreadable_answer_to_a_job_submission_does_not_submit_another() {
+    let fake = FakeGenesys::start().await;
+    let jobs = "/api/v2/analytics/conversations/details/jobs";
+    fake.default_reply(
+        &format!("{jobs}/availability"),
+        Reply::json(
+            200,
+            json!({"dataAvailabilityDate": "2026-05-10T00:00:00.000Z"}),
+        ),
+    );
+    fake.default_reply(
+        jobs,
+        Reply {
+            status: 202,
+            headers: vec![],
+            body: "{\"jobId\": \"job-".into(),
+        },
+    );
+    let client = fake.client(|_| {});
+    let err = client
+        .submit_details_job(
+            Interval::new(utc(2026, 5, 1), utc(2026, 5, 9)),
+            &DetailsFilter::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("details_job_submit") || err.to_string().contains("jobs"),
+        "{err}"
+    );
+    assert_eq!(fake.seen(jobs).len(), 1, "submitted once");
+}
