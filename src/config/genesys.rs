@@ -68,6 +68,8 @@ pub struct GenesysSettings {
     pub topic_sentiment_scale: Option<ScoreScale>,
     /// Scale of `oSentimentScore` in transcript aggregates (`unit` or `percent`).
     pub aggregate_scale: ScoreScale,
+    /// What `countPositive` / `countNegative` of `oCustomerSentiment` count (UNVERIFIED).
+    pub aggregate_polarity_counts: PolarityCounts,
     /// First wait between async job status polls.
     pub job_poll_min: HumanDuration,
     /// Longest wait between async job status polls.
@@ -139,4 +141,19 @@ impl GenesysSettings {
         }
         Ok(())
     }
+}
+
+/// What the polarity counts of `oCustomerSentiment` in transcript aggregates count: the
+/// official models name `countPositive` / `countNegative` without saying (UNVERIFIED,
+/// docs/genesys-api.md §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolarityCounts {
+    /// Conversations: taken as they are (at most the day's conversations).
+    #[default]
+    Conversations,
+    /// Phrases (several a conversation, as third-party tests model them): the day's
+    /// conversations are split in the proportions of the phrase counts, the positive and
+    /// negative share of phrases standing in for that of conversations.
+    Phrases,
 }

@@ -30,7 +30,7 @@ pub use analytics::{
 pub use batch::BatchSettings;
 pub use coaching::CoachingSettings;
 pub use duration::HumanDuration;
-pub use genesys::GenesysSettings;
+pub use genesys::{GenesysSettings, PolarityCounts};
 pub use journal::JournalSettings;
 pub use load::{ConfigError, Purpose, redact_url};
 pub use log::{LogFilter, LogFormat, LogSettings};
