@@ -112,7 +112,13 @@ pub struct Progress {
     pub analysed: AtomicU64,
     /// Scores that could not be normalized.
     pub rejected: AtomicU64,
+    /// The largest |score| STA gave this run, in hundredths (a run on the percent scale
+    /// whose scores all lie within ±1 is probably reading the unit scale).
+    pub largest_score_hundredths: AtomicU64,
 }
+
+/// Fewest scores in a run before their range says anything about the scale.
+const SCALE_HINT_MIN_SCORES: u64 = 100;
 
 /// A snapshot of [`Progress`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -396,6 +402,7 @@ impl Pull<'_> {
                 .due_for_sta(interval.start, interval.end, now, DUE_BATCH, selection)
                 .await?;
             if due.is_empty() {
+                self.hint_scale();
                 return Ok(());
             }
             let answers = futures_util::stream::iter(due)
@@ -430,6 +437,10 @@ impl Pull<'_> {
                     StaOutcome::Analysed(s) => match self.normalizer.read(s.score, None) {
                         Ok(reading) => {
                             self.progress.analysed.fetch_add(1, Ordering::Relaxed);
+                            let hundredths = (s.score.value.abs() * 100.0).ceil();
+                            self.progress
+                                .largest_score_hundredths
+                                .fetch_max(hundredths.min(1e9) as u64, Ordering::Relaxed);
                             let scored = Scored {
                                 raw: s.score,
                                 quality_score: reading.quality_score,
@@ -454,6 +465,27 @@ impl Pull<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// Warns when `genesys.sentiment_scale` is `percent` but every one of this run's many
+    /// STA scores lies within ±1: on the wrong scale every quality score lands near 50, every
+    /// polarity is neutral and no alert fires, and nothing else would say so.
+    fn hint_scale(&self) {
+        let analysed = self.progress.analysed.load(Ordering::Relaxed);
+        let largest = self
+            .progress
+            .largest_score_hundredths
+            .load(Ordering::Relaxed);
+        if self.client.settings().genesys.sentiment_scale == crate::domain::ScoreScale::Percent
+            && analysed >= SCALE_HINT_MIN_SCORES
+            && largest <= 100
+        {
+            tracing::warn!(
+                scores = analysed,
+                largest = largest as f64 / 100.0,
+                "Every STA score of this run lies within -1..1, but genesys.sentiment_scale = \"percent\": Genesys probably sends -1..1; set genesys.sentiment_scale = \"unit\" (quality scores are near 50 and polarity neutral until then)."
+            );
         }
     }
 

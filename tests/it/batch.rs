@@ -324,3 +324,26 @@ async fn a_run_cut_short_by_shutdown_is_journaled_as_interrupted() {
     assert_eq!(run["outcome"], "interrupted", "{run}");
     assert_eq!(run["error"], "interrupted by shutdown", "{run}");
 }
+
+/// A scale set wrong the quiet way (percent, while Genesys sends -1..1) turns every quality
+/// score into about 50 and every polarity into neutral; the run says so.
+#[tokio::test]
+async fn a_run_on_the_percent_scale_whose_scores_all_lie_within_one_warns() {
+    let logs = crate::helpers::captured_logs();
+    let emu = crate::helpers::emulator::start(batch_org(71)).await;
+    let t = TestApp::started(|s| {
+        use_emulator(s, &emu);
+        s.genesys.sentiment_scale = genesys_sentiment::domain::ScoreScale::Percent;
+    })
+    .await;
+    let services = t.app.as_ref().unwrap().state().services().unwrap().clone();
+    services.reports.wait_for_runs(1).await;
+    let text = logs.text();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("lies within -1..1")
+                && l.contains("genesys.sentiment_scale = \"unit\"")),
+        "no scale warning"
+    );
+    t.stop().await;
+}
