@@ -132,8 +132,12 @@ impl Store {
                 "INSERT INTO conversations (id, started_at, agent_id, queue_id, media_type, updated_at, listed_under, open_since) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, \
-                 agent_id = COALESCE(conversations.agent_id, excluded.agent_id), \
-                 queue_id = COALESCE(conversations.queue_id, excluded.queue_id), \
+                 agent_id = CASE WHEN conversations.open_since IS NOT NULL AND conversations.attribution IS NULL \
+                 THEN COALESCE(excluded.agent_id, conversations.agent_id) \
+                 ELSE COALESCE(conversations.agent_id, excluded.agent_id) END, \
+                 queue_id = CASE WHEN conversations.open_since IS NOT NULL AND conversations.attribution IS NULL \
+                 THEN COALESCE(excluded.queue_id, conversations.queue_id) \
+                 ELSE COALESCE(conversations.queue_id, excluded.queue_id) END, \
                  media_type = excluded.media_type, updated_at = excluded.updated_at, \
                  listed_under = excluded.listed_under, \
                  open_since = CASE WHEN excluded.open_since IS NULL THEN NULL \
