@@ -271,23 +271,21 @@ impl Store {
         limit: i64,
         selection: &Selection,
     ) -> Result<Vec<(String, u32, DateTime<Utc>)>, StoreError> {
-        let (clauses, binds) = selection.clauses(5);
-        let sql = format!(
-            "SELECT id, sta_attempts, COALESCE(closed_at, started_at) AS asks_from FROM conversations \
-             WHERE started_at >= $1 AND started_at < $2 \
-             AND source IS NULL AND open_since IS NULL \
-             AND (next_fetch_at IS NULL OR next_fetch_at <= $3){clauses} \
-             ORDER BY started_at, id LIMIT $4"
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-            .bind(millis(from))
-            .bind(millis(to))
-            .bind(millis(now))
-            .bind(limit);
-        for b in binds {
-            query = query.bind(b);
-        }
-        let rows = query.fetch_all(self.pool()).await?;
+        let rows = self
+            .started_between(
+                |clauses| {
+                    format!(
+                        "SELECT id, sta_attempts, COALESCE(closed_at, started_at) AS asks_from FROM conversations \
+                         WHERE started_at >= $1 AND started_at < $2 \
+                         AND source IS NULL AND open_since IS NULL \
+                         AND (next_fetch_at IS NULL OR next_fetch_at <= $3){clauses} \
+                         ORDER BY started_at, id LIMIT $4"
+                    )
+                },
+                (from, to, now, limit),
+                selection,
+            )
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -313,21 +311,19 @@ impl Store {
         limit: i64,
         selection: &Selection,
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        let (clauses, binds) = selection.clauses(5);
-        let sql = format!(
-            "SELECT id, started_at FROM conversations WHERE started_at >= $1 AND started_at < $2 \
-             AND open_since IS NOT NULL AND source IS NULL AND updated_at < $3{clauses} \
-             ORDER BY updated_at, started_at, id LIMIT $4"
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-            .bind(millis(from))
-            .bind(millis(to))
-            .bind(millis(before))
-            .bind(limit);
-        for b in binds {
-            query = query.bind(b);
-        }
-        let rows = query.fetch_all(self.pool()).await?;
+        let rows = self
+            .started_between(
+                |clauses| {
+                    format!(
+                        "SELECT id, started_at FROM conversations WHERE started_at >= $1 AND started_at < $2 \
+                         AND open_since IS NOT NULL AND source IS NULL AND updated_at < $3{clauses} \
+                         ORDER BY updated_at, started_at, id LIMIT $4"
+                    )
+                },
+                (from, to, before, limit),
+                selection,
+            )
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -336,6 +332,28 @@ impl Store {
                 ))
             })
             .collect()
+    }
+
+    /// Runs a query over conversations started in `[$1, $2)` with a time `$3` and a limit
+    /// `$4`, the selection's clause (placeholder `$5`) put in by `sql`: what
+    /// [`Store::due_for_sta`] and [`Store::open_conversations`] share.
+    async fn started_between(
+        &self,
+        sql: impl FnOnce(&str) -> String,
+        (from, to, at, limit): (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>, i64),
+        selection: &Selection,
+    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        let (clauses, binds) = selection.clauses(5);
+        let sql = sql(&clauses);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(millis(from))
+            .bind(millis(to))
+            .bind(millis(at))
+            .bind(limit);
+        for b in binds {
+            query = query.bind(b);
+        }
+        Ok(query.fetch_all(self.pool()).await?)
     }
 
     /// Marks conversations still going on as asked about now (whether or not the answer
