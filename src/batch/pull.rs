@@ -287,18 +287,8 @@ impl Pull<'_> {
                 .await?;
             self.progress.days_covered.fetch_add(1, Ordering::Relaxed);
         }
-        // Asking about conversations still going on is a refinement: a query Genesys refuses
-        // (an unverified limit on ids per filter, say) must not hold up every STA fetch.
-        match self
-            .recheck_open(interval, filter, &selection, started)
+        self.recheck_open(interval, filter, &selection, started)
             .await
-        {
-            Err(PullError::Genesys(e)) if only_this_conversation(&e) => {
-                tracing::warn!(error = %e, "Cannot ask about conversations still going on when their day was listed; going on without them (asked again at the next run).");
-                Ok(())
-            }
-            other => other,
-        }
     }
 
     /// Lists `interval` under `filter` into the store; returns how many were listed.
@@ -370,7 +360,16 @@ impl Pull<'_> {
                     conversation_ids: chunk.to_vec(),
                     ..filter.clone()
                 };
-                self.list(day_interval, by_id, selection).await?;
+                // A query Genesys refuses (an unverified limit on ids per filter, say) skips
+                // its chunk, which goes to the back, and the rest go on: asking about
+                // conversations still going on must not hold up each other or STA.
+                match self.list(day_interval, by_id, selection).await {
+                    Ok(_) => {}
+                    Err(PullError::Genesys(e)) if only_this_conversation(&e) => {
+                        tracing::warn!(error = %e, conversations = chunk.len(), "Cannot ask about conversations still going on when their day was listed; going on without them (asked again at a later run).");
+                    }
+                    Err(e) => return Err(e),
+                }
                 self.store.asked_open(chunk).await?;
             }
         }
