@@ -74,7 +74,7 @@ pub struct GenesysSettings {
     pub job_poll_min: HumanDuration,
     /// Longest wait between async job status polls.
     pub job_poll_max: HumanDuration,
-    /// Give up on an async job after this long.
+    /// Give up on an async job after this long (and cancel it at Genesys).
     pub job_timeout: HumanDuration,
     /// Page size for async job results (UNVERIFIED maximum).
     pub job_page_size: u32,

@@ -6,7 +6,7 @@
 //! - `POST /oauth/token` (client credentials, HTTP Basic)
 //! - `POST /api/v2/analytics/conversations/details/query`
 //! - `POST /api/v2/analytics/conversations/details/jobs`, `GET …/jobs/{id}`,
-//!   `GET …/jobs/{id}/results`, `GET …/jobs/availability`
+//!   `GET …/jobs/{id}/results`, `DELETE …/jobs/{id}`, `GET …/jobs/availability`
 //! - `GET /api/v2/speechandtextanalytics/conversations/{id}`
 //! - `POST /api/v2/analytics/transcripts/aggregates/query`
 //! - `GET /api/v2/analytics/conversations/{id}/details`
@@ -241,7 +241,7 @@ impl EmulatorState {
             )
             .route(
                 "/api/v2/analytics/conversations/details/jobs/{job_id}",
-                get(api::job_status),
+                get(api::job_status).delete(api::cancel_job),
             )
             .route(
                 "/api/v2/analytics/conversations/details/jobs/{job_id}/results",

@@ -16,6 +16,8 @@ pub enum Endpoint {
     JobStatus,
     /// `GET /api/v2/analytics/conversations/details/jobs/{jobId}/results`
     JobResults,
+    /// `DELETE /api/v2/analytics/conversations/details/jobs/{jobId}` (a job given up on)
+    JobCancel,
     /// `GET /api/v2/analytics/conversations/details/jobs/availability`
     JobAvailability,
     /// `GET /api/v2/speechandtextanalytics/conversations/{conversationId}`
@@ -36,12 +38,13 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 13] = [
+    pub const ALL: [Endpoint; 14] = [
         Endpoint::Token,
         Endpoint::DetailsQuery,
         Endpoint::JobSubmit,
         Endpoint::JobStatus,
         Endpoint::JobResults,
+        Endpoint::JobCancel,
         Endpoint::JobAvailability,
         Endpoint::StaConversation,
         Endpoint::TranscriptAggregates,
@@ -60,6 +63,7 @@ impl Endpoint {
             Endpoint::JobSubmit => "details_job_submit",
             Endpoint::JobStatus => "details_job_status",
             Endpoint::JobResults => "details_job_results",
+            Endpoint::JobCancel => "details_job_cancel",
             Endpoint::JobAvailability => "details_job_availability",
             Endpoint::StaConversation => "sta_conversation",
             Endpoint::TranscriptAggregates => "transcript_aggregates",
@@ -81,6 +85,7 @@ impl Endpoint {
             Endpoint::JobResults => {
                 "GET /api/v2/analytics/conversations/details/jobs/{jobId}/results"
             }
+            Endpoint::JobCancel => "DELETE /api/v2/analytics/conversations/details/jobs/{jobId}",
             Endpoint::JobAvailability => {
                 "GET /api/v2/analytics/conversations/details/jobs/availability"
             }
@@ -105,7 +110,8 @@ impl Endpoint {
             Endpoint::DetailsQuery
             | Endpoint::JobSubmit
             | Endpoint::JobStatus
-            | Endpoint::JobResults => {
+            | Endpoint::JobResults
+            | Endpoint::JobCancel => {
                 "any of analytics:conversationDetail:view, analytics:agentConversationDetail:view"
             }
             Endpoint::JobAvailability => "analytics:conversationDetail:view",

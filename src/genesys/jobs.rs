@@ -137,8 +137,28 @@ impl GenesysClient {
             .await
     }
 
+    /// Cancels a job (`DELETE …/jobs/{jobId}`), best effort: a failure is logged, the job
+    /// then ends at its `expirationDate`.
+    pub async fn cancel_details_job(&self, job_id: &str) {
+        let path = format!("{JOBS_PATH}/{}", GenesysClient::segment(job_id));
+        match self
+            .execute(Endpoint::JobCancel, Method::DELETE, &path, &[], None)
+            .await
+        {
+            Ok(_) => tracing::info!(
+                job_id = %crate::domain::printable(job_id, 100),
+                "Cancelled an analytics details job given up on."
+            ),
+            Err(error) => tracing::warn!(
+                job_id = %crate::domain::printable(job_id, 100),
+                %error,
+                "Could not cancel an analytics details job given up on; it ends when it expires."
+            ),
+        }
+    }
+
     /// Polls until the job is `FULFILLED`, waiting `job_poll_min`, doubling up to
-    /// `job_poll_max`, for at most `job_timeout`.
+    /// `job_poll_max`, for at most `job_timeout` (a job still running then is cancelled).
     ///
     /// # Errors
     /// [`GenesysError::Job`] for `FAILED`, `CANCELLED`, `EXPIRED` (with Genesys's message)
@@ -164,6 +184,8 @@ impl GenesysClient {
                 }
             }
             if Instant::now() + wait > deadline {
+                // Given up on: cancelled, so it stops counting against the org's jobs.
+                self.cancel_details_job(job_id).await;
                 return Err(GenesysError::Job {
                     job_id: job_id.to_owned(),
                     state: "TIMEOUT".into(),

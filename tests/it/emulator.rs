@@ -605,3 +605,28 @@ async fn a_heavy_day_after_the_availability_date_is_read_as_far_as_the_query_pag
         }
     }
 }
+
+#[tokio::test]
+async fn a_job_still_running_after_the_job_timeout_is_cancelled() {
+    // The emulator keeps the job QUEUED for far longer than the client waits.
+    let mut config = small_config(12);
+    config.job_polls_per_state = 1_000_000;
+    let emu = start(config).await;
+    let client = client_for(&emu, |s| {
+        s.genesys.job_poll_min = Duration::from_millis(5).into();
+        s.genesys.job_poll_max = Duration::from_millis(5).into();
+        s.genesys.job_timeout = Duration::from_millis(100).into();
+    });
+    let interval = Interval::new(fixed_end() - days(9), fixed_end() - days(3));
+    let job = client
+        .submit_details_job(interval, &DetailsFilter::default())
+        .await
+        .unwrap();
+    assert!(emu.state.jobs.lock().unwrap().contains_key(&job.job_id));
+    let err = client.wait_for_job(&job.job_id).await.unwrap_err();
+    assert!(err.to_string().contains("TIMEOUT"), "{err}");
+    assert!(
+        !emu.state.jobs.lock().unwrap().contains_key(&job.job_id),
+        "the job given up on was deleted at Genesys, not left running"
+    );
+}

@@ -116,6 +116,21 @@ pub async fn job_status(
     .into_response()
 }
 
+/// `DELETE …/jobs/{id}`: cancels the job (its status and results are gone), 204.
+pub async fn cancel_job(
+    State(state): State<EmulatorState>,
+    Path(job_id): Path<String>,
+) -> Response {
+    match state.jobs.lock().expect("jobs lock").remove(&job_id) {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => genesys_error(
+            StatusCode::NOT_FOUND,
+            "resource.not.found",
+            &format!("Job {job_id} not found"),
+        ),
+    }
+}
+
 /// Query string of the job results endpoint.
 #[derive(Deserialize)]
 pub struct ResultsQuery {

@@ -20,7 +20,7 @@ use crate::genesys::models::{ConversationQuery, Interval};
 
 pub use aggregates::transcript_aggregates;
 pub use details::{conversation_details, details_query, render_conversation};
-pub use jobs::{Job, availability, job_results, job_status, submit_job};
+pub use jobs::{Job, availability, cancel_job, job_results, job_status, submit_job};
 pub use names::{queues, users};
 pub use oauth::token;
 pub use sta::{reported, sta_conversation};
