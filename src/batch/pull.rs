@@ -678,7 +678,8 @@ fn cell_stats(
                 if phrases == 0 {
                     0
                 } else {
-                    (cell.count as f64 * k as f64 / phrases as f64).round() as u64
+                    // Half to even, so a tie favours neither polarity.
+                    (cell.count as f64 * k as f64 / phrases as f64).round_ties_even() as u64
                 }
             };
             (share(positive), share(negative))
@@ -744,5 +745,9 @@ mod tests {
         let polar = cell("oCustomerSentiment", 0, Some(30), Some(10));
         let as_phrases = cell_stats(&score, Some(&polar), PolarityCounts::Phrases).unwrap();
         assert_eq!((as_phrases.positive, as_phrases.negative), (8, 2));
+        // The mirror image gets the mirror answer: a tie favours neither side.
+        let polar = cell("oCustomerSentiment", 0, Some(10), Some(30));
+        let as_phrases = cell_stats(&score, Some(&polar), PolarityCounts::Phrases).unwrap();
+        assert_eq!((as_phrases.positive, as_phrases.negative), (2, 8));
     }
 }
