@@ -315,6 +315,11 @@ impl Journal {
                 loop {
                     std::thread::sleep(writer::HEAD_INTERVAL);
                     let Some(tx) = weak.upgrade() else { return };
+                    // Only into an empty queue: appends waiting there wake the writer
+                    // anyway, and a tick must never take the slot a webhook needs.
+                    if tx.capacity() < tx.max_capacity() {
+                        continue;
+                    }
                     if let Err(mpsc::error::TrySendError::Closed(_)) =
                         tx.try_send(writer::Msg::Tick)
                     {
