@@ -342,10 +342,22 @@ pub fn scan_with_archive(dir: &Path, archive: &Path) -> Result<ScanOutcome, Scan
         .filter(|s| s.number < first_live)
         .collect();
     if segments.is_empty() && !archive.is_dir() {
-        return Err(ScanError::Io(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("archive directory {} does not exist", archive.display()),
-        )));
+        // Nothing archived yet (the directory is made by the first retention pass): the
+        // live journal is the whole history, when it begins at seq 1.
+        let begins_at = match live.first() {
+            Some(first) => first_record(&first.path)?.map_or(1, |f| f.seq),
+            None => 1,
+        };
+        if begins_at > 1 {
+            return Err(ScanError::Io(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "archive directory {} does not exist, and the live journal begins at seq \
+                     {begins_at}: point --archive at where its earlier segments were moved",
+                    archive.display()
+                ),
+            )));
+        }
     }
     segments.extend(live);
     scan_segments(

@@ -225,6 +225,22 @@ async fn archived_segments_leave_the_chain_verifiable_and_start_up_unaffected() 
     )
     .unwrap();
     assert_eq!(none.segments, 0);
+    // Before the first archiving the archive directory does not exist yet: the live journal
+    // is the whole history, and `--archive` (as a cron job would run it) checks it.
+    assert!(!archive.exists());
+    let out = run_bin(
+        &[
+            "audit",
+            "verify",
+            dir.to_str().unwrap(),
+            "--archive",
+            archive.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("records (seq 1 to"), "{text}");
     // 401 days later, everything before the checkpoint goes.
     let later = chrono::Utc::now() + chrono::TimeDelta::days(401);
     let done = genesys_sentiment::journal::archive::archive(
@@ -261,6 +277,14 @@ async fn archived_segments_leave_the_chain_verifiable_and_start_up_unaffected() 
         )
     };
     let (d, a) = (dir.to_str().unwrap(), archive.to_str().unwrap());
+    // An archive directory that was never made: wrong once the live journal lost its start.
+    let nowhere = tmp.path().join("never-made");
+    let (code, out) = verify(&["audit", "verify", d, "--archive", nowhere.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("does not exist") && out.contains(&format!("begins at seq {}", cp.seq)),
+        "{out}"
+    );
     let (code, out) = verify(&["audit", "verify", d]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("seq {} to", cp.seq)), "{out}");
