@@ -234,6 +234,17 @@ pub async fn run(settings: &Settings, options: &DoctorOptions, echo: bool) -> Re
         echo,
         ..Report::default()
     };
+    match settings.check_for_serve() {
+        Ok(()) => report.push(Check::pass(
+            "configuration",
+            "serve accepts it (check-config prints it in full)",
+        )),
+        Err(e) => report.push(Check::fail(
+            "configuration",
+            format!("serve refuses it: {e}"),
+            "fix the key it names; check-config runs the same check",
+        )),
+    }
     let g = doctor_settings(&settings.genesys);
     let client = match GenesysClient::new(&g, Metrics::new()) {
         Ok(c) => c,
@@ -576,14 +587,23 @@ async fn topic_checks(client: &GenesysClient, report: &mut Report) {
     let triggers = client.trigger_topics().await;
     let available = client.available_topics().await;
     if let Err(e) = &triggers {
-        report.push(
-            failed_call(
-                "topics offered to Process Automation triggers",
-                Endpoint::TriggerTopics,
-                e,
-            )
-            .optional(),
-        );
+        let mut check = failed_call(
+            "topics offered to Process Automation triggers",
+            Endpoint::TriggerTopics,
+            e,
+        )
+        .optional();
+        if matches!(e, GenesysError::Forbidden { .. }) {
+            // Only this check reads the list: the setup guide keeps the permission off the
+            // daemon's role, so the advice must not be to add it.
+            check.fix = Some(
+                "optional: the daemon does not need processautomation:trigger:view; see the \
+                 trigger editor's topic list instead (docs/genesys-setup.md §6.1), or grant it \
+                 for doctor's sake"
+                    .into(),
+            );
+        }
+        report.push(check);
     }
     if let Err(e) = &available {
         report.push(

@@ -108,6 +108,15 @@ impl Settings {
         self.webhook.has_auth()
     }
 
+    /// Whether `serve` would accept these settings (`doctor` loads them for pulling only,
+    /// and must not call ready what `serve` refuses).
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] `serve` would stop on.
+    pub fn check_for_serve(&self) -> Result<(), ConfigError> {
+        self.validate(Purpose::Serve)
+    }
+
     /// Checks every section, then what spans sections.
     fn validate(&self, purpose: Purpose) -> Result<(), ConfigError> {
         self.server.check()?;

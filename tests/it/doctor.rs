@@ -49,6 +49,10 @@ async fn doctor(
             "GENESYS_SENTIMENT__COACHING__SECRET".into(),
             SINK_SECRET.into(),
         ),
+        (
+            "GENESYS_SENTIMENT__WEBHOOK__BEARER_TOKEN".into(),
+            "a-webhook-token-long-enough".into(),
+        ),
         ("RUST_LOG".into(), "off".into()),
     ];
     env.extend(
@@ -103,6 +107,7 @@ async fn against_the_emulator_every_check_passes_and_the_test_delivery_arrives()
         run.stdout
     );
     for name in [
+        "configuration",
         "token",
         "details query (analytics:conversationDetail:view)",
         "STA conversations (speechAndTextAnalytics:data:view, recording:recording:view)",
@@ -128,6 +133,27 @@ async fn against_the_emulator_every_check_passes_and_the_test_delivery_arrives()
     assert_eq!(report.test_deliveries, 1, "{report:?}");
     assert_eq!((report.received, report.refused_signature), (0, 0));
     assert!(run.stdout.contains("ready to serve"), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_serve_would_refuse_is_not_called_ready() {
+    // No webhook authentication: `serve` (and `check-config`) stop on it, so doctor fails
+    // too, though every Genesys check passes.
+    let (run, _emu) = doctor(
+        recent_org(),
+        &[],
+        &[("GENESYS_SENTIMENT__WEBHOOK__BEARER_TOKEN", "")],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let configuration = line(&run, "configuration");
+    assert!(
+        configuration.starts_with('✗') && configuration.contains("no webhook authentication"),
+        "{}",
+        run.stdout
+    );
+    assert!(line(&run, "token").starts_with('✓'), "{}", run.stdout);
+    assert!(!run.stdout.contains("ready to serve"), "{}", run.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,4 +283,33 @@ async fn a_wrong_secret_stops_at_the_token_and_a_missing_topic_only_warns() {
         run.stdout
             .contains("v2.detail.events.conversation.{id}.acw (docs/genesys-setup.md)")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_without_the_trigger_permission_of_the_setup_guide_only_warns() {
+    // docs/genesys-setup.md keeps processautomation:trigger:view off the daemon's role.
+    let mut config = recent_org();
+    config.faults = Faults {
+        forbid_permissions: vec!["processautomation:trigger:view".into()],
+        ..Faults::default()
+    };
+    let (run, _emu) = doctor(config, &[], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        line(&run, "topics offered to Process Automation triggers").starts_with('!'),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("fix: optional: the daemon does not need processautomation:trigger:view"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("fix: add processautomation:trigger:view"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("ready to serve"), "{}", run.stdout);
 }
