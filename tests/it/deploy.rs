@@ -265,4 +265,29 @@ fn the_compose_file_and_the_kubernetes_manifest_configure_a_daemon_that_serve_ac
     );
     assert!(container["resources"]["requests"]["memory"].is_string());
     assert!(docs.iter().any(|d| d["kind"] == "Service"), "no Service");
+
+    // The ServiceMonitor selects one Service with the admin port: with two, every pod is
+    // scraped twice (alerts fire twice, sums double).
+    let monitor: serde_norway::Value =
+        serde_norway::from_str(&deploy("kubernetes/servicemonitor.yaml")).expect("YAML");
+    let wanted = monitor["spec"]["selector"]["matchLabels"]
+        .as_mapping()
+        .expect("matchLabels");
+    let port = &monitor["spec"]["endpoints"][0]["port"];
+    let scraped: Vec<_> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Service")
+        .filter(|d| {
+            wanted
+                .iter()
+                .all(|(k, v)| &d["metadata"]["labels"][k.as_str().unwrap()] == v)
+        })
+        .filter(|d| {
+            d["spec"]["ports"]
+                .as_sequence()
+                .is_some_and(|ports| ports.iter().any(|p| &p["name"] == port))
+        })
+        .map(|d| d["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(scraped, ["genesys-sentiment-admin"], "scraped through {scraped:?}");
 }
