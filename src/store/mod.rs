@@ -44,12 +44,28 @@ pub enum StoreError {
     #[error("store.url {0:?} is neither sqlite://PATH nor postgres://…")]
     Url(String),
     /// The SQLite file's directory cannot be created.
-    #[error("cannot create the store's directory {dir}: {source}")]
+    #[error("cannot create the store's directory {dir} (store.url): {source}")]
     Directory {
-        /// The directory.
+        /// The directory (absolute: a relative one is from the working directory).
         dir: String,
         /// The OS error.
         source: std::io::Error,
+    },
+    /// The SQLite file cannot be created or opened.
+    #[error("cannot open the store's file {path} (store.url): {source}")]
+    File {
+        /// The file (absolute, as above).
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The database could not be reached or refused the connection.
+    #[error("cannot connect to the store at {url} (store.url): {source}")]
+    Connect {
+        /// `store.url` without its password.
+        url: String,
+        /// What the driver said.
+        source: sqlx::Error,
     },
     /// The database refused or failed.
     #[error("store: {0}")]
@@ -106,7 +122,7 @@ impl Store {
             {
                 crate::domain::files::create_private_dir(dir).map_err(|source| {
                     StoreError::Directory {
-                        dir: dir.display().to_string(),
+                        dir: shown_path(dir),
                         source,
                     }
                 })?;
@@ -118,8 +134,8 @@ impl Store {
                 .create(true)
                 .truncate(false)
                 .open(path)
-                .map_err(|source| StoreError::Directory {
-                    dir: path.to_owned(),
+                .map_err(|source| StoreError::File {
+                    path: shown_path(Path::new(path)),
                     source,
                 })?;
             (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
@@ -128,6 +144,22 @@ impl Store {
         } else {
             return Err(StoreError::Url(crate::config::redact_url(url)));
         };
+        if backend == Backend::Postgres {
+            // One connection first: the pool retries a refused one until its timeout and
+            // then only says it timed out; this says why (refused, unknown host, password).
+            let first = tokio::time::timeout(
+                Duration::from_secs(10),
+                <sqlx::AnyConnection as sqlx::Connection>::connect(&connect),
+            )
+            .await;
+            if let Ok(first) = first {
+                let conn = first.map_err(|source| StoreError::Connect {
+                    url: crate::config::redact_url(url),
+                    source,
+                })?;
+                let _ = sqlx::Connection::close(conn).await;
+            }
+        }
         let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
         options = match backend {
             // One writer at a time is SQLite's rule; a small pool avoids lock contention.
@@ -141,7 +173,13 @@ impl Store {
             }),
             Backend::Postgres => options.max_connections(8),
         };
-        let pool = options.connect(&connect).await?;
+        let pool = options
+            .connect(&connect)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: crate::config::redact_url(url),
+                source,
+            })?;
         let store = Store { pool, backend };
         schema::migrate(&store).await?;
         Ok(store)
@@ -171,4 +209,12 @@ pub(crate) fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
 /// The inverse of [`millis`] (out-of-range values clamp to the epoch).
 pub(crate) fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// A path for a message: absolute, so a relative one shows where it was looked for.
+fn shown_path(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
 }

@@ -271,3 +271,36 @@ async fn an_open_conversation_waits_for_its_end_on_sqlite_and_postgresql() {
         an_open_conversation_waits_and_its_asks_count_from_its_end(&url).await;
     }
 }
+
+#[tokio::test]
+async fn a_store_that_cannot_be_reached_or_created_is_named_with_the_reason_at_once() {
+    // Nothing listens on port 1: the reason comes at once, not a pool timeout 30 s later.
+    let Err(err) = Store::open("postgres://someone:hunter2-secret@127.0.0.1:1/db").await else {
+        panic!("no server there");
+    };
+    let text = err.to_string();
+    assert!(
+        text.contains("store.url")
+            && text.contains("127.0.0.1:1/db")
+            && text.contains("Connection refused"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("hunter2"),
+        "the password is not shown: {text}"
+    );
+    // A SQLite file whose directory cannot be made: the absolute path and the key.
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"").unwrap();
+    let Err(err) = Store::open(&format!("sqlite://{}/sub/s.db", blocker.display())).await else {
+        panic!("a file is in the way");
+    };
+    let text = err.to_string();
+    assert!(
+        text.contains("store's directory")
+            && text.contains(&blocker.join("sub").display().to_string())
+            && text.contains("store.url"),
+        "{text}"
+    );
+}
