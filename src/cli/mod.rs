@@ -51,10 +51,25 @@ pub fn run(cli: Cli) -> ExitCode {
     match dispatch(cli.command, settings) {
         Ok(code) => code,
         Err(e) => {
-            fatal(json, &format!("{e:#}"));
+            fatal(json, &causes(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, `: `-separated, leaving out a cause its effect already quotes
+/// (most of ours name their source in their own message: "cannot listen on …: Address
+/// already in use" once, not twice).
+fn causes(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 /// A fatal error: one JSON line under `log.format = "json"` (what log shippers parse), else
@@ -222,5 +237,27 @@ fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             println!("{}", lab::evaluate(&args, &settings));
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::causes;
+
+    #[test]
+    fn a_cause_the_message_already_quotes_is_not_repeated() {
+        let os = std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use");
+        let e = anyhow::Error::new(crate::startup::StartupError::Bind {
+            key: "server.listen",
+            addr: "127.0.0.1:8080".parse().unwrap(),
+            source: os,
+        });
+        assert_eq!(
+            causes(&e),
+            "cannot listen on 127.0.0.1:8080 (server.listen): Address already in use"
+        );
+        // A context that does not quote its cause keeps it.
+        let e = anyhow::Error::msg("inner failure").context("outer step");
+        assert_eq!(causes(&e), "outer step: inner failure");
     }
 }
