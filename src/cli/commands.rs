@@ -270,7 +270,8 @@ pub async fn audit_replay(
 pub fn hint(e: &crate::genesys::GenesysError) -> &'static str {
     match e.kind() {
         ErrorKind::Auth => {
-            "check genesys.client_id and genesys.client_secret (or GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET), \
+            "check genesys.client_id and the secret (genesys.client_secret_file's content, genesys.client_secret \
+             or GENESYS_SENTIMENT__GENESYS__CLIENT_SECRET: a trailing line end in the file is dropped), \
              and that genesys.region is the region of your Genesys Cloud org"
         }
         ErrorKind::Unauthorized => {

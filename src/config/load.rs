@@ -61,6 +61,17 @@ fn env_key(var: &str) -> String {
         .replace("__", ".")
 }
 
+/// Variables of the daemon's own that are not settings.
+const OTHER_VARS: [&str; 2] = ["GENESYS_SENTIMENT_CONFIG", "GENESYS_SENTIMENT_COMMIT"];
+
+/// A variable meant as a setting but spelled with one underscore after the prefix
+/// (`GENESYS_SENTIMENT_GENESYS_CLIENT_ID`): it would be ignored without a word.
+fn looks_like_a_setting(var: &str) -> bool {
+    var.starts_with(&format!("{ENV_PREFIX}_"))
+        && !var.starts_with(&format!("{ENV_PREFIX}__"))
+        && !OTHER_VARS.contains(&var)
+}
+
 impl Settings {
     /// Loads defaults, then `file`, then `env` (pairs like
     /// `GENESYS_SENTIMENT__GENESYS__CLIENT_ID=...`; other variables are ignored), resolves
@@ -73,10 +84,36 @@ impl Settings {
         env: impl IntoIterator<Item = (String, String)>,
         purpose: Purpose,
     ) -> Result<Settings, ConfigError> {
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        if let Some((var, _)) = env.iter().find(|(k, _)| looks_like_a_setting(k)) {
+            let fixed = format!(
+                "{ENV_PREFIX}__{}",
+                var[ENV_PREFIX.len()..].trim_start_matches('_')
+            );
+            return Err(ConfigError::invalid(
+                var,
+                format!(
+                    "is not a setting: a setting's variable has two underscores after \
+                     {ENV_PREFIX} and between section and key (e.g. {ENV_PREFIX}__GENESYS__CLIENT_ID; \
+                     this one would start {fixed})"
+                ),
+            ));
+        }
         let env: HashMap<String, String> = env
             .into_iter()
             .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
             .collect();
+        let env_keys: Vec<String> = env.keys().map(|var| env_key(var)).collect();
+        let from_env = |e: ConfigError| match e {
+            ConfigError::Invalid { key, message } if env_keys.contains(&key) => {
+                let var = format!("{ENV_PREFIX}__{}", key.to_uppercase().replace('.', "__"));
+                ConfigError::Invalid {
+                    message: format!("{message} (set by the environment variable {var})"),
+                    key,
+                }
+            }
+            other => other,
+        };
         let mut builder =
             Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
         if let Some(path) = file {
@@ -118,8 +155,8 @@ impl Settings {
                 .set_override(env_key(&var), items)
                 .map_err(|e| describe(&e))?;
         }
-        let raw = builder.build().map_err(|e| describe(&e))?;
-        let mut settings: Settings = raw.try_deserialize().map_err(|e| describe(&e))?;
+        let raw = builder.build().map_err(|e| from_env(describe(&e)))?;
+        let mut settings: Settings = raw.try_deserialize().map_err(|e| from_env(describe(&e)))?;
         settings.resolve_secret_files()?;
         settings.validate(purpose)?;
         Ok(settings)
@@ -208,8 +245,31 @@ fn resolve_one(key: &str, secret: &mut Secret, file: &str) -> Result<(), ConfigE
 }
 
 fn read_secret_file(key: &str, path: &str) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::invalid(key, format!("cannot read {path}: {e}")))
+    std::fs::read_to_string(path).map_err(|e| {
+        let what = match e.kind() {
+            std::io::ErrorKind::PermissionDenied => format!(
+                "cannot read {path}: permission denied for uid {}; make the file readable by \
+                 the daemon's user (`chown` it, or make it group-readable and add that group; \
+                 the container runs as uid 10001)",
+                current_uid().map_or_else(|| "?".to_owned(), |u| u.to_string())
+            ),
+            std::io::ErrorKind::NotFound => format!("cannot read {path}: no such file"),
+            _ => format!("cannot read {path}: {e}"),
+        };
+        ConfigError::invalid(key, what)
+    })
+}
+
+/// The process's user id (from `/proc/self/status`, so no libc call is needed).
+fn current_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// An empty value is allowed (the feature is off or the default applies); anything else must

@@ -244,7 +244,7 @@ async fn analyze_against_a_failing_org_exits_non_zero_with_a_clear_message() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("refused the client credentials"), "{err}");
     assert!(
-        err.contains("hint: check genesys.client_id and genesys.client_secret"),
+        err.contains("hint: check genesys.client_id and the secret (genesys.client_secret_file"),
         "{err}"
     );
 

@@ -114,7 +114,10 @@ fn a_secret_is_read_from_its_file() {
     )
     .unwrap_err();
     assert!(
-        missing.to_string().contains("genesys.client_secret_file"),
+        missing.to_string().contains("genesys.client_secret_file")
+            && missing
+                .to_string()
+                .contains("/nonexistent/secret: no such file"),
         "{missing}"
     );
 }
@@ -485,4 +488,50 @@ fn version_completions_and_man_page_come_from_the_cli_definition() {
         &[("GENESYS_SENTIMENT__SERVER__LISTEN", "nonsense")],
     );
     assert!(out.status.success());
+}
+
+#[test]
+fn a_setting_variable_spelled_with_one_underscore_is_refused_not_ignored() {
+    let err = load(
+        None,
+        &[("GENESYS_SENTIMENT_GENESYS_CLIENT_ID", "my-client")],
+        Purpose::Inspect,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::Invalid { key, .. } if key == "GENESYS_SENTIMENT_GENESYS_CLIENT_ID"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("e.g. GENESYS_SENTIMENT__GENESYS__CLIENT_ID"),
+        "{err}"
+    );
+    // The daemon's own other variables are no settings and pass.
+    load(
+        None,
+        &[
+            (
+                "GENESYS_SENTIMENT_CONFIG",
+                "/etc/genesys-sentiment/config.toml",
+            ),
+            ("GENESYS_SENTIMENT_COMMIT", "abc123"),
+        ],
+        Purpose::Inspect,
+    )
+    .unwrap();
+    // A misspelt key from the environment says where it came from.
+    let err = load(
+        None,
+        &[("GENESYS_SENTIMENT__GENESYS__CLIENT_IDD", "my-client")],
+        Purpose::Inspect,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("unknown key")
+            && err
+                .to_string()
+                .contains("set by the environment variable GENESYS_SENTIMENT__GENESYS__CLIENT_IDD"),
+        "{err}"
+    );
 }

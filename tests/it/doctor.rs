@@ -265,7 +265,7 @@ async fn a_wrong_secret_stops_at_the_token_and_a_missing_topic_only_warns() {
     assert!(line(&run, "token").starts_with('✗'), "{}", run.stdout);
     assert!(
         run.stdout
-            .contains("fix: check genesys.client_id and genesys.client_secret")
+            .contains("fix: check genesys.client_id and the secret (genesys.client_secret_file")
     );
     assert!(!run.stdout.contains("not-the-secret"), "{}", run.stdout);
 
@@ -307,7 +307,8 @@ async fn a_role_without_the_trigger_permission_of_the_setup_guide_only_warns() {
         run.stdout
     );
     assert!(
-        !run.stdout.contains("fix: add processautomation:trigger:view"),
+        !run.stdout
+            .contains("fix: add processautomation:trigger:view"),
         "{}",
         run.stdout
     );
