@@ -90,10 +90,37 @@ pub const REGIONS: &[Region] = &[
 ];
 
 impl Region {
-    /// Looks a region up by its SDK id (`us_east_1`); `-` is accepted for `_`.
+    /// Looks a region up by its SDK id (`us_east_1`; `-` is accepted for `_`) or by the
+    /// host an admin knows it by: `mypurecloud.ie`, or any of its `api.`, `login.` or
+    /// `apps.` hosts, with or without `https://`.
     pub fn from_id(id: &str) -> Option<Region> {
-        let wanted = id.trim().to_ascii_lowercase().replace('-', "_");
-        REGIONS.iter().copied().find(|r| r.id == wanted)
+        let id = id.trim().to_ascii_lowercase();
+        let wanted = id.replace('-', "_");
+        if let Some(r) = REGIONS.iter().copied().find(|r| r.id == wanted) {
+            return Some(r);
+        }
+        let host = id
+            .split_once("://")
+            .map_or(id.as_str(), |(_, rest)| rest)
+            .split(['/', ':'])
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('.');
+        let domain = ["api.", "login.", "apps."]
+            .iter()
+            .find_map(|p| host.strip_prefix(p))
+            .unwrap_or(host);
+        REGIONS
+            .iter()
+            .copied()
+            .find(|r| r.domain() == domain && !domain.is_empty())
+    }
+
+    /// The region's domain, as in its web address (`mypurecloud.ie`).
+    pub fn domain(&self) -> &'static str {
+        self.api_base
+            .strip_prefix("https://api.")
+            .unwrap_or(self.api_base)
     }
 
     /// The login (token) base URL: the API host with `//api.` replaced by `//login.`.
@@ -101,9 +128,13 @@ impl Region {
         login_base_for(self.api_base)
     }
 
-    /// All region ids, comma separated, for error messages.
+    /// All region ids with their domains, comma separated, for error messages.
     pub fn known_ids() -> String {
-        REGIONS.iter().map(|r| r.id).collect::<Vec<_>>().join(", ")
+        REGIONS
+            .iter()
+            .map(|r| format!("{} ({})", r.id, r.domain()))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -150,5 +181,38 @@ mod tests {
         assert_eq!(REGIONS.len(), 18);
         let r = Region::from_id("eusc_de_east_1").unwrap();
         assert_eq!(r.login_base(), "https://login.edee1.eusc-pure.cloud");
+    }
+
+    #[test]
+    fn a_region_is_found_by_the_host_an_admin_knows_it_by() {
+        for written in [
+            "mypurecloud.ie",
+            "apps.mypurecloud.ie",
+            "https://apps.mypurecloud.ie/directory/",
+            "login.mypurecloud.ie",
+            "API.MYPURECLOUD.IE",
+        ] {
+            assert_eq!(
+                Region::from_id(written).map(|r| r.id),
+                Some("eu_west_1"),
+                "{written}"
+            );
+        }
+        assert_eq!(
+            Region::from_id("usw2.pure.cloud").map(|r| r.id),
+            Some("us_west_2")
+        );
+        // mypurecloud.com is us_east_1, not a suffix match for mypurecloud.com.au.
+        assert_eq!(
+            Region::from_id("mypurecloud.com").map(|r| r.id),
+            Some("us_east_1")
+        );
+        assert_eq!(
+            Region::from_id("mypurecloud.com.au").map(|r| r.id),
+            Some("ap_southeast_2")
+        );
+        for unknown in ["", "pure.cloud", "example.com", "https://", "api."] {
+            assert!(Region::from_id(unknown).is_none(), "{unknown:?}");
+        }
     }
 }

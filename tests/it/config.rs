@@ -535,3 +535,25 @@ fn a_setting_variable_spelled_with_one_underscore_is_refused_not_ignored() {
         "{err}"
     );
 }
+
+#[test]
+fn the_region_can_be_written_as_the_domain_of_the_orgs_web_address() {
+    let s = load(
+        None,
+        &[("GENESYS_SENTIMENT__GENESYS__REGION", "apps.mypurecloud.de")],
+        Purpose::Inspect,
+    )
+    .unwrap();
+    assert_eq!(s.genesys.region.id, "eu_central_1");
+    let err = load(
+        None,
+        &[("GENESYS_SENTIMENT__GENESYS__REGION", "mypurecloud.example")],
+        Purpose::Inspect,
+    )
+    .unwrap_err();
+    // The message lists the ids with the domains an admin recognises.
+    assert!(
+        err.to_string().contains("eu_west_1 (mypurecloud.ie)"),
+        "{err}"
+    );
+}
