@@ -43,8 +43,14 @@ pub fn run(cli: Cli) -> ExitCode {
     #[cfg(feature = "emulator")]
     let quiet = quiet || matches!(cli.command, Command::Demo(_));
     if quiet && std::env::var_os("RUST_LOG").is_none() {
-        // The demo and doctor print their own lines; keep routine logs out of them.
-        log.level = crate::config::LogFilter::parse("warn").expect("a valid filter");
+        // The demo and doctor print their own lines; keep routine logs out of them (the
+        // doctor's report says what a retry warning would, so it shows errors only).
+        let level = if matches!(cli.command, Command::Doctor(_)) {
+            "error"
+        } else {
+            "warn"
+        };
+        log.level = crate::config::LogFilter::parse(level).expect("a valid filter");
     }
     telemetry::init(&log);
     let json = log.format == crate::config::LogFormat::Json;

@@ -17,6 +17,7 @@ use super::dedupe::Dedupe;
 use super::enrich::EndEvent;
 use super::parse::Incoming;
 use crate::analytics::Normalizer;
+use crate::analytics::normalize::NormalizeError;
 use crate::domain::delivery::{Deliverable, Pending};
 use crate::domain::events::{
     AttributionEvent, ConversationEnded, Entry, Seen, SentimentEvent, compact_id, event_id,
@@ -175,10 +176,15 @@ impl Intake {
                 occurred_at,
                 envelope_id,
             } => {
-                let reading = self
-                    .normalizer
-                    .read(raw, polarity)
-                    .map_err(|e| IntakeError::Unusable(e.to_string()))?;
+                let reading = self.normalizer.read(raw, polarity).map_err(|e| {
+                    IntakeError::Unusable(match e {
+                        NormalizeError::OutOfRange { .. } => format!(
+                            "{e} (the scale is genesys.sentiment_scale, or \
+                             genesys.topic_sentiment_scale for topic notifications when set)"
+                        ),
+                        NormalizeError::NotFinite(_) => e.to_string(),
+                    })
+                })?;
                 let keys = keys_for(
                     "sentiment",
                     &conversation_id,

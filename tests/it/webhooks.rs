@@ -181,7 +181,7 @@ async fn every_answer_code_of_the_intake() {
         ),
         (
             json!({"interactionId": "c", "sentiment": {"score": 1.01}}),
-            "outside the unit scale",
+            "outside the unit scale [-1, 1] (the scale is genesys.sentiment_scale",
         ),
         (
             json!({"interactionId": "c", "sentiment": {"score": "NaN"}}),
