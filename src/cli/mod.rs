@@ -248,7 +248,7 @@ fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use super::causes;
+    use crate::cli::causes;
 
     #[test]
     fn a_cause_the_message_already_quotes_is_not_repeated() {
