@@ -289,5 +289,9 @@ fn the_compose_file_and_the_kubernetes_manifest_configure_a_daemon_that_serve_ac
         })
         .map(|d| d["metadata"]["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(scraped, ["genesys-sentiment-admin"], "scraped through {scraped:?}");
+    assert_eq!(
+        scraped,
+        ["genesys-sentiment-admin"],
+        "scraped through {scraped:?}"
+    );
 }
