@@ -137,7 +137,8 @@ impl AttributionSource {
 pub struct AttributionEvent {
     /// Stable id.
     pub event_id: String,
-    /// Dedupe keys (`conv:{id}:acw` or `conv:{id}:user_end`, webhook id, envelope id).
+    /// Dedupe keys (`conv:{id}:acw:{userId}` or `conv:{id}:user_end:{userId}`, webhook id,
+    /// envelope id): one per agent, so each agent of a transferred call is heard.
     pub dedupe_keys: Vec<String>,
     /// The conversation.
     pub conversation_id: String,
@@ -153,6 +154,25 @@ pub struct AttributionEvent {
     pub topic: String,
     /// When it happened.
     pub occurred_at: DateTime<Utc>,
+}
+
+impl AttributionEvent {
+    /// Which of two attribution events of a conversation names the agent to coach: an
+    /// `.acw` (the agent wrapped up) over a `.user.end` (a leg ended), then the later event
+    /// time, so on a transferred call the last agent is credited, as the batch credits the
+    /// last agent participant of the conversation's details. Compare with `>=`: of two
+    /// alike, the one heard last wins.
+    pub fn precedence(
+        source: AttributionSource,
+        occurred_at: DateTime<Utc>,
+    ) -> (bool, DateTime<Utc>) {
+        (source == AttributionSource::Acw, occurred_at)
+    }
+
+    /// [`AttributionEvent::precedence`] of this event.
+    pub fn rank(&self) -> (bool, DateTime<Utc>) {
+        Self::precedence(self.source, self.occurred_at)
+    }
 }
 
 /// An attribution decision for a score: which agent and queue its delivery carries, and

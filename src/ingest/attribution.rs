@@ -66,7 +66,16 @@ struct Known {
     queue_id: Option<String>,
     source: AttributionSource,
     event_id: String,
+    /// When the event happened (it decides between two agents of one conversation).
+    occurred_at: DateTime<Utc>,
+    /// When it was heard (what forgetting goes by).
     at: DateTime<Utc>,
+}
+
+impl Known {
+    fn rank(&self) -> (bool, DateTime<Utc>) {
+        AttributionEvent::precedence(self.source, self.occurred_at)
+    }
 }
 
 /// A score waiting for its agent.
@@ -219,11 +228,18 @@ impl Attributor {
         let max = self.inner.timing.max_known;
         let mut forgotten = 0;
         for (at, e) in events {
+            if s.known
+                .get(&e.conversation_id)
+                .is_some_and(|k| k.rank() > e.rank())
+            {
+                continue;
+            }
             let known = Known {
                 agent_id: e.agent_id,
                 queue_id: e.queue_id,
                 source: e.source,
                 event_id: e.event_id,
+                occurred_at: e.occurred_at,
                 at,
             };
             forgotten += s.remember(e.conversation_id, known, max);
@@ -316,33 +332,44 @@ impl Attributor {
     }
 
     /// Learns an accepted `.acw` / `.user.end` event: releases the conversation's held score
-    /// with this agent, or journals a late link when the score was already attributed.
+    /// with this agent, or journals a late link when the score was already attributed to
+    /// someone else. Of several events of one conversation (a transferred call), the one
+    /// with [`AttributionEvent::precedence`] names the agent: an `.acw` over a `.user.end`,
+    /// then the later event time; an outranked one changes nothing.
     pub async fn learn(&self, event: &AttributionEvent, at: DateTime<Utc>) {
         if event.agent_id.is_none() {
             return;
         }
         let held = {
             let mut s = self.inner.state.lock().expect("attribution lock");
-            // The agent who wrapped up (.acw) wins over one whose leg ended (.user.end).
-            let keep = s.known.get(&event.conversation_id).is_some_and(|k| {
-                k.source == AttributionSource::Acw && event.source != AttributionSource::Acw
-            });
-            let mut forgotten = 0;
-            if !keep {
-                let known = Known {
-                    agent_id: event.agent_id.clone(),
-                    queue_id: event.queue_id.clone(),
-                    source: event.source,
-                    event_id: event.event_id.clone(),
-                    at,
-                };
-                forgotten = s.remember(
-                    event.conversation_id.clone(),
-                    known,
-                    self.inner.timing.max_known,
-                );
+            let before = s.known.get(&event.conversation_id);
+            if before.is_some_and(|k| k.rank() > event.rank()) {
+                // A known agent outranks it, so no score of the conversation is held
+                // (a score meeting a known agent is released at once).
+                return;
             }
+            let same = before
+                .is_some_and(|k| k.agent_id == event.agent_id && k.queue_id == event.queue_id);
+            let known = Known {
+                agent_id: event.agent_id.clone(),
+                queue_id: event.queue_id.clone(),
+                source: event.source,
+                event_id: event.event_id.clone(),
+                occurred_at: event.occurred_at,
+                at,
+            };
+            let forgotten = s.remember(
+                event.conversation_id.clone(),
+                known,
+                self.inner.timing.max_known,
+            );
             let held = s.held.remove(&event.conversation_id);
+            if same && held.is_none() {
+                // The score went out with this agent and queue already.
+                drop(s);
+                warn_forgotten(forgotten);
+                return;
+            }
             self.inner.metrics.attribution_held.set(s.held.len() as i64);
             drop(s);
             warn_forgotten(forgotten);
@@ -673,6 +700,7 @@ mod tests {
             queue_id: None,
             source: AttributionSource::Acw,
             event_id: "evt".into(),
+            occurred_at: at,
             at,
         }
     }

@@ -218,12 +218,13 @@ impl Intake {
                 occurred_at,
                 envelope_id,
             } => {
-                let keys = keys_for(
-                    source.as_str(),
-                    &conversation_id,
-                    webhook_id,
-                    envelope_id.as_deref(),
-                );
+                // One per agent: on a transferred call each agent's event is heard, and
+                // the attributor keeps the one that names the agent to coach.
+                let kind = match &agent_id {
+                    Some(agent) => format!("{}:{agent}", source.as_str()),
+                    None => source.as_str().to_owned(),
+                };
+                let keys = keys_for(&kind, &conversation_id, webhook_id, envelope_id.as_deref());
                 let event = AttributionEvent {
                     event_id: event_id(&keys[0]),
                     dedupe_keys: keys.clone(),

@@ -99,7 +99,11 @@ impl JournalState {
                             (time, ended)
                         });
                 }
-                if e.agent_id.is_some() {
+                let outranked = self
+                    .attributions
+                    .get(&e.conversation_id)
+                    .is_some_and(|(_, known)| known.rank() > e.rank());
+                if e.agent_id.is_some() && !outranked {
                     self.attributions
                         .insert(e.conversation_id.clone(), (time, e));
                 }
@@ -409,5 +413,43 @@ mod tests {
             (4_000..5_000).all(|n| state.attributions.contains_key(&format!("c-{n}"))),
             "the newest thousand"
         );
+    }
+
+    #[test]
+    fn recovery_keeps_the_agent_who_wrapped_up_last_whatever_the_journal_order() {
+        use crate::domain::events::AttributionSource;
+        let t0 = Utc::now() - TimeDelta::minutes(30);
+        let event = |agent: &str, source, minutes: i64| AttributionEvent {
+            event_id: format!("evt-{agent}"),
+            dedupe_keys: vec![format!("conv:c-1:acw:{agent}")],
+            conversation_id: "c-1".into(),
+            agent_id: Some(agent.into()),
+            queue_id: None,
+            source,
+            topic: "t".into(),
+            occurred_at: t0 + TimeDelta::minutes(minutes),
+        };
+        let mut state = JournalState::default();
+        for (seq, e) in [
+            event("after-transfer", AttributionSource::Acw, 10),
+            event("before-transfer", AttributionSource::Acw, 2),
+            event("leg-ended-later", AttributionSource::UserEnd, 20),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let record = crate::journal::codec::Record {
+                seq: seq as u64 + 1,
+                time: Utc::now(),
+                prev_hash: String::new(),
+                source: "s".into(),
+                outcome: "accepted".into(),
+                entry: Entry::AttributionReceived(e),
+                hash: String::new(),
+            };
+            state.apply(record, Default::default());
+        }
+        let (_, kept) = &state.attributions["c-1"];
+        assert_eq!(kept.agent_id.as_deref(), Some("after-transfer"));
     }
 }

@@ -430,3 +430,126 @@ async fn the_stored_score_behind_reports_carries_the_agent_the_acw_named() {
         "fetched after the customer.end: {row:?}"
     );
 }
+
+/// An `.acw` (or other detail event) of `c` naming `user` at `millis_before_end` before the
+/// conversation's end.
+fn detail_naming(
+    emu: &RunningEmulator,
+    c: &Conversation,
+    kind: &str,
+    user: &str,
+    millis_before_end: i64,
+) -> Value {
+    let id = c.id_string();
+    let mut payload = if kind == "acw" {
+        events::acw_payload(&emu.state.org, c)
+    } else {
+        events::user_end_payload(&emu.state.org, c)
+    };
+    payload["userId"] = json!(user);
+    payload["eventTime"] = json!(c.end().timestamp_millis() - millis_before_end);
+    events::notification(
+        &events::detail_topic(&id, kind),
+        payload,
+        &format!("corr-{kind}-{user}"),
+        &c.end().to_rfc3339(),
+    )
+}
+
+#[tokio::test]
+async fn on_a_transferred_call_the_last_agent_to_wrap_up_is_credited_as_the_batch_would() {
+    let emu = start(small_config(46)).await;
+    let (sink, url) = spawn_sink(None).await;
+    // No STA fetch while the events are posted: the score comes by webhook.
+    let t = TestApp::started(|s| {
+        configure(s, &emu, &url, 5_000, 10_000);
+        s.webhook.sta_retry_delay = Duration::from_secs(60).into();
+    })
+    .await;
+    let c = analysed(&emu, 3);
+    let id = c.id_string();
+    // Heard out of order: the second agent's wrap-up first, the first agent's (five minutes
+    // earlier, at the transfer) after it, then a leg end of a third that came later still.
+    let second = detail_naming(&emu, &c, "acw", "agent-after-transfer", 0);
+    let first = detail_naming(&emu, &c, "acw", "agent-before-transfer", 300_000);
+    let leg = detail_naming(&emu, &c, "user.end", "agent-consulted", -10_000);
+    assert_eq!(t.post_webhook(&second).await.0, 202);
+    assert_eq!(
+        t.post_webhook(&first).await.0,
+        202,
+        "another agent's .acw of the conversation is heard, not a duplicate"
+    );
+    assert_eq!(
+        t.post_webhook(&first).await.0,
+        200,
+        "the same .acw again is"
+    );
+    assert_eq!(t.post_webhook(&leg).await.0, 202);
+    assert_eq!(
+        t.post_webhook(&sentiment_notification(&emu, &c)).await.0,
+        202
+    );
+    let got = deliveries_for(&sink, &id, Duration::from_secs(8)).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["agent_id"], "agent-after-transfer", "{got:?}");
+    assert_eq!(got[0]["attribution"], "acw");
+    // Neither the earlier .acw nor the leg end relinked the score.
+    let links: Vec<Value> = t
+        .journal()
+        .into_iter()
+        .filter(|r| r["type"] == "attributed")
+        .collect();
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(links[0]["agent_id"], "agent-after-transfer");
+}
+
+#[tokio::test]
+async fn a_later_agents_acw_after_the_score_went_out_relinks_the_stored_score() {
+    let emu = start(small_config(47)).await;
+    let (sink, url) = spawn_sink(None).await;
+    let t = TestApp::started(|s| {
+        configure(s, &emu, &url, 5_000, 10_000);
+        s.webhook.sta_retry_delay = Duration::from_secs(60).into();
+    })
+    .await;
+    let c = analysed(&emu, 4);
+    let id = c.id_string();
+    let first = detail_naming(&emu, &c, "acw", "agent-before-transfer", 300_000);
+    assert_eq!(t.post_webhook(&first).await.0, 202);
+    assert_eq!(
+        t.post_webhook(&sentiment_notification(&emu, &c)).await.0,
+        202
+    );
+    let got = deliveries_for(&sink, &id, Duration::from_secs(8)).await;
+    assert_eq!(got[0]["agent_id"], "agent-before-transfer");
+    let second = detail_naming(&emu, &c, "acw", "agent-after-transfer", 0);
+    assert_eq!(t.post_webhook(&second).await.0, 202);
+    let late = crate::helpers::poll(Duration::from_secs(8), async || {
+        t.journal()
+            .into_iter()
+            .find(|r| r["type"] == "attributed" && r["late"] == true)
+    })
+    .await
+    .expect("a late link");
+    assert_eq!(late["agent_id"], "agent-after-transfer", "{late}");
+    let store = genesys_sentiment::store::Store::open(&format!(
+        "sqlite://{}/genesys-sentiment.db",
+        t.dir.path().display()
+    ))
+    .await
+    .unwrap();
+    let row = crate::helpers::poll(Duration::from_secs(10), async || {
+        store
+            .conversation(&id)
+            .await
+            .unwrap()
+            .filter(|r| r["agent_id"].as_deref() == Some("agent-after-transfer"))
+    })
+    .await;
+    assert!(row.is_some(), "reports credit the last agent");
+    assert_eq!(
+        sink.events().len(),
+        1,
+        "the delivery made is not sent again"
+    );
+}
