@@ -324,8 +324,43 @@ pub fn redact_url(value: &str) -> String {
 }
 
 /// Turns a `config` crate error into one message that names the key.
+/// A parser's message without the values it quotes: a TOML error shows the offending line
+/// of the file (the `N | …` and caret lines), and serde's type errors quote the string it
+/// could not use (`invalid type: string "…"`). Either may be a secret (a token with a `\`,
+/// a secret given as a string where a list is expected), and the message goes to stderr,
+/// which is logged. Where the error is stays: line and column, the key.
+fn without_values(text: &str) -> String {
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            let t = line.trim_start();
+            let gutter = t.trim_start_matches(|c: char| c.is_ascii_digit());
+            !(t.starts_with('|') || (gutter.len() < t.len() && gutter.starts_with(" |")))
+        })
+        .collect();
+    let mut out = kept.join("\n");
+    for what in [" string \"", " char '"] {
+        let quote = what.chars().last().unwrap_or('"');
+        while let Some(start) = out.find(what) {
+            let value_start = start + what.len();
+            // The value ends at the quote before ", expected …" (or the last quote).
+            let rest = &out[value_start..];
+            let end = rest
+                .find(&format!("{quote}, expected"))
+                .or_else(|| rest.rfind(quote))
+                .unwrap_or(rest.len());
+            let after = (value_start + end + quote.len_utf8()).min(out.len());
+            out.replace_range(
+                start..after,
+                &format!("{} (value not shown)", &what[..what.len() - 2]),
+            );
+        }
+    }
+    out
+}
+
 fn describe(error: &config::ConfigError) -> ConfigError {
-    let text = error.to_string();
+    let text = without_values(&error.to_string());
     // Unknown keys: serde says "unknown field `x`, expected ..."; config appends the path.
     if let Some(field) = text
         .split("unknown field `")

@@ -557,3 +557,32 @@ fn the_region_can_be_written_as_the_domain_of_the_orgs_web_address() {
         "{err}"
     );
 }
+
+#[test]
+fn a_malformed_configuration_names_the_place_but_never_quotes_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    for (toml, place) in [
+        // A backslash in a basic string: TOML shows the offending line.
+        (
+            "[server]\nadmin_token = \"Adm1n\\Token-0123456789\"\n",
+            "line 2",
+        ),
+        ("[genesys]\nclient_secret = Token-0123456789\n", "line 2"),
+        ("[genesys]\nclient_secret = \"Token-0123456789\n", "line 2"),
+        // A secret given as a string where a list is expected: serde quotes the string.
+        (
+            "[webhook]\nstandard_webhooks_secrets = \"whsec_Token-0123456789\"\n",
+            "webhook.standard_webhooks_secrets",
+        ),
+    ] {
+        std::fs::write(&file, toml).unwrap();
+        for command in ["check-config", "serve", "doctor"] {
+            let out = run_bin(&["--config", file.to_str().unwrap(), command], &[]);
+            assert_eq!(out.status.code(), Some(2), "{toml}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!err.contains("Token-0123456789"), "{command} {toml}: {err}");
+            assert!(err.contains(place), "{command} {toml}: {err}");
+        }
+    }
+}
