@@ -132,13 +132,8 @@ pub fn table(report: &TrendReport, max_rows: usize, extra: Option<&ExtraColumn<'
         }
         out.push('\n');
         for g in rows.iter().take(max_rows) {
-            let name: String = g
-                .label
-                .as_deref()
-                .unwrap_or(&g.key)
-                .chars()
-                .take(28)
-                .collect();
+            // Names and keys come from Genesys or an input file: no terminal escapes.
+            let name = crate::domain::printable(g.label.as_deref().unwrap_or(&g.key), 28);
             let _ = write!(
                 out,
                 "{:<28} {:>6} {:>5} {:>5} {:>5} {} {} {} {} {} {}  {:<15}",
@@ -227,8 +222,8 @@ pub fn csv(report: &TrendReport) -> String {
     for g in &report.groups {
         let _ = w.write_record([
             g.dimension.as_str().to_owned(),
-            g.key.clone(),
-            g.label.clone().unwrap_or_default(),
+            spreadsheet_text(&g.key),
+            spreadsheet_text(g.label.as_deref().unwrap_or_default()),
             g.current.n.to_string(),
             g.previous.n.to_string(),
             g.positive_count.to_string(),
@@ -261,5 +256,17 @@ pub fn render(report: &TrendReport, format: Format) -> String {
         Format::Table => table(report, usize::MAX, None),
         Format::Json => json(report),
         Format::Csv => csv(report),
+    }
+}
+
+/// A text cell a spreadsheet will not run: one that starts like a formula (`=`, `+`, `-`,
+/// `@`, a tab or a carriage return) is prefixed with `'`, and control characters are written
+/// as escapes.
+fn spreadsheet_text(text: &str) -> String {
+    let text = crate::domain::printable(text, usize::MAX);
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
     }
 }

@@ -432,7 +432,7 @@ impl TrendReport {
             .map(|g| {
                 format!(
                     "{} ({:+.1})",
-                    g.label.as_deref().unwrap_or(&g.key),
+                    crate::domain::printable(g.label.as_deref().unwrap_or(&g.key), 100),
                     g.verdict.effect_points.unwrap_or(0.0)
                 )
             })

@@ -62,7 +62,10 @@ impl GenesysClient {
                 listing
                     .entities
                     .into_iter()
-                    .filter_map(|e| Some((e.id, e.name?))),
+                    // A name is shown in terminals, log lines and spreadsheets: control
+                    // characters (a terminal escape, a newline forging a log line) are
+                    // written as escapes, and a name is at most 200 characters.
+                    .filter_map(|e| Some((e.id, crate::domain::printable(&e.name?, 200)))),
             );
         }
         Ok(out)

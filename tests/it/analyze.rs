@@ -274,3 +274,57 @@ async fn analyze_against_a_failing_org_exits_non_zero_with_a_clear_message() {
     let (code, err) = failing_analyze(|_| {}, ok_secret).await;
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn names_cannot_drive_the_terminal_forge_a_row_or_plant_a_spreadsheet_formula() {
+    use std::fmt::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = [
+        "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[31mFAKE ROW\u{1b}[0m",
+        "=HYPERLINK(\"http://evil.example/\",\"click\")",
+        "a\nOVERALL  9999  forged",
+    ];
+    let mut text = String::new();
+    for day in 0..14 {
+        for (i, agent) in hostile.iter().enumerate() {
+            for k in 0..5 {
+                let record = serde_json::json!({
+                    "conversation_id": format!("c-{day}-{i}-{k}"),
+                    "agent_id": agent,
+                    "time": format!("2026-05-{:02}T10:{:02}:00Z", day + 1, k),
+                    "raw_score": (k as f64 - 2.0) / 10.0,
+                });
+                let _ = writeln!(text, "{record}");
+            }
+        }
+    }
+    let input = dir.path().join("hostile.jsonl");
+    std::fs::write(&input, text).unwrap();
+    let input = input.to_str().unwrap();
+    let table = run_bin(&["analyze", "--input", input, "--format", "table"], &[]);
+    assert!(table.status.success());
+    let out = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        !out.contains('\u{1b}'),
+        "no escape reaches the terminal: {out:?}"
+    );
+    assert!(!out.contains('\u{7}'), "{out:?}");
+    assert!(
+        !out.lines().any(|l| l.starts_with("OVERALL  9999")),
+        "no forged row: {out}"
+    );
+    let csv = run_bin(&["analyze", "--input", input, "--format", "csv"], &[]);
+    assert!(csv.status.success());
+    let out = String::from_utf8_lossy(&csv.stdout);
+    let mut reader = csv::Reader::from_reader(out.as_bytes());
+    let keys: Vec<String> = reader.records().map(|r| r.unwrap()[1].to_owned()).collect();
+    assert!(
+        keys.iter().any(|k| k.starts_with("'=HYPERLINK")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .all(|k| !k.starts_with('=') && !k.contains('\n')),
+        "{keys:?}"
+    );
+}
