@@ -60,6 +60,36 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// A peer's JSON answer with every string in it cleared of `secrets` (each occurrence
+/// becomes [`REDACTED`]): what a peer echoes back (a login host repeating the client
+/// secret, an API repeating the `Authorization` header) is logged, shown in `/v1/runs` and
+/// journaled for good. Secrets shorter than 4 characters are not looked for. An answer that
+/// is not JSON comes back as it was (it is not read as JSON either).
+pub fn redact_json(body: &[u8], secrets: &[&str]) -> Vec<u8> {
+    let secrets: Vec<&str> = secrets.iter().copied().filter(|s| s.len() >= 4).collect();
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return body.to_vec();
+    };
+    fn walk(value: &mut serde_json::Value, secrets: &[&str]) {
+        match value {
+            serde_json::Value::String(s) => {
+                for secret in secrets {
+                    if s.contains(secret) {
+                        *s = s.replace(secret, REDACTED);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| walk(v, secrets)),
+            serde_json::Value::Object(map) => {
+                map.values_mut().for_each(|v| walk(v, secrets));
+            }
+            _ => {}
+        }
+    }
+    walk(&mut value, &secrets);
+    serde_json::to_vec(&value).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

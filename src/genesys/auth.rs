@@ -70,6 +70,8 @@ pub struct TokenCache {
     login_host: String,
     client_id: String,
     client_secret: Secret,
+    /// `base64(client_id:client_secret)`, as the token request's Basic header carries it.
+    basic_credential: String,
     skew: Duration,
     default_lifetime: Duration,
     retry: RetryPolicy,
@@ -90,6 +92,27 @@ pub struct TokenCache {
 /// The longest token lifetime believed (Genesys issues at most 48 hours); a longer
 /// `expires_in` counts as this.
 const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 86_400);
+
+impl TokenCache {
+    /// What a peer's error text must never carry: the client secret, the Basic credential
+    /// made of it, and the current token.
+    fn hidden(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        if let Some(secret) = self.client_secret.expose() {
+            out.push(secret);
+        }
+        out.push(self.basic_credential.as_str());
+        out
+    }
+
+    /// [`TokenCache::hidden`] with `token` (the one a failed request carried): for the
+    /// error answers of the API.
+    pub(crate) fn redact_answer(&self, body: &[u8], token: &AccessToken) -> Vec<u8> {
+        let mut hidden = self.hidden();
+        hidden.push(token.value.expose_secret());
+        crate::domain::secret::redact_json(body, &hidden)
+    }
+}
 
 impl std::fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -124,7 +147,16 @@ impl TokenCache {
         metrics: Metrics,
     ) -> TokenCache {
         let login_host = settings.token_url.host_str().unwrap_or("login").to_owned();
+        let basic_credential = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                settings.client_id,
+                settings.client_secret.expose().unwrap_or_default()
+            ))
+        };
         TokenCache {
+            basic_credential,
             http,
             token_url: settings.token_url,
             login_host,
@@ -313,7 +345,9 @@ impl TokenCache {
                 };
                 return Err((error, retry_after));
             }
-            let body: AuthErrorResponse = serde_json::from_slice(&bytes).unwrap_or_default();
+            let body: AuthErrorResponse =
+                serde_json::from_slice(&crate::domain::secret::redact_json(&bytes, &self.hidden()))
+                    .unwrap_or_default();
             let error = GenesysError::Auth {
                 login_host: self.login_host.clone(),
                 status,

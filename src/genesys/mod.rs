@@ -480,6 +480,8 @@ impl GenesysClient {
                 body,
             });
         }
+        // A peer may echo the request's token (or the client secret) in its error.
+        let body = inner.tokens.redact_answer(&body, token);
         let failure = api_failure(endpoint, status, &headers, &body);
         let retry_after = headers
             .get(reqwest::header::RETRY_AFTER)

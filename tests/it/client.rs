@@ -655,6 +655,54 @@ async fn no_log_line_error_or_debug_output_contains_the_secret_or_a_token() {
     }
 }
 
+#[tokio::test]
+async fn a_peer_that_echoes_the_secret_or_the_token_in_its_error_has_it_redacted() {
+    use base64::Engine;
+    let fake = FakeGenesys::start().await;
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("fake-client-id:{CLIENT_SECRET}"));
+    // The API repeats the request's Authorization header, in the message and deeper in.
+    fake.handler(STA, |seen| {
+        let echoed = seen.authorization.clone().unwrap_or_default();
+        Reply::json(
+            400,
+            json!({"message": format!("bad request with {echoed}"), "code": "bad.request",
+                   "status": 400, "messageParams": {"header": echoed}}),
+        )
+    });
+    let client = fake.client(|_| {});
+    let err = client.conversation_sentiment("c-1").await.unwrap_err();
+    let mut outputs = vec![err.to_string(), format!("{err:?}")];
+    assert!(err.to_string().contains("[redacted]"), "{err}");
+    // The login host repeats the client secret and the Basic credential.
+    fake.script(
+        "/oauth/token",
+        [Reply::json(
+            400,
+            json!({"error": "invalid_client",
+                   "error_description": format!("secret '{CLIENT_SECRET}' or Basic {basic} is not valid")}),
+        )],
+    );
+    let fresh = fake.client(|_| {});
+    let err = fresh.conversation_sentiment("c-1").await.unwrap_err();
+    assert!(matches!(err, GenesysError::Auth { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("is not valid"),
+        "the reason stays: {err}"
+    );
+    outputs.push(err.to_string());
+    outputs.push(format!("{err:?}"));
+    let everything = outputs.join("\n");
+    assert!(!everything.contains(CLIENT_SECRET), "{everything}");
+    assert!(!everything.contains(&basic), "{everything}");
+    for t in fake.tokens_issued() {
+        assert!(
+            !everything.contains(&t),
+            "access token {t} leaked: {everything}"
+        );
+    }
+}
+
 /// A job submission answered 2xx has made its job, even when the answer is unreadable: it
 /// is not sent again (each copy would be another job against the concurrent-job limit).
 #[tokio::test]
