@@ -77,9 +77,11 @@ fn only_this_conversation(e: &GenesysError) -> bool {
     use crate::genesys::ErrorKind;
     match e.kind() {
         ErrorKind::Decode | ErrorKind::InvalidQuery => true,
+        // A 404 that reaches here is not Genesys's "not found" (that one is "not analysed"):
+        // a proxy's page or a wrong base URL, which every conversation would meet.
         ErrorKind::Api => e
             .status()
-            .is_some_and(|s| (400..500).contains(&s) && ![401, 403, 429].contains(&s)),
+            .is_some_and(|s| (400..500).contains(&s) && ![401, 403, 404, 429].contains(&s)),
         _ => false,
     }
 }
@@ -704,6 +706,37 @@ fn cell_stats(
 mod tests {
     use super::*;
     use crate::domain::ScoreScale;
+
+    #[test]
+    fn a_404_not_from_genesys_stops_the_run_instead_of_giving_up_on_the_conversation() {
+        let api = |status, code: Option<&str>| {
+            GenesysError::Api(Box::new(crate::genesys::ApiFailure {
+                endpoint: crate::genesys::Endpoint::StaConversation,
+                status,
+                code: code.map(str::to_owned),
+                message: None,
+                correlation_id: None,
+                body: None,
+            }))
+        };
+        assert!(only_this_conversation(&api(400, Some("bad.request"))));
+        assert!(!only_this_conversation(&api(404, None)), "a proxy's 404");
+        assert!(!only_this_conversation(&api(429, None)));
+        let genesys_404 = crate::genesys::ApiFailure {
+            endpoint: crate::genesys::Endpoint::StaConversation,
+            status: 404,
+            code: Some("resource.not.found".into()),
+            message: None,
+            correlation_id: None,
+            body: None,
+        };
+        assert!(genesys_404.is_genesys_not_found());
+        let proxy_404 = crate::genesys::ApiFailure {
+            code: None,
+            ..genesys_404
+        };
+        assert!(!proxy_404.is_genesys_not_found());
+    }
 
     fn cell(
         metric: &str,

@@ -35,7 +35,7 @@ impl GenesysClient {
             .await
         {
             Ok(c) => Ok(Some(c)),
-            Err(GenesysError::Api(f)) if f.status == 404 => Ok(None),
+            Err(GenesysError::Api(f)) if f.is_genesys_not_found() => Ok(None),
             Err(e) => Err(e),
         }
     }

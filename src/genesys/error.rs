@@ -63,6 +63,20 @@ pub struct ApiFailure {
     pub body: Option<ErrorBody>,
 }
 
+impl ApiFailure {
+    /// A 404 that Genesys itself gave: its error body's `code` says not found
+    /// (`resource.not.found`, docs/genesys-api.md §4.1). A 404 without one (a proxy's or load
+    /// balancer's page, a wrong `genesys.base_url`) is an error, not "no such resource": read
+    /// as "not analysed" it would give up on every score for good.
+    pub fn is_genesys_not_found(&self) -> bool {
+        self.status == 404
+            && self
+                .code
+                .as_deref()
+                .is_some_and(|c| c.ends_with("not.found") || c.ends_with("not_found"))
+    }
+}
+
 impl fmt::Display for ApiFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} answered {}", self.endpoint.describe(), self.status)?;

@@ -63,7 +63,9 @@ impl GenesysClient {
             .await;
         let metrics = match result {
             Ok(m) => m,
-            Err(GenesysError::Api(f)) if f.status == 404 => return Ok(StaOutcome::NotAnalysed),
+            Err(GenesysError::Api(f)) if f.is_genesys_not_found() => {
+                return Ok(StaOutcome::NotAnalysed);
+            }
             Err(e) => return Err(e),
         };
         let scale = self.sentiment_scale();

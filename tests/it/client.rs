@@ -535,12 +535,27 @@ async fn sta_404_is_not_analysed_and_aggregates_decode_per_group() {
             "status": 404, "messageParams": {"id": "missing"}}),
         ),
     );
+    // A 404 that is not Genesys's (a proxy's page, a wrong base URL): an error, never "not
+    // analysed", which would give up on the score for good.
+    fake.default_reply(
+        "/api/v2/speechandtextanalytics/conversations/behind-a-proxy",
+        Reply {
+            status: 404,
+            headers: vec![("content-type".into(), "text/html".into())],
+            body: "<html><body><h1>404 Not Found</h1>nginx</body></html>".into(),
+        },
+    );
     fake.default_reply(STA, Reply::json(200, sta_body(-0.35)));
     let client = fake.client(|s| s.genesys.aggregate_scale = ScoreScale::Percent);
     assert_eq!(
         client.conversation_sentiment("missing").await.unwrap(),
         StaOutcome::NotAnalysed
     );
+    let err = client
+        .conversation_sentiment("behind-a-proxy")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err}");
     let StaOutcome::Analysed(s) = client.conversation_sentiment("c-1").await.unwrap() else {
         panic!("analysed")
     };
