@@ -172,7 +172,19 @@ impl GenesysClient {
             match status.state.as_str() {
                 "FULFILLED" => return Ok(status),
                 "QUEUED" | "PENDING" => {}
+                "FAILED" | "CANCELLED" | "EXPIRED" => {
+                    return Err(GenesysError::Job {
+                        job_id: crate::domain::printable(job_id, 100),
+                        state: status.state.clone(),
+                        message: status
+                            .error_message
+                            .map(|m| crate::domain::printable(&m, 500)),
+                    });
+                }
                 other => {
+                    // A state this build does not know (RUNNING, say) may be a job still
+                    // at work: given up on, so cancelled like a timed-out one.
+                    self.cancel_details_job(job_id).await;
                     // Peer text, bound for logs and the run's record: escaped and cut.
                     return Err(GenesysError::Job {
                         job_id: crate::domain::printable(job_id, 100),
@@ -245,6 +257,8 @@ impl GenesysClient {
             started: bool,
             pages: u32,
             empty_in_a_row: u32,
+            /// Digests of the cursors already followed (a cycle A, B, A… never ends).
+            cursors: std::collections::HashSet<u128>,
             buffer: std::collections::VecDeque<AnalyticsConversation>,
         }
         let state = State {
@@ -254,6 +268,7 @@ impl GenesysClient {
             started: false,
             pages: 0,
             empty_in_a_row: 0,
+            cursors: Default::default(),
             buffer: Default::default(),
         };
         futures_util::stream::try_unfold(state, |mut s| async move {
@@ -277,9 +292,11 @@ impl GenesysClient {
                 } else {
                     0
                 };
-                // A cursor that does not move on, pages that stay empty, or more pages
-                // than a job can hold: the listing would never end.
-                let stuck = next.is_some() && next == s.cursor;
+                // A cursor already followed (the same again, or a cycle), pages that stay
+                // empty, or more pages than a job can hold: the listing would never end.
+                let stuck = next
+                    .as_deref()
+                    .is_some_and(|c| !s.cursors.insert(crate::domain::events::key_digest(c)));
                 if stuck || s.empty_in_a_row > MAX_EMPTY_JOB_PAGES || s.pages > MAX_JOB_PAGES {
                     return Err(GenesysError::Job {
                         job_id: s.job_id.clone(),
@@ -288,7 +305,7 @@ impl GenesysClient {
                             "the results did not end after {} pages ({}); the job is not trusted, and the run retries it",
                             s.pages,
                             if stuck {
-                                "the same cursor twice"
+                                "a cursor already followed"
                             } else if s.empty_in_a_row > MAX_EMPTY_JOB_PAGES {
                                 "empty pages with a cursor"
                             } else {

@@ -401,7 +401,10 @@ async fn job_results_that_never_end_are_an_error_not_an_endless_run() {
         .try_collect::<Vec<_>>()
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("the same cursor twice"), "{err}");
+    assert!(
+        err.to_string().contains("a cursor already followed"),
+        "{err}"
+    );
     assert_eq!(fake.seen(results).len(), 2);
     // A new cursor each time, but never a row.
     let n = std::sync::atomic::AtomicU64::new(0);
@@ -419,6 +422,26 @@ async fn job_results_that_never_end_are_an_error_not_an_endless_run() {
         .unwrap_err();
     assert!(err.to_string().contains("empty pages"), "{err}");
     assert_eq!(fake.seen(results).len(), 2 + 4);
+    // Cursors that cycle (A, B, A, …), with rows: stopped at the first repeat.
+    let n = std::sync::atomic::AtomicU64::new(0);
+    fake.handler(results, move |_| {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Reply::json(
+            200,
+            json!({"conversations": [{"conversationId": format!("r-{i}")}],
+                   "cursor": if i % 2 == 0 { "A" } else { "B" }}),
+        )
+    });
+    let err = client
+        .details_job_results("job-9".into())
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("a cursor already followed"),
+        "{err}"
+    );
+    assert_eq!(fake.seen(results).len(), 2 + 4 + 3, "A, B, then A again");
 }
 
 #[tokio::test]
@@ -521,6 +544,25 @@ async fn an_async_job_is_followed_through_states_and_cursor_pages() {
         err.to_string()
             .contains("Query exceeded maximum result size"),
         "{err}"
+    );
+    assert!(
+        fake.seen(&format!("{jobs}/job-2"))
+            .iter()
+            .all(|r| r.method != "DELETE"),
+        "a failed job is not cancelled"
+    );
+    // A state this build does not know: given up on, and cancelled.
+    fake.script(
+        &format!("{jobs}/job-3"),
+        [Reply::json(200, json!({"state": "RUNNING"}))],
+    );
+    let err = client.wait_for_job("job-3").await.unwrap_err();
+    assert!(err.to_string().contains("RUNNING"), "{err}");
+    assert!(
+        fake.seen(&format!("{jobs}/job-3"))
+            .iter()
+            .any(|r| r.method == "DELETE"),
+        "the job is cancelled"
     );
 }
 
