@@ -429,7 +429,7 @@ async fn job_results_that_never_end_are_an_error_not_an_endless_run() {
         Reply::json(
             200,
             json!({"conversations": [{"conversationId": format!("r-{i}")}],
-                   "cursor": if i % 2 == 0 { "A" } else { "B" }}),
+                   "cursor": if i.is_multiple_of(2) { "A" } else { "B" }}),
         )
     });
     let err = client
