@@ -166,7 +166,7 @@ async fn a_token_lifetime_of_u64_max_is_cached_without_a_panic() {
         "/api/v2/speechandtextanalytics/conversations/c-1",
         Reply::json(
             404,
-            json!({"message": "no such conversation", "status": 404}),
+            json!({"message": "no such conversation", "code": "resource.not.found", "status": 404}),
         ),
     );
     let client = fake.client(|_| {});
