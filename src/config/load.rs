@@ -323,7 +323,6 @@ pub fn redact_url(value: &str) -> String {
     }
 }
 
-/// Turns a `config` crate error into one message that names the key.
 /// A parser's message without the values it quotes: a TOML error shows the offending line
 /// of the file (the `N | …` and caret lines), and serde's type errors quote the string it
 /// could not use (`invalid type: string "…"`). Either may be a secret (a token with a `\`,
@@ -359,6 +358,7 @@ fn without_values(text: &str) -> String {
     out
 }
 
+/// Turns a `config` crate error into one message that names the key.
 fn describe(error: &config::ConfigError) -> ConfigError {
     let text = without_values(&error.to_string());
     // Unknown keys: serde says "unknown field `x`, expected ..."; config appends the path.

@@ -97,12 +97,10 @@ impl TokenCache {
     /// What a peer's error text must never carry: the client secret, the Basic credential
     /// made of it, and the current token.
     fn hidden(&self) -> Vec<&str> {
-        let mut out = Vec::new();
-        if let Some(secret) = self.client_secret.expose() {
-            out.push(secret);
+        match self.client_secret.expose() {
+            Some(secret) => vec![secret, self.basic_credential.as_str()],
+            None => Vec::new(),
         }
-        out.push(self.basic_credential.as_str());
-        out
     }
 
     /// [`TokenCache::hidden`] with `token` (the one a failed request carried): for the

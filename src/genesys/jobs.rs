@@ -172,19 +172,12 @@ impl GenesysClient {
             match status.state.as_str() {
                 "FULFILLED" => return Ok(status),
                 "QUEUED" | "PENDING" => {}
-                "FAILED" | "CANCELLED" | "EXPIRED" => {
-                    return Err(GenesysError::Job {
-                        job_id: crate::domain::printable(job_id, 100),
-                        state: status.state.clone(),
-                        message: status
-                            .error_message
-                            .map(|m| crate::domain::printable(&m, 500)),
-                    });
-                }
                 other => {
-                    // A state this build does not know (RUNNING, say) may be a job still
-                    // at work: given up on, so cancelled like a timed-out one.
-                    self.cancel_details_job(job_id).await;
+                    if !matches!(other, "FAILED" | "CANCELLED" | "EXPIRED") {
+                        // A state this build does not know (RUNNING, say) may be a job
+                        // still at work: given up on, so cancelled like a timed-out one.
+                        self.cancel_details_job(job_id).await;
+                    }
                     // Peer text, bound for logs and the run's record: escaped and cut.
                     return Err(GenesysError::Job {
                         job_id: crate::domain::printable(job_id, 100),

@@ -340,7 +340,7 @@ impl Attributor {
         if event.agent_id.is_none() {
             return;
         }
-        let held = {
+        let (held, same) = {
             let mut s = self.inner.state.lock().expect("attribution lock");
             let before = s.known.get(&event.conversation_id);
             if before.is_some_and(|k| k.rank() > event.rank()) {
@@ -364,17 +364,15 @@ impl Attributor {
                 self.inner.timing.max_known,
             );
             let held = s.held.remove(&event.conversation_id);
-            if same && held.is_none() {
-                // The score went out with this agent and queue already.
-                drop(s);
-                warn_forgotten(forgotten);
-                return;
-            }
             self.inner.metrics.attribution_held.set(s.held.len() as i64);
             drop(s);
             warn_forgotten(forgotten);
-            held
+            (held, same)
         };
+        if same && held.is_none() {
+            // The score went out with this agent and queue already.
+            return;
+        }
         let decision = Decision {
             agent_id: event.agent_id.clone(),
             queue_id: event.queue_id.clone(),
