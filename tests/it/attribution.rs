@@ -407,21 +407,9 @@ async fn the_stored_score_behind_reports_carries_the_agent_the_acw_named() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["agent_id"], named);
 
-    let store = genesys_sentiment::store::Store::open(&format!(
-        "sqlite://{}/genesys-sentiment.db",
-        t.dir.path().display()
-    ))
-    .await
-    .unwrap();
-    let row = crate::helpers::poll(Duration::from_secs(10), async || {
-        store
-            .conversation(&id)
-            .await
-            .unwrap()
-            .filter(|r| r["source"].is_some())
-    })
-    .await
-    .expect("the fetched score reached the store");
+    let row = stored_row(&t, &id, |r| r["source"].is_some())
+        .await
+        .expect("the fetched score reached the store");
     assert_eq!(row["agent_id"].as_deref(), Some(named), "{row:?}");
     assert_eq!(row["attribution"].as_deref(), Some("acw"), "{row:?}");
     assert_eq!(
@@ -429,6 +417,38 @@ async fn the_stored_score_behind_reports_carries_the_agent_the_acw_named() {
         Some("sta"),
         "fetched after the customer.end: {row:?}"
     );
+}
+
+/// The conversation's row in the test app's store once `ready` holds (within 10 s).
+async fn stored_row(
+    t: &TestApp,
+    id: &str,
+    ready: impl Fn(&std::collections::HashMap<&'static str, Option<String>>) -> bool,
+) -> Option<std::collections::HashMap<&'static str, Option<String>>> {
+    let store = genesys_sentiment::store::Store::open(&format!(
+        "sqlite://{}/genesys-sentiment.db",
+        t.dir.path().display()
+    ))
+    .await
+    .unwrap();
+    crate::helpers::poll(Duration::from_secs(10), async || {
+        store.conversation(id).await.unwrap().filter(&ready)
+    })
+    .await
+}
+
+/// A sink and the daemon with no STA fetch while a test posts its events (the score comes
+/// by webhook).
+async fn scores_by_webhook_only(
+    emu: &RunningEmulator,
+) -> (genesys_sentiment::emulator::sink::Sink, TestApp) {
+    let (sink, url) = spawn_sink(None).await;
+    let t = TestApp::started(|s| {
+        configure(s, emu, &url, 5_000, 10_000);
+        s.webhook.sta_retry_delay = Duration::from_secs(60).into();
+    })
+    .await;
+    (sink, t)
 }
 
 /// An `.acw` (or other detail event) of `c` naming `user` at `millis_before_end` before the
@@ -459,13 +479,7 @@ fn detail_naming(
 #[tokio::test]
 async fn on_a_transferred_call_the_last_agent_to_wrap_up_is_credited_as_the_batch_would() {
     let emu = start(small_config(46)).await;
-    let (sink, url) = spawn_sink(None).await;
-    // No STA fetch while the events are posted: the score comes by webhook.
-    let t = TestApp::started(|s| {
-        configure(s, &emu, &url, 5_000, 10_000);
-        s.webhook.sta_retry_delay = Duration::from_secs(60).into();
-    })
-    .await;
+    let (sink, t) = scores_by_webhook_only(&emu).await;
     let c = analysed(&emu, 3);
     let id = c.id_string();
     // Heard out of order: the second agent's wrap-up first, the first agent's (five minutes
@@ -506,12 +520,7 @@ async fn on_a_transferred_call_the_last_agent_to_wrap_up_is_credited_as_the_batc
 #[tokio::test]
 async fn a_later_agents_acw_after_the_score_went_out_relinks_the_stored_score() {
     let emu = start(small_config(47)).await;
-    let (sink, url) = spawn_sink(None).await;
-    let t = TestApp::started(|s| {
-        configure(s, &emu, &url, 5_000, 10_000);
-        s.webhook.sta_retry_delay = Duration::from_secs(60).into();
-    })
-    .await;
+    let (sink, t) = scores_by_webhook_only(&emu).await;
     let c = analysed(&emu, 4);
     let id = c.id_string();
     let first = detail_naming(&emu, &c, "acw", "agent-before-transfer", 300_000);
@@ -532,18 +541,8 @@ async fn a_later_agents_acw_after_the_score_went_out_relinks_the_stored_score() 
     .await
     .expect("a late link");
     assert_eq!(late["agent_id"], "agent-after-transfer", "{late}");
-    let store = genesys_sentiment::store::Store::open(&format!(
-        "sqlite://{}/genesys-sentiment.db",
-        t.dir.path().display()
-    ))
-    .await
-    .unwrap();
-    let row = crate::helpers::poll(Duration::from_secs(10), async || {
-        store
-            .conversation(&id)
-            .await
-            .unwrap()
-            .filter(|r| r["agent_id"].as_deref() == Some("agent-after-transfer"))
+    let row = stored_row(&t, &id, |r| {
+        r["agent_id"].as_deref() == Some("agent-after-transfer")
     })
     .await;
     assert!(row.is_some(), "reports credit the last agent");

@@ -657,7 +657,6 @@ async fn sta_404_is_not_analysed_and_aggregates_decode_per_group() {
 
 #[tokio::test]
 async fn no_log_line_error_or_debug_output_contains_the_secret_or_a_token() {
-    use base64::Engine;
     let logs = crate::helpers::captured_logs();
     let fake = FakeGenesys::start().await;
     fake.script(
@@ -698,26 +697,40 @@ async fn no_log_line_error_or_debug_output_contains_the_secret_or_a_token() {
 
     let tokens = fake.tokens_issued();
     assert!(tokens.len() >= 2, "tokens were issued and used: {tokens:?}");
-    let basic =
-        base64::engine::general_purpose::STANDARD.encode(format!("fake-client-id:{CLIENT_SECRET}"));
     let everything = outputs.join("\n");
     assert!(
         everything.contains("Fetched a Genesys access token"),
         "logs were captured"
     );
-    assert!(!everything.contains(CLIENT_SECRET), "client secret leaked");
-    assert!(!everything.contains(&basic), "basic credentials leaked");
-    for t in tokens {
-        assert!(!everything.contains(&t), "access token {t} leaked");
+    assert_no_credential_in(&everything, &fake);
+}
+
+/// The fake client's credential (its secret, its Basic header value, every token issued)
+/// appears nowhere in `text`.
+fn assert_no_credential_in(text: &str, fake: &FakeGenesys) {
+    assert!(
+        !text.contains(CLIENT_SECRET),
+        "client secret leaked: {text}"
+    );
+    assert!(
+        !text.contains(&basic_credential()),
+        "basic credentials leaked: {text}"
+    );
+    for t in fake.tokens_issued() {
+        assert!(!text.contains(&t), "access token {t} leaked: {text}");
     }
+}
+
+/// `base64(client id:secret)` of the fake client.
+fn basic_credential() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("fake-client-id:{CLIENT_SECRET}"))
 }
 
 #[tokio::test]
 async fn a_peer_that_echoes_the_secret_or_the_token_in_its_error_has_it_redacted() {
-    use base64::Engine;
     let fake = FakeGenesys::start().await;
-    let basic =
-        base64::engine::general_purpose::STANDARD.encode(format!("fake-client-id:{CLIENT_SECRET}"));
+    let basic = basic_credential();
     // The API repeats the request's Authorization header, in the message and deeper in.
     fake.handler(STA, |seen| {
         let echoed = seen.authorization.clone().unwrap_or_default();
@@ -749,15 +762,7 @@ async fn a_peer_that_echoes_the_secret_or_the_token_in_its_error_has_it_redacted
     );
     outputs.push(err.to_string());
     outputs.push(format!("{err:?}"));
-    let everything = outputs.join("\n");
-    assert!(!everything.contains(CLIENT_SECRET), "{everything}");
-    assert!(!everything.contains(&basic), "{everything}");
-    for t in fake.tokens_issued() {
-        assert!(
-            !everything.contains(&t),
-            "access token {t} leaked: {everything}"
-        );
-    }
+    assert_no_credential_in(&outputs.join("\n"), &fake);
 }
 
 /// A job submission answered 2xx has made its job, even when the answer is unreadable: it
