@@ -45,7 +45,8 @@ impl ConfigError {
 }
 
 /// Keys whose environment value is a comma-separated list.
-const LIST_KEYS: [&str; 4] = [
+const LIST_KEYS: [&str; 5] = [
+    "server.admin_hosts",
     "webhook.standard_webhooks_secrets",
     "analytics.groups",
     "analytics.adjust_for",

@@ -23,6 +23,9 @@ pub struct ServerSettings {
     pub admin_token: Secret,
     /// File holding `admin_token`.
     pub admin_token_file: String,
+    /// Without `admin_token`, the host names (besides `localhost` and IP addresses) that
+    /// requests to the admin listener may be addressed to, such as a compose service name.
+    pub admin_hosts: Vec<String>,
     /// A connection that has not sent a whole request head within this is closed.
     pub header_read_timeout: HumanDuration,
     /// Most connections open at once on the public listener; more are closed at once.
@@ -75,6 +78,15 @@ impl ServerSettings {
                 "must differ from server.listen (the admin routes must not be on the public port)",
             ));
         }
+        if let Some(bad) = self.admin_hosts.iter().position(|h| !is_host_name(h)) {
+            return Err(ConfigError::invalid(
+                "server.admin_hosts",
+                format!(
+                    "item {} is not a host name (letters, digits, '-' and '.'; no port)",
+                    bad + 1
+                ),
+            ));
+        }
         if self
             .admin_token
             .expose()
@@ -87,4 +99,17 @@ impl ServerSettings {
         }
         Ok(())
     }
+}
+
+/// A DNS name as a `Host` header carries it, without a port.
+fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }

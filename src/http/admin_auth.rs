@@ -17,18 +17,23 @@ pub fn bearer(value: &str) -> Option<&str> {
         .then_some(token.trim())
 }
 
-/// Whether a `Host` header's name (port aside) is a loopback one.
-fn is_loopback_host(host: &str) -> bool {
+/// The name of a `Host` header, port aside (an IPv6 literal without its brackets).
+fn host_name(host: &str) -> &str {
     let host = host.trim();
-    let name = if let Some(rest) = host.strip_prefix('[') {
+    if let Some(rest) = host.strip_prefix('[') {
         rest.split_once(']').map_or(rest, |(name, _)| name)
     } else {
         host.rsplit_once(':').map_or(host, |(name, _)| name)
-    };
+    }
+}
+
+/// Whether a request addressed to `host` may be answered without a token: `localhost`, an
+/// IP address (a rebound page always carries a name) or a configured name.
+fn is_trusted_host(host: &str, admin_hosts: &[String]) -> bool {
+    let name = host_name(host);
     name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+        || name.parse::<std::net::IpAddr>().is_ok()
+        || admin_hosts.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
 /// Passes the request on when no admin token is configured or it presents the right one.
@@ -38,20 +43,19 @@ pub async fn require_token(
     next: Next,
 ) -> Response {
     let Some(expected) = state.settings.server.admin_token.expose() else {
-        // No token: the admin port is trusted because only this machine reaches it. A web
-        // page whose name re-resolves to 127.0.0.1 (DNS rebinding) would reach it too, from
-        // the operator's browser; its requests carry the page's name in Host, so a
-        // loopback listener answers only requests addressed to a loopback name.
-        if state.settings.server.admin_listen.ip().is_loopback()
-            && !request
-                .headers()
-                .get(header::HOST)
-                .is_none_or(|h| h.to_str().is_ok_and(is_loopback_host))
-        {
+        // No token: the admin port is trusted because only this machine (or a private
+        // network) reaches it. A web page whose name re-resolves to this address (DNS
+        // rebinding) would reach it too, from the operator's browser; its requests carry the
+        // page's name in Host, so without a token only known names are answered.
+        let settings = &state.settings.server;
+        if !request.headers().get(header::HOST).is_none_or(|h| {
+            h.to_str()
+                .is_ok_and(|h| is_trusted_host(h, &settings.admin_hosts))
+        }) {
             return ApiError::new(
                 StatusCode::MISDIRECTED_REQUEST,
-                "not_loopback_host",
-                "without server.admin_token, admin routes answer only requests addressed to a loopback name such as localhost, 127.0.0.1 or [::1] (so a web page cannot read them through DNS rebinding); set server.admin_token to use another name",
+                "unknown_host",
+                "without server.admin_token, admin routes answer only requests addressed to localhost, an IP address or a name in server.admin_hosts (so a web page cannot read them through DNS rebinding); add the name to server.admin_hosts or set server.admin_token",
             )
             .into_response();
         }
@@ -81,28 +85,32 @@ pub async fn require_token(
 
 #[cfg(test)]
 mod tests {
-    use super::is_loopback_host;
+    use super::is_trusted_host;
 
     #[test]
-    fn loopback_hosts_are_told_apart_from_rebound_names() {
+    fn known_names_and_addresses_are_told_apart_from_rebound_names() {
+        let listed = ["daemon".to_owned()];
         for ok in [
             "localhost",
             "LOCALHOST:8081",
             "127.0.0.1:8081",
-            "127.9.9.9",
+            "10.0.0.1:8081",
             "[::1]:8081",
-            "[::1]",
+            "[fd00::7]",
+            "daemon:8081",
+            "Daemon",
         ] {
-            assert!(is_loopback_host(ok), "{ok}");
+            assert!(is_trusted_host(ok, &listed), "{ok}");
         }
         for bad in [
             "evil.example:8081",
             "localhost.evil.example",
-            "10.0.0.1:8081",
-            "[::2]:80",
+            "daemon.evil.example",
+            "127.0.0.1.nip.io",
             "",
         ] {
-            assert!(!is_loopback_host(bad), "{bad}");
+            assert!(!is_trusted_host(bad, &listed), "{bad}");
         }
+        assert!(!is_trusted_host("daemon:8081", &[]));
     }
 }

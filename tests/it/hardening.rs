@@ -762,13 +762,69 @@ async fn without_an_admin_token_a_rebound_name_cannot_read_agent_data() {
         .unwrap();
     assert_eq!(rebound.status().as_u16(), 421);
     let body: serde_json::Value = rebound.json().await.unwrap();
-    assert_eq!(body["error"], "not_loopback_host", "{body}");
+    assert_eq!(body["error"], "unknown_host", "{body}");
     // The same request addressed to the loopback address is answered (404 before the first
     // report, not 421).
     let local = t.get("/v1/trends").await;
     assert_ne!(local.status().as_u16(), 421);
     assert_eq!(t.get("/metrics").await.status().as_u16(), 200);
     t.stop().await;
+}
+
+/// What `Host` a request to the admin port at `url` is answered under.
+async fn status_addressed_to(client: &reqwest::Client, url: &str, host: &str) -> u16 {
+    client
+        .get(url)
+        .header("host", host)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+// The container binds the admin port on every address (compose, Kubernetes): a page whose
+// name resolves to the host's address is refused there too, while Prometheus scraping the
+// service name it was told about, or a pod IP, is answered.
+#[tokio::test]
+async fn an_admin_port_open_to_a_network_without_a_token_answers_only_known_names() {
+    let t = TestApp::started(|s| {
+        s.server.admin_listen = "0.0.0.0:0".parse().unwrap();
+        s.server.admin_hosts = vec!["daemon".into()];
+    })
+    .await;
+    // The test talks to loopback only; the listener is the one bound on every address.
+    let metrics = format!("http://127.0.0.1:{}/metrics", t.admin.port());
+    let trends = format!("http://127.0.0.1:{}/v1/trends", t.admin.port());
+    assert_eq!(
+        status_addressed_to(&t.client, &trends, "evil.example:8081").await,
+        421
+    );
+    assert_eq!(
+        status_addressed_to(&t.client, &metrics, "daemon.evil.example").await,
+        421
+    );
+    assert_eq!(
+        status_addressed_to(&t.client, &metrics, "daemon:8081").await,
+        200
+    );
+    assert_eq!(
+        status_addressed_to(&t.client, &metrics, "10.1.2.3:8081").await,
+        200
+    );
+    t.stop().await;
+}
+
+#[test]
+fn admin_hosts_come_as_a_list_from_the_environment_and_a_port_in_one_is_refused() {
+    let var = "GENESYS_SENTIMENT__SERVER__ADMIN_HOSTS";
+    let s = load(None, &[(var, "daemon, metrics.internal")], Purpose::Inspect).unwrap();
+    assert_eq!(s.server.admin_hosts, ["daemon", "metrics.internal"]);
+    let err = load(None, &[(var, "daemon,daemon:8081")], Purpose::Inspect)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("server.admin_hosts"), "{err}");
+    assert!(err.contains("item 2 is not a host name"), "{err}");
 }
 
 // A gateway that echoes the credential it refused does not put it in the journal.
