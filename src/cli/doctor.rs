@@ -288,7 +288,7 @@ pub async fn run(settings: &Settings, options: &DoctorOptions, echo: bool) -> Re
     let name = "details query (analytics:conversationDetail:view)";
     let conversations = match client.details_page(&query).await {
         Ok(page) => {
-            let conversations = page.conversations.unwrap_or_default();
+            let conversations = page.conversations.unwrap_or_default().items;
             report.push(Check::pass(
                 name,
                 format!(

@@ -374,8 +374,12 @@ async fn next_conversation(
             chunk.job = Some(Box::pin(c.client.details_job_results(job.job_id)));
             continue;
         }
-        let conversations = response.conversations.unwrap_or_default();
-        let n = conversations.len() as u64;
+        let page_sent = response.conversations.unwrap_or_default();
+        c.client
+            .set_aside(Endpoint::DetailsQuery, &page_sent.malformed);
+        // A malformed conversation still fills the page: it does not make the page short.
+        let n = page_sent.sent() as u64;
+        let conversations = page_sent.items;
         chunk.next_page += 1;
         let reached = u64::from(page) * u64::from(page_size);
         let passed_start = chunk.capped

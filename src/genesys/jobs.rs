@@ -279,8 +279,10 @@ impl GenesysClient {
                 s.started = true;
                 s.pages += 1;
                 let next = page.cursor.filter(|c| !c.is_empty());
-                let conversations = page.conversations.unwrap_or_default();
-                s.empty_in_a_row = if conversations.is_empty() && next.is_some() {
+                let page_sent = page.conversations.unwrap_or_default();
+                s.client
+                    .set_aside(Endpoint::JobResults, &page_sent.malformed);
+                s.empty_in_a_row = if page_sent.sent() == 0 && next.is_some() {
                     s.empty_in_a_row + 1
                 } else {
                     0
@@ -308,7 +310,7 @@ impl GenesysClient {
                     });
                 }
                 s.cursor = next;
-                s.buffer.extend(conversations);
+                s.buffer.extend(page_sent.items);
             }
         })
     }

@@ -229,6 +229,27 @@ impl GenesysClient {
         }
     }
 
+    /// Reports the items of an answer from `endpoint` that did not decode and were set aside:
+    /// one warning an answer (naming the first few), counted per endpoint.
+    pub(crate) fn set_aside(&self, endpoint: Endpoint, malformed: &[String]) {
+        if malformed.is_empty() {
+            return;
+        }
+        self.inner
+            .metrics
+            .genesys_malformed_records
+            .get_or_create(&crate::telemetry::metrics::EndpointLabel {
+                endpoint: endpoint.label(),
+            })
+            .inc_by(malformed.len() as u64);
+        tracing::warn!(
+            endpoint = endpoint.label(),
+            count = malformed.len(),
+            first = %malformed.iter().take(3).cloned().collect::<Vec<_>>().join("; "),
+            "Genesys sent records this build cannot read; they are left out of this run (counted in genesys_sentiment_genesys_malformed_records_total) and the rest of the answer is used."
+        );
+    }
+
     /// The resolved settings.
     pub fn settings(&self) -> &ClientSettings {
         &self.inner.settings

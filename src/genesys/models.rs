@@ -236,13 +236,71 @@ pub struct ConversationQuery {
     pub start_of_day_interval_matching: Option<bool>,
 }
 
+/// A list of an answer whose malformed items are set aside, each described, instead of
+/// failing the whole answer: one conversation Genesys (or a proxy) got wrong must not stop
+/// every run at the same page.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Tolerant<T> {
+    /// The items that decoded.
+    pub items: Vec<T>,
+    /// What was wrong with each item that did not (its id where it has one, and the error).
+    pub malformed: Vec<String>,
+}
+
+impl<T> Tolerant<T> {
+    /// Items and malformed ones together: the length of the page Genesys sent.
+    pub fn sent(&self) -> usize {
+        self.items.len() + self.malformed.len()
+    }
+}
+
+impl<T> From<Vec<T>> for Tolerant<T> {
+    fn from(items: Vec<T>) -> Tolerant<T> {
+        Tolerant {
+            items,
+            malformed: Vec::new(),
+        }
+    }
+}
+
+impl<T: Serialize> Serialize for Tolerant<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.items.serialize(serializer)
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Tolerant<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let values = Vec::<serde_json::Value>::deserialize(deserializer)?;
+        let mut out = Tolerant {
+            items: Vec::with_capacity(values.len()),
+            malformed: Vec::new(),
+        };
+        for value in values {
+            let id = value
+                .get("conversationId")
+                .and_then(serde_json::Value::as_str)
+                .map(|id| crate::domain::printable(id, 64));
+            match T::deserialize(value) {
+                Ok(item) => out.items.push(item),
+                Err(e) => out.malformed.push(format!(
+                    "{}: {}",
+                    id.as_deref().unwrap_or("(no conversationId)"),
+                    crate::domain::printable(&e.to_string(), 200)
+                )),
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// `AnalyticsConversationQueryResponse`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationQueryResponse {
     /// The page of conversations (absent when empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conversations: Option<Vec<AnalyticsConversation>>,
+    pub conversations: Option<Tolerant<AnalyticsConversation>>,
     /// Approximate total.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_hits: Option<u64>,
@@ -482,7 +540,7 @@ pub struct AsyncQueryResultsPage {
     pub data_availability_date: Option<DateTime<Utc>>,
     /// The conversations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conversations: Option<Vec<AnalyticsConversation>>,
+    pub conversations: Option<Tolerant<AnalyticsConversation>>,
 }
 
 /// `DataAvailabilityResponse`.

@@ -31,6 +31,8 @@ pub mod names {
     pub const GENESYS_REQUESTS: &str = "genesys_sentiment_genesys_requests";
     /// Genesys 429 answers.
     pub const GENESYS_RATE_LIMITED: &str = "genesys_sentiment_genesys_rate_limited";
+    /// Records of a Genesys answer that did not decode and were set aside, by endpoint.
+    pub const GENESYS_MALFORMED_RECORDS: &str = "genesys_sentiment_genesys_malformed_records";
     /// Batch runs by outcome.
     pub const BATCH_RUNS: &str = "genesys_sentiment_batch_runs";
     /// Unix time of the last scheduled batch run that succeeded (0: none since start).
@@ -113,6 +115,13 @@ pub struct RequestLabels {
     pub status: String,
 }
 
+/// A label set with one `endpoint` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabel {
+    /// Endpoint template, e.g. `details_query`.
+    pub endpoint: &'static str,
+}
+
 /// Labels of a trend group count.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VerdictLabels {
@@ -142,6 +151,8 @@ pub struct Metrics {
     pub genesys_requests: Family<RequestLabels, Counter>,
     /// See [`names::GENESYS_RATE_LIMITED`].
     pub genesys_rate_limited: Counter,
+    /// See [`names::GENESYS_MALFORMED_RECORDS`].
+    pub genesys_malformed_records: Family<EndpointLabel, Counter>,
     /// See [`names::BATCH_RUNS`].
     pub batch_runs: Family<OutcomeLabel, Counter>,
     /// See [`names::BATCH_LAST_SUCCESS`].
@@ -245,6 +256,12 @@ impl Metrics {
             names::GENESYS_RATE_LIMITED,
             "Genesys Cloud 429 answers",
             genesys_rate_limited.clone(),
+        );
+        let genesys_malformed_records = Family::<EndpointLabel, Counter>::default();
+        r.register(
+            names::GENESYS_MALFORMED_RECORDS,
+            "Records of Genesys Cloud answers that did not decode and were set aside, by endpoint",
+            genesys_malformed_records.clone(),
         );
         let batch_runs = Family::<OutcomeLabel, Counter>::default();
         r.register(
@@ -449,6 +466,7 @@ impl Metrics {
             pending_deliveries,
             genesys_requests,
             genesys_rate_limited,
+            genesys_malformed_records,
             batch_runs,
             batch_duration_seconds,
             trend_groups,

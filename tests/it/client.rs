@@ -800,3 +800,38 @@ async fn an_unreadable_answer_to_a_job_submission_does_not_submit_another() {
     );
     assert_eq!(fake.seen(jobs).len(), 1, "submitted once");
 }
+
+// One conversation Genesys (or a proxy) sends in a shape this build cannot read is left out
+// and counted; the rest of its page and the pages after it are still listed, so the same
+// bad record does not fail every run at the same page.
+#[tokio::test]
+async fn a_malformed_conversation_is_set_aside_and_the_rest_of_the_listing_goes_on() {
+    let fake = FakeGenesys::start().await;
+    fake.handler(DETAILS_QUERY_PATH, |seen| {
+        let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
+        let good = |id: &str, hour: u32| {
+            json!({"conversationId": id,
+                   "conversationStart": format!("2026-03-01T{hour:02}:00:00.000Z"),
+                   "conversationEnd": format!("2026-03-01T{hour:02}:05:00.000Z")})
+        };
+        let page = match body["paging"]["pageNumber"].as_u64().unwrap() {
+            1 => json!([good("a", 1),
+                        {"conversationId": "b", "conversationStart": "yesterday at noon",
+                         "participants": "none"},
+                        good("c", 3)]),
+            2 => json!([good("d", 4)]),
+            _ => json!([]),
+        };
+        Reply::json(200, json!({"totalHits": 4, "conversations": page}))
+    });
+    let client = fake.client(|s| s.genesys.page_size = std::num::NonZero::new(3).unwrap());
+    let day = Interval::new(utc(2026, 3, 1), utc(2026, 3, 2));
+    let ids: Vec<String> = crate::helpers::all_details(&client, day)
+        .await
+        .into_iter()
+        .map(|c| c.conversation_id)
+        .collect();
+    assert_eq!(ids, ["a", "c", "d"]);
+    // The malformed one still filled page 1, so page 2 was asked for.
+    assert_eq!(fake.seen(DETAILS_QUERY_PATH).len(), 2);
+}

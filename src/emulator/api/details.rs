@@ -205,7 +205,7 @@ pub async fn details_query(State(state): State<EmulatorState>, body: Bytes) -> R
         .map(|c| render_conversation(&state, c))
         .collect();
     Json(ConversationQueryResponse {
-        conversations: (!page.is_empty()).then_some(page),
+        conversations: (!page.is_empty()).then(|| page.into()),
         total_hits: Some(total),
     })
     .into_response()

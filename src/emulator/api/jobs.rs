@@ -205,7 +205,7 @@ pub async fn job_results(
     Json(AsyncQueryResultsPage {
         cursor,
         data_availability_date: Some(available),
-        conversations: Some(page),
+        conversations: Some(page.into()),
     })
     .into_response()
 }
