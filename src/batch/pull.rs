@@ -389,6 +389,15 @@ impl Pull<'_> {
         selection: &Selection,
         now: DateTime<Utc>,
     ) -> Result<(), PullError> {
+        let scale = self.client.settings().genesys.sentiment_scale;
+        let reasked = self.store.reask_outside_other_scale(scale.as_str()).await?;
+        if reasked > 0 {
+            tracing::info!(
+                conversations = reasked,
+                scale = scale.as_str(),
+                "genesys.sentiment_scale changed since these STA scores were found outside it; asking STA for them again."
+            );
+        }
         let (listed, scored, waiting) = self
             .store
             .counts(interval.start, interval.end, selection)
@@ -457,8 +466,10 @@ impl Pull<'_> {
                         }
                         Err(e) => {
                             self.progress.rejected.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(conversation_id = %id, error = %e, "Unusable STA score; not asked again.");
-                            self.store.record_not_analysed(&id, None).await?;
+                            tracing::warn!(conversation_id = %id, error = %e, "Unusable STA score; not asked again while genesys.sentiment_scale stays as it is (asked again at the first run after it changes).");
+                            self.store
+                                .record_outside_scale(&id, s.score.value, s.score.scale.as_str())
+                                .await?;
                         }
                     },
                     StaOutcome::NotAnalysed => {
@@ -506,8 +517,11 @@ impl Pull<'_> {
             return Ok(());
         };
         let span = Interval::new(from.1.start, to.1.end);
-        let mut by_day: std::collections::BTreeMap<(i64, &str), Vec<(String, DailyAggregate)>> =
-            Default::default();
+        let mut by_day: std::collections::BTreeMap<
+            (i64, &str),
+            std::collections::BTreeMap<String, DailyAggregate>,
+        > = Default::default();
+        let mut repeated = 0u64;
         // Days with a score cell outside the configured scale.
         let mut out_of_scale = std::collections::BTreeSet::new();
         let polarity_counts = self.client.settings().genesys.aggregate_polarity_counts;
@@ -525,42 +539,24 @@ impl Pull<'_> {
                 metrics: vec!["oSentimentScore".into(), "oCustomerSentiment".into()],
             };
             let cells = self.client.transcript_aggregates(&query).await?;
-            // Each score cell's polarity counts, by group and interval (one pass: an answer
-            // may hold a great many cells).
-            let polarity: std::collections::HashMap<_, &AggregateCell> = cells
-                .iter()
-                .filter(|c| c.metric == "oCustomerSentiment")
-                .map(|c| ((&c.group, c.interval.start, c.interval.end), c))
-                .collect();
-            for cell in cells.iter().filter(|c| c.metric == "oSentimentScore") {
-                let counts = polarity
-                    .get(&(&cell.group, cell.interval.start, cell.interval.end))
-                    .copied();
-                let key = group_by
-                    .and_then(|g| cell.group.get(g))
-                    .map(String::as_str)
-                    .unwrap_or("all");
-                let day = i64::from(day_number(cell.interval.start));
-                match cell_stats(cell, counts, polarity_counts) {
-                    Some(s) => by_day.entry((day, dim.as_str())).or_default().push((
-                        key.to_owned(),
-                        DailyAggregate {
-                            count: s.count,
-                            sum_quality: s.sum_quality,
-                            min_quality: s.min_quality,
-                            max_quality: s.max_quality,
-                            positive: s.positive,
-                            negative: s.negative,
-                        },
-                    )),
-                    None => {
-                        self.progress.rejected.fetch_add(1, Ordering::Relaxed);
-                        if cell.count > 0 {
-                            out_of_scale.insert(day);
-                        }
-                    }
-                }
+            let folded = fold_cells(&cells, group_by, polarity_counts);
+            self.progress
+                .rejected
+                .fetch_add(folded.rejected, Ordering::Relaxed);
+            repeated += folded.repeated;
+            out_of_scale.extend(folded.out_of_scale);
+            for ((day, key), aggregate) in folded.by_day {
+                by_day
+                    .entry((day, dim.as_str()))
+                    .or_default()
+                    .insert(key, aggregate);
             }
+        }
+        if repeated > 0 {
+            tracing::warn!(
+                cells = repeated,
+                "Genesys answered the same transcript aggregate cell (group and interval) more than once; each was counted once."
+            );
         }
         if !out_of_scale.is_empty() {
             // Said loudly, and those days are listed again next run (not settled), so a
@@ -573,7 +569,11 @@ impl Pull<'_> {
         }
         for (day, day_interval) in &todo {
             for dim in [Dimension::Overall, Dimension::Agent, Dimension::Queue] {
-                let groups = by_day.remove(&(*day, dim.as_str())).unwrap_or_default();
+                let groups: Vec<(String, DailyAggregate)> = by_day
+                    .remove(&(*day, dim.as_str()))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
                 self.store
                     .save_daily_aggregates(dim.as_str(), *day, &groups)
                     .await?;
@@ -597,6 +597,73 @@ impl Pull<'_> {
         }
         Ok(())
     }
+}
+
+/// The cells of one transcript aggregates answer, by day and group.
+#[derive(Debug, Default)]
+struct Folded {
+    by_day: std::collections::BTreeMap<(i64, String), DailyAggregate>,
+    /// Score cells left out (outside the scale, or without a count).
+    rejected: u64,
+    /// Days with a counted score cell outside the scale.
+    out_of_scale: std::collections::BTreeSet<i64>,
+    /// Score cells Genesys sent again (same group and interval), counted once.
+    repeated: u64,
+}
+
+/// Folds the `oSentimentScore` cells of an answer grouped by `group_by` into daily
+/// aggregates, each with its `oCustomerSentiment` counts. A cell sent twice (same group,
+/// same interval) counts once; cells of one group on one day with different intervals are
+/// added up: either way the day is stored, rather than failing every run on it.
+fn fold_cells(
+    cells: &[AggregateCell],
+    group_by: Option<&str>,
+    polarity_counts: PolarityCounts,
+) -> Folded {
+    // Each score cell's polarity counts, by group and interval (one pass: an answer may
+    // hold a great many cells).
+    let polarity: std::collections::HashMap<_, &AggregateCell> = cells
+        .iter()
+        .filter(|c| c.metric == "oCustomerSentiment")
+        .map(|c| ((&c.group, c.interval.start, c.interval.end), c))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Folded::default();
+    for cell in cells.iter().filter(|c| c.metric == "oSentimentScore") {
+        let at = (&cell.group, cell.interval.start, cell.interval.end);
+        if !seen.insert(at) {
+            out.repeated += 1;
+            continue;
+        }
+        let key = group_by
+            .and_then(|g| cell.group.get(g))
+            .map(String::as_str)
+            .unwrap_or("all");
+        let day = i64::from(day_number(cell.interval.start));
+        match cell_stats(cell, polarity.get(&at).copied(), polarity_counts) {
+            Some(s) => {
+                let aggregate = DailyAggregate {
+                    count: s.count,
+                    sum_quality: s.sum_quality,
+                    min_quality: s.min_quality,
+                    max_quality: s.max_quality,
+                    positive: s.positive,
+                    negative: s.negative,
+                };
+                out.by_day
+                    .entry((day, key.to_owned()))
+                    .and_modify(|a| a.add(&aggregate))
+                    .or_insert(aggregate);
+            }
+            None => {
+                out.rejected += 1;
+                if cell.count > 0 {
+                    out.out_of_scale.insert(day);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Reads the scored conversations of `interval` from the store into `agg`.
@@ -757,6 +824,40 @@ mod tests {
             count_negative: negative,
             scale: ScoreScale::Unit,
         }
+    }
+
+    #[test]
+    fn a_cell_sent_twice_counts_once_and_cells_of_one_day_add_up() {
+        let agent = |id: &str, metric: &str, count: u64, hours: (i64, i64)| {
+            let mut c = cell(metric, count, Some(count / 2), Some(0));
+            c.group.insert("userId".into(), id.into());
+            let day = c.interval.start;
+            c.interval = Interval::new(
+                day + TimeDelta::hours(hours.0),
+                day + TimeDelta::hours(hours.1),
+            );
+            c
+        };
+        let cells = [
+            agent("a", "oSentimentScore", 10, (0, 24)),
+            agent("a", "oCustomerSentiment", 10, (0, 24)),
+            // The same cell again (a proxy retrying a page, say): counted once.
+            agent("a", "oSentimentScore", 10, (0, 24)),
+            // Agent b's day in two halves: added up.
+            agent("b", "oSentimentScore", 4, (0, 12)),
+            agent("b", "oSentimentScore", 6, (12, 24)),
+        ];
+        let folded = fold_cells(&cells, Some("userId"), PolarityCounts::Conversations);
+        assert_eq!(folded.repeated, 1);
+        assert_eq!(folded.rejected, 0);
+        let day = i64::from(day_number(cells[0].interval.start));
+        let a = folded.by_day[&(day, "a".to_owned())];
+        assert_eq!((a.count, a.positive), (10, 5));
+        let b = folded.by_day[&(day, "b".to_owned())];
+        assert_eq!(b.count, 10);
+        // sum is 0.1 a conversation on -1..1: quality (0.1 + 1) * 50 = 55 each.
+        assert!((b.sum_quality - 550.0).abs() < 1e-9, "{b:?}");
+        assert_eq!(folded.by_day.len(), 2);
     }
 
     #[test]

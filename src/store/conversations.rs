@@ -256,6 +256,51 @@ impl Store {
         Ok(())
     }
 
+    /// Records that STA's score for `id` lay outside `scale` (the configured one): not asked
+    /// again while the setting stays, asked again at the first run under another scale
+    /// ([`Store::reask_outside_other_scale`]), so correcting the setting recovers it.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn record_outside_scale(
+        &self,
+        id: &str,
+        raw: f64,
+        scale: &str,
+    ) -> Result<(), StoreError> {
+        let now = millis(Utc::now());
+        sqlx::query(
+            "UPDATE conversations SET sta_attempts = sta_attempts + 1, fetched_at = $2, \
+             next_fetch_at = $3, raw_score = $4, scale = $5, updated_at = $2 \
+             WHERE id = $1 AND source IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(i64::MAX)
+        .bind(raw)
+        .bind(scale)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Makes due again the conversations whose STA score was found outside a scale other
+    /// than `scale`; returns how many.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn reask_outside_other_scale(&self, scale: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE conversations SET next_fetch_at = NULL, updated_at = $2 \
+             WHERE source IS NULL AND scale IS NOT NULL AND scale <> $1",
+        )
+        .bind(scale)
+        .bind(millis(Utc::now()))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Conversations started in `[from, to)` that have no score, have ended and are due for
     /// an STA fetch at `now`, with their asks so far and when asks began to count (their
     /// start, or when a listing found them ended after they were listed going on); at most

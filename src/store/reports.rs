@@ -27,6 +27,25 @@ pub struct DailyAggregate {
     pub negative: u64,
 }
 
+impl DailyAggregate {
+    /// Adds `other` (cells of one group on one day with different intervals).
+    pub fn add(&mut self, other: &DailyAggregate) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = *other;
+            return;
+        }
+        self.count += other.count;
+        self.sum_quality += other.sum_quality;
+        self.min_quality = self.min_quality.min(other.min_quality);
+        self.max_quality = self.max_quality.max(other.max_quality);
+        self.positive += other.positive;
+        self.negative += other.negative;
+    }
+}
+
 fn decode<T: DeserializeOwned>(what: &'static str, body: &str) -> Result<T, StoreError> {
     serde_json::from_str(body).map_err(|e| StoreError::Corrupt {
         what,

@@ -347,3 +347,46 @@ async fn a_run_on_the_percent_scale_whose_scores_all_lie_within_one_warns() {
     );
     t.stop().await;
 }
+
+/// STA scores found outside the configured scale (Genesys answers on -100..100, the daemon
+/// expects -1..1) are not asked about at every run, but once the setting is corrected the
+/// next run asks for them again and scores them: nothing is lost to a wrong setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sta_scores_outside_the_scale_are_scored_once_the_scale_is_corrected() {
+    let mut config = batch_org(72);
+    config.org.score_scale = genesys_sentiment::domain::ScoreScale::Percent;
+    config.org.days = 4;
+    config.org.conversations_per_day = 150.0;
+    let emu = crate::helpers::emulator::start(config).await;
+    let progress = |t: &TestApp| {
+        let services = t.app.as_ref().unwrap().state().services().unwrap().clone();
+        let run = services.reports.finished_runs()[0].clone();
+        assert_eq!(run.outcome.as_str(), "succeeded", "{run:?}");
+        run.progress.expect("pull progress")
+    };
+    let t = TestApp::started(|s| use_emulator(s, &emu)).await;
+    let services = t.app.as_ref().unwrap().state().services().unwrap().clone();
+    services.reports.wait_for_runs(1).await;
+    let wrong = progress(&t);
+    assert!(wrong.rejected > 100, "{wrong:?}");
+    // A second run under the same setting does not ask about them again.
+    services.batch.run_once(2).await.unwrap();
+    let again = progress(&t);
+    assert_eq!(again.rejected, 0, "{again:?}");
+    let dir = t.stop().await;
+
+    let t = TestApp::started_in(dir, |s| {
+        use_emulator(s, &emu);
+        s.genesys.sentiment_scale = genesys_sentiment::domain::ScoreScale::Percent;
+    })
+    .await;
+    let services = t.app.as_ref().unwrap().state().services().unwrap().clone();
+    services.reports.wait_for_runs(1).await;
+    let corrected = progress(&t);
+    assert_eq!(corrected.rejected, 0, "{corrected:?}");
+    assert!(
+        corrected.analysed >= wrong.rejected,
+        "every score refused under the wrong scale is scored now: {corrected:?} after {wrong:?}"
+    );
+    t.stop().await;
+}
