@@ -92,6 +92,10 @@ pub struct TokenCache {
 /// The longest token lifetime believed (Genesys issues at most 48 hours); a longer
 /// `expires_in` counts as this.
 const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 86_400);
+/// The shortest token lifetime believed: a login host answering `expires_in: 0` (or 1)
+/// would otherwise have every call fetch a token of its own. A token that really expires
+/// sooner is answered 401, and refreshed then.
+const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 
 impl TokenCache {
     /// What a peer's error text must never carry: the client secret, the Basic credential
@@ -367,7 +371,16 @@ impl TokenCache {
         let lifetime = parsed
             .expires_in
             .map_or(self.default_lifetime, Duration::from_secs)
-            .min(MAX_TOKEN_LIFETIME);
+            .clamp(MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME);
+        if parsed
+            .expires_in
+            .is_some_and(|s| Duration::from_secs(s) < MIN_TOKEN_LIFETIME)
+        {
+            tracing::warn!(
+                expires_in = parsed.expires_in,
+                "The login host gave the access token a lifetime under a minute; it is used for a minute (or until Genesys refuses it) rather than fetching one per call."
+            );
+        }
         let skew = self.skew.min(lifetime / 10);
         let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::info!(lifetime = ?lifetime, generation, "Fetched a Genesys access token.");

@@ -42,7 +42,9 @@ pub struct SubmittedJob {
 }
 
 impl GenesysClient {
-    /// The date before which job data is guaranteed complete.
+    /// The date before which job data is guaranteed complete, at most now: a date in the
+    /// future (a clock or a proxy gone wrong) would mark days settled that are still taking
+    /// conversations, and a settled day is never listed again.
     ///
     /// # Errors
     /// Any [`GenesysError`]; a missing date is a decode error.
@@ -56,11 +58,21 @@ impl GenesysClient {
                 None::<&()>,
             )
             .await?;
-        r.data_availability_date
+        let date = r
+            .data_availability_date
             .ok_or_else(|| GenesysError::Decode {
                 endpoint: Endpoint::JobAvailability,
                 message: "no dataAvailabilityDate in the answer".into(),
-            })
+            })?;
+        let now = Utc::now();
+        if date > now {
+            tracing::warn!(
+                answered = %super::models::time_format::format(&date),
+                "Genesys's data availability date lies in the future; taken as now (check this machine's clock)."
+            );
+            return Ok(now);
+        }
+        Ok(date)
     }
 
     /// Submits a job for `interval`, clamped to the availability date.

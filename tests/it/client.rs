@@ -835,3 +835,24 @@ async fn a_malformed_conversation_is_set_aside_and_the_rest_of_the_listing_goes_
     // The malformed one still filled page 1, so page 2 was asked for.
     assert_eq!(fake.seen(DETAILS_QUERY_PATH).len(), 2);
 }
+
+// A settled day is never listed again, so an availability date from the future (a clock or
+// a proxy gone wrong) must not settle days still taking conversations.
+#[tokio::test]
+async fn an_availability_date_in_the_future_is_taken_as_now() {
+    let fake = FakeGenesys::start().await;
+    fake.default_reply(
+        "/api/v2/analytics/conversations/details/jobs/availability",
+        Reply::json(
+            200,
+            json!({"dataAvailabilityDate": "2099-01-01T00:00:00.000Z"}),
+        ),
+    );
+    let client = fake.client(|_| {});
+    let before = Utc::now();
+    let date = client.details_availability().await.unwrap();
+    assert!(
+        date >= before && date <= Utc::now(),
+        "{date} is not the time of asking"
+    );
+}

@@ -157,6 +157,25 @@ async fn retry_after_1e20_from_genesys_is_a_rate_limit_error() {
     );
 }
 
+// 2c. A login host that says the token expires at once: not a token per call.
+#[tokio::test]
+async fn a_token_lifetime_of_zero_does_not_fetch_a_token_per_call() {
+    let fake = FakeGenesys::start().await;
+    fake.token_lifetime(0);
+    fake.default_reply(
+        "/api/v2/speechandtextanalytics/conversations/c-1",
+        Reply::json(
+            404,
+            json!({"message": "no such conversation", "code": "resource.not.found", "status": 404}),
+        ),
+    );
+    let client = fake.client(|_| {});
+    for _ in 0..5 {
+        client.conversation_sentiment("c-1").await.unwrap();
+    }
+    assert_eq!(fake.token_requests(), 1, "one token for five calls");
+}
+
 // 2b. A login host that claims a token lives for ever: fetched once, used, no panic.
 #[tokio::test]
 async fn a_token_lifetime_of_u64_max_is_cached_without_a_panic() {
