@@ -411,6 +411,7 @@ impl Metrics {
                     "unsupported_media_type",
                     "payload_too_large",
                     "bad_request",
+                    "body_timeout",
                     "malformed_json",
                     "unauthorized",
                     "invalid_event",

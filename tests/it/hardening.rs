@@ -883,3 +883,80 @@ async fn a_sink_echoing_the_refused_key_does_not_get_it_journaled() {
     assert!(!journal.contains("c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u"));
     t.stop().await;
 }
+
+/// Sends `head` (and `body`, maybe short of its Content-Length) to `address` and gives the
+/// status line of the answer, and how long it took to come.
+fn answer_to(address: std::net::SocketAddr, head: &str, body: &[u8]) -> (String, Duration) {
+    let mut s = TcpStream::connect(address).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 512];
+    let n = s.read(&mut buf).unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    (
+        text.lines().next().unwrap_or("").to_owned(),
+        started.elapsed(),
+    )
+}
+
+// Signature headers that cannot verify (a timestamp that is not a number, no webhook-id) are
+// refused on the headers, and a body that trickles in (or never comes, after a timestamp
+// outside the tolerance) is cut off after header_read_timeout: none holds a connection for
+// the 30 s request timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unverifiable_signature_headers_and_a_trickled_body_do_not_hold_the_connection() {
+    let t = TestApp::started(|s| {
+        s.webhook.allow_unauthenticated = false;
+        s.webhook.standard_webhooks_secrets = vec![Secret::new(
+            "whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u",
+        )];
+        s.server.header_read_timeout = Duration::from_secs(1).into();
+        s.server.request_timeout = Duration::from_secs(30).into();
+    })
+    .await;
+    let address = t.address;
+    let now = chrono::Utc::now().timestamp();
+    let head = |extra: &str| {
+        format!(
+            "POST /webhooks/genesys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: 500\r\nwebhook-signature: v1,AAAA\r\n{extra}\r\n"
+        )
+    };
+    let answers = tokio::task::spawn_blocking(move || {
+        [
+            answer_to(
+                address,
+                &head("webhook-id: m2\r\nwebhook-timestamp: soon\r\n"),
+                b"",
+            ),
+            answer_to(
+                address,
+                &head(&format!("webhook-timestamp: {now}\r\n")),
+                b"",
+            ),
+            answer_to(
+                address,
+                &head("webhook-id: m1\r\nwebhook-timestamp: 1\r\n"),
+                b"",
+            ),
+            answer_to(
+                address,
+                &head(&format!("webhook-id: m4\r\nwebhook-timestamp: {now}\r\n")),
+                b"{\"interactionId\":",
+            ),
+        ]
+    })
+    .await
+    .unwrap();
+    for (status, took) in &answers[..2] {
+        assert!(status.contains(" 401 "), "{status}");
+        assert!(*took < Duration::from_secs(5), "{status} after {took:?}");
+    }
+    for (status, took) in &answers[2..] {
+        assert!(status.contains(" 408 "), "{status}");
+        assert!(*took < Duration::from_secs(10), "{status} after {took:?}");
+    }
+    t.stop().await;
+}

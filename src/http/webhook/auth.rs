@@ -46,6 +46,17 @@ pub enum AuthFailure {
     Stale,
 }
 
+/// Whether `given` can be a SHA-256 digest as `X-Hub-Signature-256` carries one (hex, or
+/// base64 as some senders write it).
+fn is_sha256_digest(given: &str) -> bool {
+    STANDARD
+        .decode(given)
+        .ok()
+        .filter(|d| d.len() == 32)
+        .or_else(|| hex::decode(given).ok())
+        .is_some_and(|d| d.len() == 32)
+}
+
 impl WebhookAuth {
     /// From `[webhook]` (validated by config).
     pub fn from_settings(s: &WebhookSettings) -> WebhookAuth {
@@ -78,9 +89,11 @@ impl WebhookAuth {
 
     /// What the headers alone decide, before the body is read: `Some(Ok)` when a header
     /// credential (token, Basic) admits the request or none is needed, `Some(Err)` when no
-    /// configured method could admit it (no credential and no signature header for a
-    /// configured secret), `None` when a signature over the body is to be checked. So a
-    /// sender without credentials is refused without its body being buffered.
+    /// configured method could admit it, `None` when a signature over the body is to be
+    /// checked. A signature can only hold with well-formed headers: Standard Webhooks needs
+    /// a `webhook-id` and a numeric `webhook-timestamp`, the hub signature `sha256=` and a
+    /// 32-byte digest. So a sender without credentials, or with
+    /// signature headers that cannot verify, is refused without its body being read.
     pub fn check_headers(&self, headers: &HeaderMap) -> Option<Result<(), AuthFailure>> {
         if !self.any_configured() {
             return Some(self.unconfigured());
@@ -88,9 +101,21 @@ impl WebhookAuth {
         if self.header_credential(headers) {
             return Some(Ok(()));
         }
-        let has = |name: &str| headers.contains_key(name);
-        let signed = (!self.standard.is_empty() && has("webhook-signature"))
-            || (self.hub_secret.is_some() && has("x-hub-signature-256"));
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        // A timestamp outside the tolerance still has its body read: whether it is told
+        // apart ("stale") depends on the signature holding, so a sender without the key
+        // learns nothing, and one whose clock is off learns why.
+        let mut signed = !self.standard.is_empty()
+            && header("webhook-signature").is_some()
+            && header("webhook-id").is_some()
+            && header("webhook-timestamp").is_some_and(|t| t.trim().parse::<i64>().is_ok());
+        if self.hub_secret.is_some()
+            && header("x-hub-signature-256")
+                .and_then(|v| v.trim().strip_prefix("sha256="))
+                .is_some_and(is_sha256_digest)
+        {
+            signed = true;
+        }
         if signed {
             None
         } else {

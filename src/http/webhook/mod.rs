@@ -103,17 +103,23 @@ async fn handle(
     if !is_json(headers) {
         return Err(Rejection::UnsupportedMediaType);
     }
-    let body = Bytes::from_request(request, state)
-        .await
-        .map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Rejection::PayloadTooLarge {
-                    limit: state.settings.server.body_limit_bytes,
-                }
-            } else {
-                Rejection::BadRequest(rejection.body_text())
+    // The body has as long to arrive as the head had: a sender trickling it does not hold
+    // the connection (and a worker's memory) for the whole request timeout.
+    let body = tokio::time::timeout(
+        state.settings.server.header_read_timeout.get(),
+        Bytes::from_request(request, state),
+    )
+    .await
+    .map_err(|_| Rejection::BodyTimeout)?
+    .map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Rejection::PayloadTooLarge {
+                limit: state.settings.server.body_limit_bytes,
             }
-        })?;
+        } else {
+            Rejection::BadRequest(rejection.body_text())
+        }
+    })?;
     if admitted.is_none()
         && let Err(failure) =
             services

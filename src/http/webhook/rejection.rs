@@ -64,6 +64,8 @@ pub enum Rejection {
     },
     /// 400: the body could not be read.
     BadRequest(String),
+    /// 408: the body did not arrive within `server.header_read_timeout`.
+    BodyTimeout,
     /// 400: the body is not JSON.
     MalformedJson(String),
     /// 401: no configured method admitted the request (or a stale timestamp).
@@ -87,6 +89,7 @@ impl Rejection {
             | Rejection::JournalUnavailable
             | Rejection::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Rejection::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::BadRequest(_) | Rejection::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Rejection::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -101,6 +104,7 @@ impl Rejection {
             Rejection::UnsupportedMediaType => "unsupported_media_type",
             Rejection::PayloadTooLarge { .. } => "payload_too_large",
             Rejection::BadRequest(_) => "bad_request",
+            Rejection::BodyTimeout => "body_timeout",
             Rejection::MalformedJson(_) => "malformed_json",
             Rejection::Unauthorized(_) => "unauthorized",
             Rejection::InvalidEvent(_) => "invalid_event",
@@ -132,6 +136,9 @@ impl Rejection {
             }
             Rejection::PayloadTooLarge { limit } => {
                 format!("the body is larger than {limit} bytes")
+            }
+            Rejection::BodyTimeout => {
+                "the body did not arrive within server.header_read_timeout".into()
             }
             Rejection::BadRequest(m)
             | Rejection::MalformedJson(m)
