@@ -3,9 +3,7 @@
 
 use bytes::Bytes;
 
-/// Largest Genesys answer read: a details page of 100 conversations or a job results page
-/// is a few MiB.
-pub const MAX_ANSWER_BYTES: usize = 64 << 20;
+// The largest successful Genesys answer read is per endpoint (`Endpoint::max_answer_bytes`).
 /// Largest error body read (an error is a short JSON object; the rest is dropped).
 pub const MAX_ERROR_BYTES: usize = 64 << 10;
 

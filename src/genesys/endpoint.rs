@@ -55,6 +55,32 @@ impl Endpoint {
         Endpoint::AvailableTopics,
     ];
 
+    /// Largest successful answer read from this endpoint: what a real answer can reach with
+    /// room to spare, so a hostile or broken peer cannot make each of many concurrent STA
+    /// calls buffer a details page's worth.
+    pub fn max_answer_bytes(self) -> usize {
+        match self {
+            // Pages of up to 100 (sync) or thousands (job) conversations, and a month of
+            // daily cells for every agent.
+            Endpoint::DetailsQuery | Endpoint::JobResults | Endpoint::TranscriptAggregates => {
+                64 << 20
+            }
+            // One conversation with all its participants and segments; directory pages.
+            Endpoint::ConversationDetails
+            | Endpoint::Users
+            | Endpoint::Queues
+            | Endpoint::TriggerTopics
+            | Endpoint::AvailableTopics => 8 << 20,
+            // A token, a job's id or state, one conversation's scores.
+            Endpoint::Token
+            | Endpoint::JobSubmit
+            | Endpoint::JobStatus
+            | Endpoint::JobCancel
+            | Endpoint::JobAvailability
+            | Endpoint::StaConversation => 1 << 20,
+        }
+    }
+
     /// Low-cardinality metric label.
     pub fn label(self) -> &'static str {
         match self {

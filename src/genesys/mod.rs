@@ -480,7 +480,7 @@ impl GenesysClient {
         }
         let ok = (200..300).contains(&status);
         let max = if ok {
-            body::MAX_ANSWER_BYTES
+            endpoint.max_answer_bytes()
         } else {
             body::MAX_ERROR_BYTES
         };

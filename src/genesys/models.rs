@@ -271,23 +271,32 @@ impl<T: Serialize> Serialize for Tolerant<T> {
 
 impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Tolerant<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let values = Vec::<serde_json::Value>::deserialize(deserializer)?;
+        /// Just the id of an item that did not decode, to name it.
+        #[derive(Deserialize)]
+        struct Named {
+            #[serde(rename = "conversationId")]
+            id: Option<String>,
+        }
+        // Each item as its raw text (no bigger than the answer), decoded one at a time.
+        let raw = Vec::<Box<serde_json::value::RawValue>>::deserialize(deserializer)?;
         let mut out = Tolerant {
-            items: Vec::with_capacity(values.len()),
+            items: Vec::with_capacity(raw.len()),
             malformed: Vec::new(),
         };
-        for value in values {
-            let id = value
-                .get("conversationId")
-                .and_then(serde_json::Value::as_str)
-                .map(|id| crate::domain::printable(id, 64));
-            match T::deserialize(value) {
-                Ok(item) => out.items.push(item),
-                Err(e) => out.malformed.push(format!(
-                    "{}: {}",
-                    id.as_deref().unwrap_or("(no conversationId)"),
-                    crate::domain::printable(&e.to_string(), 200)
-                )),
+        for item in raw {
+            match serde_json::from_str::<T>(item.get()) {
+                Ok(decoded) => out.items.push(decoded),
+                Err(e) => {
+                    let id = serde_json::from_str::<Named>(item.get())
+                        .ok()
+                        .and_then(|n| n.id)
+                        .map(|id| crate::domain::printable(&id, 64));
+                    out.malformed.push(format!(
+                        "{}: {}",
+                        id.as_deref().unwrap_or("(no conversationId)"),
+                        crate::domain::printable(&e.to_string(), 200)
+                    ));
+                }
             }
         }
         Ok(out)

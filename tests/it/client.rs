@@ -856,3 +856,19 @@ async fn an_availability_date_in_the_future_is_taken_as_now() {
         "{date} is not the time of asking"
     );
 }
+
+// Each endpoint reads at most what a real answer of its kind can reach: with 32 STA calls
+// at once, a peer answering each with tens of MiB would otherwise hold a gigabyte.
+#[tokio::test]
+async fn an_sta_answer_far_larger_than_any_real_one_is_refused_unread() {
+    let fake = FakeGenesys::start().await;
+    let mut body = sta_body(0.4);
+    body["padding"] = json!("x".repeat(2 << 20));
+    fake.default_reply(STA, Reply::json(200, body));
+    let client = fake.client(|_| {});
+    let err = client.conversation_sentiment("c-1").await.unwrap_err();
+    assert!(
+        err.to_string().contains("larger than 1048576 bytes"),
+        "{err}"
+    );
+}
