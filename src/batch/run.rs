@@ -128,18 +128,22 @@ impl Batch {
             replica: Some(self.settings.server.replica()),
         };
         self.reports.set_current(info.clone());
-        let provisional = match client.details_availability().await {
-            Ok(date) => Some(date),
-            Err(e) => {
-                tracing::warn!(error = %e, "Cannot read the data availability date; every day is listed again and the report is not marked provisional.");
-                None
-            }
-        };
         let progress = Progress::default();
         let analysis = {
-            let work =
+            // The availability date is asked inside the work, so a slow or retrying Genesys
+            // there does not hold up a shutdown either.
+            let work = async {
+                let provisional = match client.details_availability().await {
+                    Ok(date) => Some(date),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Cannot read the data availability date; every day is listed again and the report is not marked provisional.");
+                        None
+                    }
+                };
                 self.analyzer
-                    .analyze(windows, self.analyzer.filter(), provisional, &progress);
+                    .analyze(windows, self.analyzer.filter(), provisional, &progress)
+                    .await
+            };
             tokio::pin!(work);
             let mut ticks = tokio::time::interval_at(
                 tokio::time::Instant::now() + PROGRESS_EVERY,

@@ -390,3 +390,42 @@ async fn sta_scores_outside_the_scale_are_scored_once_the_scale_is_corrected() {
     );
     t.stop().await;
 }
+
+/// A Genesys that keeps answering the availability date with 503 and a long Retry-After
+/// (the first request of every run) does not hold up a shutdown: the run is interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_while_the_availability_date_is_retried_interrupts_the_run() {
+    use crate::fake_genesys::{FakeGenesys, Reply};
+    let fake = FakeGenesys::start().await;
+    let availability = "/api/v2/analytics/conversations/details/jobs/availability";
+    fake.default_reply(
+        availability,
+        Reply::json(
+            503,
+            serde_json::json!({"message": "busy", "code": "service.unavailable", "status": 503}),
+        )
+        .header("retry-after", "50"),
+    );
+    let t = TestApp::started(|s| {
+        s.genesys.base_url = fake.url();
+        s.batch.enabled = true;
+        s.batch.run_at_startup = true;
+        s.server.shutdown_deadline = Duration::from_secs(5).into();
+    })
+    .await;
+    let asked = crate::helpers::poll(Duration::from_secs(10), async || {
+        (!fake.seen(availability).is_empty()).then_some(())
+    })
+    .await;
+    assert!(asked.is_some(), "the run never asked");
+    // Within the 5 s deadline, though the next retry would come only after 50 s.
+    let dir = t.stop().await;
+    let journal =
+        std::fs::read_to_string(dir.path().join("journal/segment-00000001.jsonl")).unwrap();
+    let run = journal
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["type"] == "batch_run")
+        .expect("the run is journaled");
+    assert_eq!(run["outcome"], "interrupted", "{run}");
+}
