@@ -272,9 +272,14 @@ impl Pull<'_> {
         let (key, todo) = self.uncovered(DETAILS, interval, filter).await?;
         let selection = selection(filter);
         for (day, day_interval) in &todo {
+            let set_aside = self.client.set_aside_so_far();
             let count = self.list(*day_interval, filter.clone(), &selection).await?;
             let day_end = day_interval.start + TimeDelta::days(1);
-            let settled = availability.is_some_and(|a| day_end <= a) && day_interval.end == day_end;
+            // A day with conversations that did not decode is listed again next run (a fixed
+            // build or a corrected answer recovers them), never settled without them.
+            let settled = availability.is_some_and(|a| day_end <= a)
+                && day_interval.end == day_end
+                && self.client.set_aside_so_far() == set_aside;
             self.store
                 .set_coverage(
                     DETAILS,
@@ -303,10 +308,24 @@ impl Pull<'_> {
         let mut stream = std::pin::pin!(self.client.conversation_details(interval, filter)?);
         let mut batch = Vec::with_capacity(LIST_BATCH);
         let mut count = 0u64;
+        // Conversations without a conversationStart cannot be placed in a day or a window.
+        let mut startless = 0u64;
         loop {
             let next = stream.try_next().await?;
-            if let Some(l) = next.as_ref().and_then(listed) {
-                batch.push(l);
+            match next.as_ref().map(|c| (c, listed(c))) {
+                Some((_, Some(l))) => batch.push(l),
+                Some((c, None)) => {
+                    startless += 1;
+                    if startless == 1 {
+                        tracing::warn!(
+                            conversation_id = %crate::domain::printable(&c.conversation_id, 64),
+                            interval = %interval,
+                            "Genesys listed a conversation without conversationStart; it cannot be placed in a window and is left out (counted as rejected)."
+                        );
+                    }
+                    self.progress.rejected.fetch_add(1, Ordering::Relaxed);
+                }
+                None => {}
             }
             if batch.len() >= LIST_BATCH || (next.is_none() && !batch.is_empty()) {
                 count += batch.len() as u64;

@@ -375,8 +375,11 @@ async fn next_conversation(
             continue;
         }
         let page_sent = response.conversations.unwrap_or_default();
-        c.client
-            .set_aside(Endpoint::DetailsQuery, &page_sent.malformed);
+        c.client.set_aside(
+            Endpoint::DetailsQuery,
+            page_sent.items.len(),
+            &page_sent.malformed,
+        )?;
         // A malformed conversation still fills the page: it does not make the page short.
         let n = page_sent.sent() as u64;
         let conversations = page_sent.items;

@@ -42,12 +42,13 @@ pub struct SubmittedJob {
 }
 
 impl GenesysClient {
-    /// The date before which job data is guaranteed complete, at most now: a date in the
-    /// future (a clock or a proxy gone wrong) would mark days settled that are still taking
-    /// conversations, and a settled day is never listed again.
+    /// The date before which job data is guaranteed complete, at most now.
     ///
     /// # Errors
-    /// Any [`GenesysError`]; a missing date is a decode error.
+    /// Any [`GenesysError`]; a missing date, or one more than five minutes ahead of this
+    /// machine's clock (a clock or a proxy gone wrong: days still taking conversations would
+    /// be settled, and a settled day is never listed again), is a decode error. The batch
+    /// then settles no day.
     pub async fn details_availability(&self) -> Result<DateTime<Utc>, GenesysError> {
         let r: DataAvailabilityResponse = self
             .send_json(
@@ -64,15 +65,20 @@ impl GenesysClient {
                 endpoint: Endpoint::JobAvailability,
                 message: "no dataAvailabilityDate in the answer".into(),
             })?;
+        // Genesys's date trails now by minutes to hours; one ahead of this machine's clock by
+        // more than a small skew cannot be trusted to say what has settled.
         let now = Utc::now();
-        if date > now {
-            tracing::warn!(
-                answered = %super::models::time_format::format(&date),
-                "Genesys's data availability date lies in the future; taken as now (check this machine's clock)."
-            );
-            return Ok(now);
+        if date > now + chrono::TimeDelta::minutes(5) {
+            return Err(GenesysError::Decode {
+                endpoint: Endpoint::JobAvailability,
+                message: format!(
+                    "dataAvailabilityDate {} lies in the future (this machine's clock says {}); no day is taken as settled",
+                    super::models::time_format::format(&date),
+                    super::models::time_format::format(&now)
+                ),
+            });
         }
-        Ok(date)
+        Ok(date.min(now))
     }
 
     /// Submits a job for `interval`, clamped to the availability date.
@@ -292,9 +298,12 @@ impl GenesysClient {
                 s.pages += 1;
                 let next = page.cursor.filter(|c| !c.is_empty());
                 let page_sent = page.conversations.unwrap_or_default();
-                s.client
-                    .set_aside(Endpoint::JobResults, &page_sent.malformed);
-                s.empty_in_a_row = if page_sent.sent() == 0 && next.is_some() {
+                s.client.set_aside(
+                    Endpoint::JobResults,
+                    page_sent.items.len(),
+                    &page_sent.malformed,
+                )?;
+                s.empty_in_a_row = if page_sent.items.is_empty() && next.is_some() {
                     s.empty_in_a_row + 1
                 } else {
                     0

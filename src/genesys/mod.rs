@@ -97,7 +97,12 @@ impl ClientSettings {
 pub struct RequestStats {
     requests: AtomicU64,
     rate_limited: AtomicU64,
+    /// Records set aside because they did not decode.
+    set_aside: AtomicU64,
 }
+
+/// Fewest malformed records in one answer that, as most of it, fail the answer.
+pub const MIN_PAGE_TO_TRUST: usize = 3;
 
 /// A snapshot of [`RequestStats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -231,10 +236,35 @@ impl GenesysClient {
 
     /// Reports the items of an answer from `endpoint` that did not decode and were set aside:
     /// one warning an answer (naming the first few), counted per endpoint.
-    pub(crate) fn set_aside(&self, endpoint: Endpoint, malformed: &[String]) {
+    ///
+    /// # Errors
+    /// [`GenesysError::Decode`] when most of a page of at least [`MIN_PAGE_TO_TRUST`] items did
+    /// not decode: that is a change of shape (a new Genesys field type, a proxy rewriting
+    /// answers), not one bad record, and listing on would take every conversation for gone.
+    pub(crate) fn set_aside(
+        &self,
+        endpoint: Endpoint,
+        decoded: usize,
+        malformed: &[String],
+    ) -> Result<(), GenesysError> {
         if malformed.is_empty() {
-            return;
+            return Ok(());
         }
+        if malformed.len() >= MIN_PAGE_TO_TRUST && malformed.len() > decoded {
+            return Err(GenesysError::Decode {
+                endpoint,
+                message: format!(
+                    "{} of the {} conversations in the answer did not decode (first: {}); has the answer's shape changed?",
+                    malformed.len(),
+                    malformed.len() + decoded,
+                    malformed[0]
+                ),
+            });
+        }
+        self.inner
+            .stats
+            .set_aside
+            .fetch_add(malformed.len() as u64, Ordering::Relaxed);
         self.inner
             .metrics
             .genesys_malformed_records
@@ -246,8 +276,14 @@ impl GenesysClient {
             endpoint = endpoint.label(),
             count = malformed.len(),
             first = %malformed.iter().take(3).cloned().collect::<Vec<_>>().join("; "),
-            "Genesys sent records this build cannot read; they are left out of this run (counted in genesys_sentiment_genesys_malformed_records_total) and the rest of the answer is used."
+            "Genesys sent records this build cannot read; they are left out (counted in genesys_sentiment_genesys_malformed_records_total), the rest of the answer is used, and their day is listed again at the next run."
         );
+        Ok(())
+    }
+
+    /// How many records have been set aside so far ([`GenesysClient::set_aside`]).
+    pub fn set_aside_so_far(&self) -> u64 {
+        self.inner.stats.set_aside.load(Ordering::Relaxed)
     }
 
     /// The resolved settings.

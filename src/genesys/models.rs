@@ -284,7 +284,8 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Tolerant<T> {
             malformed: Vec::new(),
         };
         for item in raw {
-            match serde_json::from_str::<T>(item.get()) {
+            let mut reader = serde_json::Deserializer::from_str(item.get());
+            match serde_path_to_error::deserialize::<_, T>(&mut reader) {
                 Ok(decoded) => out.items.push(decoded),
                 Err(e) => {
                     let id = serde_json::from_str::<Named>(item.get())
@@ -292,14 +293,38 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Tolerant<T> {
                         .and_then(|n| n.id)
                         .map(|id| crate::domain::printable(&id, 64));
                     out.malformed.push(format!(
-                        "{}: {}",
+                        "{} at {}: {}",
                         id.as_deref().unwrap_or("(no conversationId)"),
-                        crate::domain::printable(&e.to_string(), 200)
+                        crate::domain::printable(&e.path().to_string(), 120),
+                        crate::domain::printable(&shape_error(&e.inner().to_string()), 200)
                     ));
                 }
             }
         }
         Ok(out)
+    }
+}
+
+/// A decoding error without the value that caused it (a mistyped `ani` or participant name
+/// must not reach the logs): `invalid type: integer `12345`, expected a string at line 1
+/// column 40` becomes `invalid type, expected a string`. What follows `, expected` and the
+/// field of `missing field` come from our own types.
+fn shape_error(message: &str) -> String {
+    let message = message.split(" at line ").next().unwrap_or(message);
+    if message.starts_with("missing field") {
+        return message.to_owned();
+    }
+    let kind = message
+        .split(['`', '"', '\''])
+        .next()
+        .unwrap_or("")
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .trim();
+    match message.rfind(", expected ") {
+        Some(i) => format!("{kind}{}", &message[i..]),
+        None => kind.to_owned(),
     }
 }
 
@@ -835,6 +860,34 @@ pub struct AvailableTopic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_conversation_that_does_not_decode_is_named_by_id_and_field_without_its_value() {
+        let page: ConversationQueryResponse = serde_json::from_str(
+            r#"{"conversations": [
+                {"conversationId": "c-1", "conversationStart": "2026-05-01T10:00:00.000Z"},
+                {"conversationId": "c-2", "conversationStart": "2026-05-01T11:00:00.000Z",
+                 "participants": [{"participantName": 4155550123}]},
+                {"conversationId": "c-3"}
+            ]}"#,
+        )
+        .unwrap();
+        let list = page.conversations.unwrap();
+        let ids: Vec<&str> = list
+            .items
+            .iter()
+            .map(|c| c.conversation_id.as_str())
+            .collect();
+        assert_eq!(ids, ["c-1", "c-3"]);
+        assert_eq!(list.sent(), 3);
+        assert_eq!(list.malformed.len(), 1);
+        let said = &list.malformed[0];
+        assert!(
+            said.starts_with("c-2 at participants[0].participantName: invalid type, expected"),
+            "{said}"
+        );
+        assert!(!said.contains("4155550123"), "{said}");
+    }
 
     #[test]
     fn an_aggregate_metric_without_stats_or_a_session_metric_without_a_value_still_decodes() {

@@ -291,8 +291,10 @@ impl Store {
     /// [`StoreError::Database`].
     pub async fn reask_outside_other_scale(&self, scale: &str) -> Result<u64, StoreError> {
         let done = sqlx::query(
-            "UPDATE conversations SET next_fetch_at = NULL, updated_at = $2 \
-             WHERE source IS NULL AND scale IS NOT NULL AND scale <> $1",
+            // Cleared with it: whatever the next answer (not analysed, an error), the row is
+            // not made due again at every run; refused again, it records the new scale.
+            "UPDATE conversations SET next_fetch_at = NULL, raw_score = NULL, scale = NULL, \
+             updated_at = $2 WHERE source IS NULL AND scale IS NOT NULL AND scale <> $1",
         )
         .bind(scale)
         .bind(millis(Utc::now()))

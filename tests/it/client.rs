@@ -839,7 +839,7 @@ async fn a_malformed_conversation_is_set_aside_and_the_rest_of_the_listing_goes_
 // A settled day is never listed again, so an availability date from the future (a clock or
 // a proxy gone wrong) must not settle days still taking conversations.
 #[tokio::test]
-async fn an_availability_date_in_the_future_is_taken_as_now() {
+async fn an_availability_date_in_the_future_is_refused() {
     let fake = FakeGenesys::start().await;
     fake.default_reply(
         "/api/v2/analytics/conversations/details/jobs/availability",
@@ -849,11 +849,110 @@ async fn an_availability_date_in_the_future_is_taken_as_now() {
         ),
     );
     let client = fake.client(|_| {});
-    let before = Utc::now();
-    let date = client.details_availability().await.unwrap();
+    let err = client.details_availability().await.unwrap_err();
+    assert!(err.to_string().contains("lies in the future"), "{err}");
+}
+
+// One conversation that did not decode leaves its day unsettled: the next run lists the day
+// again, and once the answer is right the conversation is stored and the day settled.
+#[tokio::test]
+async fn a_day_with_a_conversation_that_did_not_decode_is_listed_again_until_it_does() {
+    use genesys_sentiment::batch::pull::{Progress, Pull, selection};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let fake = FakeGenesys::start().await;
+    let broken = std::sync::Arc::new(AtomicBool::new(true));
+    let answer = broken.clone();
+    fake.handler(DETAILS_QUERY_PATH, move |_| {
+        let start = if answer.load(Ordering::Relaxed) {
+            json!(1_772_359_200_000u64)
+        } else {
+            json!("2026-03-01T10:00:00.000Z")
+        };
+        Reply::json(
+            200,
+            json!({"totalHits": 2, "conversations": [
+                {"conversationId": "a", "conversationStart": "2026-03-01T09:00:00.000Z",
+                 "conversationEnd": "2026-03-01T09:05:00.000Z"},
+                {"conversationId": "b", "conversationStart": start,
+                 "conversationEnd": "2026-03-01T10:05:00.000Z"}]}),
+        )
+    });
+    let client = fake.client(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        genesys_sentiment::store::Store::open(&format!("sqlite://{}/c.db", dir.path().display()))
+            .await
+            .unwrap();
+    let settings = genesys_sentiment::config::Settings::defaults();
+    let normalizer =
+        genesys_sentiment::analytics::normalize::Normalizer::from_settings(&settings.analytics);
+    let progress = Progress::default();
+    let pull = Pull {
+        client: &client,
+        store: &store,
+        normalizer: &normalizer,
+        concurrency: 1,
+        retention: Duration::from_secs(10 * 365 * 86_400),
+        progress: &progress,
+    };
+    let day = Interval::new(utc(2026, 3, 1), utc(2026, 3, 2));
+    let filter = DetailsFilter::default();
+    let listed = async || {
+        store
+            .counts(day.start, day.end, &selection(&filter))
+            .await
+            .unwrap()
+            .0
+    };
+    let day_number = day.start.timestamp() / 86_400;
+    let settled = async || {
+        store
+            .coverage("details", day_number, day_number + 1)
+            .await
+            .unwrap()[&day_number]
+            .settled
+    };
+    pull.cover(day, &filter, Some(utc(2026, 4, 1)))
+        .await
+        .unwrap();
+    assert_eq!(listed().await, 1, "the good one is stored");
+    assert!(!settled().await, "the day is not settled without b");
+    broken.store(false, Ordering::Relaxed);
+    pull.cover(day, &filter, Some(utc(2026, 4, 1)))
+        .await
+        .unwrap();
+    assert_eq!(listed().await, 2, "b is stored once it decodes");
+    assert!(settled().await);
+    // Settled: a third run does not ask again.
+    let asked = fake.seen(DETAILS_QUERY_PATH).len();
+    pull.cover(day, &filter, Some(utc(2026, 4, 1)))
+        .await
+        .unwrap();
+    assert_eq!(fake.seen(DETAILS_QUERY_PATH).len(), asked);
+}
+
+// Most of a page not decoding is a change of shape, not a bad record: the listing fails
+// (as it did before conversations were decoded one by one) rather than take them for gone.
+#[tokio::test]
+async fn a_page_where_most_conversations_do_not_decode_fails_the_listing() {
+    let fake = FakeGenesys::start().await;
+    fake.handler(DETAILS_QUERY_PATH, |_| {
+        let page: Vec<serde_json::Value> = (0..5)
+            .map(|i| json!({"conversationId": format!("c-{i}"), "conversationStart": 1_772_359_200_000u64 + i}))
+            .collect();
+        Reply::json(200, json!({"totalHits": 5, "conversations": page}))
+    });
+    let client = fake.client(|_| {});
+    let day = Interval::new(utc(2026, 3, 1), utc(2026, 3, 2));
+    let err = client
+        .conversation_details(day, DetailsFilter::default())
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
     assert!(
-        date >= before && date <= Utc::now(),
-        "{date} is not the time of asking"
+        err.to_string().contains("5 of the 5 conversations"),
+        "{err}"
     );
 }
 
