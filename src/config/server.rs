@@ -82,7 +82,7 @@ impl ServerSettings {
             return Err(ConfigError::invalid(
                 "server.admin_hosts",
                 format!(
-                    "item {} is not a host name (letters, digits, '-' and '.'; no port)",
+                    "item {} is not a host name (letters, digits, '-', '_' and '.'; no port)",
                     bad + 1
                 ),
             ));
@@ -103,6 +103,8 @@ impl ServerSettings {
 
 /// A DNS name as a `Host` header carries it, without a port.
 fn is_host_name(name: &str) -> bool {
+    // A trailing dot (the root) is allowed; `_` appears in compose service names.
+    let name = name.strip_suffix('.').unwrap_or(name);
     !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|label| {
@@ -110,6 +112,6 @@ fn is_host_name(name: &str) -> bool {
                 && label.len() <= 63
                 && label
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }

@@ -17,23 +17,35 @@ pub fn bearer(value: &str) -> Option<&str> {
         .then_some(token.trim())
 }
 
-/// The name of a `Host` header, port aside (an IPv6 literal without its brackets).
-fn host_name(host: &str) -> &str {
+/// The name of a `Host` header without its port (an IPv6 literal without its brackets, a
+/// trailing dot dropped), or `None` when what follows the name is not an optional numeric
+/// port.
+fn host_name(host: &str) -> Option<&str> {
     let host = host.trim();
-    if let Some(rest) = host.strip_prefix('[') {
-        rest.split_once(']').map_or(rest, |(name, _)| name)
+    let (name, rest) = if let Some(inside) = host.strip_prefix('[') {
+        inside.split_once(']')?
     } else {
-        host.rsplit_once(':').map_or(host, |(name, _)| name)
-    }
+        host.split_at(host.find(':').unwrap_or(host.len()))
+    };
+    let port_ok = rest.is_empty()
+        || rest.strip_prefix(':').is_some_and(|p| {
+            !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+        });
+    port_ok.then(|| name.strip_suffix('.').unwrap_or(name))
 }
 
 /// Whether a request addressed to `host` may be answered without a token: `localhost`, an
 /// IP address (a rebound page always carries a name) or a configured name.
 fn is_trusted_host(host: &str, admin_hosts: &[String]) -> bool {
-    let name = host_name(host);
+    let Some(name) = host_name(host) else {
+        return false;
+    };
     name.eq_ignore_ascii_case("localhost")
-        || name.parse::<std::net::IpAddr>().is_ok()
-        || admin_hosts.iter().any(|h| h.eq_ignore_ascii_case(name))
+        || (host.trim().starts_with('[') && name.parse::<std::net::Ipv6Addr>().is_ok())
+        || name.parse::<std::net::Ipv4Addr>().is_ok()
+        || admin_hosts
+            .iter()
+            .any(|h| h.strip_suffix('.').unwrap_or(h).eq_ignore_ascii_case(name))
 }
 
 /// Passes the request on when no admin token is configured or it presents the right one.
@@ -48,7 +60,8 @@ pub async fn require_token(
         // rebinding) would reach it too, from the operator's browser; its requests carry the
         // page's name in Host, so without a token only known names are answered.
         let settings = &state.settings.server;
-        if !request.headers().get(header::HOST).is_none_or(|h| {
+        // Every browser sends Host; a request without one is refused too.
+        if !request.headers().get(header::HOST).is_some_and(|h| {
             h.to_str()
                 .is_ok_and(|h| is_trusted_host(h, &settings.admin_hosts))
         }) {
@@ -99,6 +112,8 @@ mod tests {
             "[fd00::7]",
             "daemon:8081",
             "Daemon",
+            "daemon.",
+            "localhost.:8081",
         ] {
             assert!(is_trusted_host(ok, &listed), "{ok}");
         }
@@ -108,6 +123,11 @@ mod tests {
             "daemon.evil.example",
             "127.0.0.1.nip.io",
             "",
+            "[::1]evil.example",
+            "127.0.0.1:evil",
+            "1::2:3",
+            "[::1",
+            "127.0.0.1:",
         ] {
             assert!(!is_trusted_host(bad, &listed), "{bad}");
         }

@@ -831,14 +831,29 @@ async fn an_admin_port_open_to_a_network_without_a_token_answers_only_known_name
         status_addressed_to(&t.client, &metrics, "10.1.2.3:8081").await,
         200
     );
+    // No Host at all (HTTP/1.0, as no browser sends it) is refused too.
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], t.admin.port()));
+    let (status, _) =
+        tokio::task::spawn_blocking(move || answer_to(admin, "GET /metrics HTTP/1.0\r\n\r\n", b""))
+            .await
+            .unwrap();
+    assert!(status.contains(" 421 "), "{status}");
     t.stop().await;
 }
 
 #[test]
 fn admin_hosts_come_as_a_list_from_the_environment_and_a_port_in_one_is_refused() {
     let var = "GENESYS_SENTIMENT__SERVER__ADMIN_HOSTS";
-    let s = load(None, &[(var, "daemon, metrics.internal")], Purpose::Inspect).unwrap();
-    assert_eq!(s.server.admin_hosts, ["daemon", "metrics.internal"]);
+    let s = load(
+        None,
+        &[(var, "daemon, genesys_daemon, metrics.internal.")],
+        Purpose::Inspect,
+    )
+    .unwrap();
+    assert_eq!(
+        s.server.admin_hosts,
+        ["daemon", "genesys_daemon", "metrics.internal."]
+    );
     let err = load(None, &[(var, "daemon,daemon:8081")], Purpose::Inspect)
         .unwrap_err()
         .to_string();
@@ -918,10 +933,12 @@ async fn unverifiable_signature_headers_and_a_trickled_body_do_not_hold_the_conn
     .await;
     let address = t.address;
     let now = chrono::Utc::now().timestamp();
+    // Well-formed (32 bytes), only not the right one.
+    const SIG: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
     let head = |extra: &str| {
         format!(
             "POST /webhooks/genesys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-             Content-Length: 500\r\nwebhook-signature: v1,AAAA\r\n{extra}\r\n"
+             Content-Length: 500\r\nwebhook-signature: v1,{SIG}\r\n{extra}\r\n"
         )
     };
     let answers = tokio::task::spawn_blocking(move || {
@@ -938,6 +955,12 @@ async fn unverifiable_signature_headers_and_a_trickled_body_do_not_hold_the_conn
             ),
             answer_to(
                 address,
+                &head(&format!("webhook-id: m3\r\nwebhook-timestamp: {now}\r\n"))
+                    .replace(SIG, "not-a-signature"),
+                b"",
+            ),
+            answer_to(
+                address,
                 &head("webhook-id: m1\r\nwebhook-timestamp: 1\r\n"),
                 b"",
             ),
@@ -950,11 +973,11 @@ async fn unverifiable_signature_headers_and_a_trickled_body_do_not_hold_the_conn
     })
     .await
     .unwrap();
-    for (status, took) in &answers[..2] {
+    for (status, took) in &answers[..3] {
         assert!(status.contains(" 401 "), "{status}");
         assert!(*took < Duration::from_secs(5), "{status} after {took:?}");
     }
-    for (status, took) in &answers[2..] {
+    for (status, took) in &answers[3..] {
         assert!(status.contains(" 408 "), "{status}");
         assert!(*took < Duration::from_secs(10), "{status} after {took:?}");
     }

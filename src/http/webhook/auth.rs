@@ -46,6 +46,15 @@ pub enum AuthFailure {
     Stale,
 }
 
+/// Whether a `webhook-signature` value holds at least one `v1,<base64 of 32 bytes>`, the
+/// only kind the verifier can match.
+fn has_v1_signature(value: &str) -> bool {
+    value
+        .split_whitespace()
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .any(|b64| STANDARD.decode(b64).is_ok_and(|d| d.len() == 32))
+}
+
 /// Whether `given` can be a SHA-256 digest as `X-Hub-Signature-256` carries one (hex, or
 /// base64 as some senders write it).
 fn is_sha256_digest(given: &str) -> bool {
@@ -91,8 +100,8 @@ impl WebhookAuth {
     /// credential (token, Basic) admits the request or none is needed, `Some(Err)` when no
     /// configured method could admit it, `None` when a signature over the body is to be
     /// checked. A signature can only hold with well-formed headers: Standard Webhooks needs
-    /// a `webhook-id` and a numeric `webhook-timestamp`, the hub signature `sha256=` and a
-    /// 32-byte digest. So a sender without credentials, or with
+    /// a `webhook-id`, a numeric `webhook-timestamp` and a `v1,` signature of 32 bytes, the
+    /// hub signature `sha256=` and a 32-byte digest. So a sender without credentials, or with
     /// signature headers that cannot verify, is refused without its body being read.
     pub fn check_headers(&self, headers: &HeaderMap) -> Option<Result<(), AuthFailure>> {
         if !self.any_configured() {
@@ -106,7 +115,7 @@ impl WebhookAuth {
         // apart ("stale") depends on the signature holding, so a sender without the key
         // learns nothing, and one whose clock is off learns why.
         let mut signed = !self.standard.is_empty()
-            && header("webhook-signature").is_some()
+            && header("webhook-signature").is_some_and(has_v1_signature)
             && header("webhook-id").is_some()
             && header("webhook-timestamp").is_some_and(|t| t.trim().parse::<i64>().is_ok());
         if self.hub_secret.is_some()
