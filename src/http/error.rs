@@ -52,6 +52,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Tells browsers not to guess a content type other than the one sent (a JSON answer
+/// quoting a peer's text is never rendered as a page).
+pub async fn no_sniff(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
 /// Gives the request timeout's bare 503 the JSON body every error has, and a
 /// `Retry-After`.
 pub async fn timeout_body(response: Response) -> Response {

@@ -78,6 +78,7 @@ fn layered(routes: Router<AppState>, state: AppState) -> Router {
         ))
         // Outside the timeout: its bare 503 gets the documented JSON body.
         .layer(axum::middleware::map_response(error::timeout_body))
+        .layer(axum::middleware::map_response(error::no_sniff))
         // A 5xx is the handler's to log (with its cause): a /readyz 503 during a drain, or
         // a 503 shed under load, is expected and must not fill the log with ERROR lines.
         .layer(

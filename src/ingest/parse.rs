@@ -331,7 +331,9 @@ fn conversation_of(body: &Map<String, Value>, topic_id: String) -> Result<String
     let topic_id = Some(topic_id).filter(|i| i != "{id}" && !i.is_empty());
     match (text(body, &["conversationId"]), topic_id) {
         (Some(b), Some(t)) if b != t => Err(unusable(format!(
-            "eventBody.conversationId {b:?} is not the conversation of the topic ({t:?})"
+            "eventBody.conversationId {} is not the conversation of the topic ({})",
+            shown(&Value::String(b)),
+            shown(&Value::String(t))
         ))),
         (Some(b), _) => Ok(b),
         (None, Some(t)) => Ok(t),
@@ -423,8 +425,9 @@ fn notification(
         });
     }
     Err(unusable(format!(
-        "topic {topic:?} is not handled: send v2.speechandtextanalytics.conversation.{{id}}.sentiment, \
-         or v2.detail.events.conversation.{{id}}.acw, .user.end or .customer.end"
+        "topic {} is not handled: send v2.speechandtextanalytics.conversation.{{id}}.sentiment, \
+         or v2.detail.events.conversation.{{id}}.acw, .user.end or .customer.end",
+        shown(&Value::String(topic))
     )))
 }
 

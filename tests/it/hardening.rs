@@ -375,6 +375,48 @@ async fn an_event_time_far_in_the_future_or_in_microseconds_is_422() {
     t.stop().await;
 }
 
+// 5b. A refusal quotes at most the start of what the sender sent: a 60 KiB topic or id is
+// not echoed back, nor written into the refusal's log line.
+#[tokio::test]
+async fn a_refusal_does_not_echo_a_huge_topic_or_id() {
+    let t = TestApp::started(|_| {}).await;
+    let huge = "x".repeat(60_000);
+    for body in [
+        json!({"topicName": format!("v2.users.{huge}.presence"), "eventBody": {}}),
+        json!({"topicName": "v2.detail.events.conversation.c-1.customer.end",
+               "eventBody": {"conversationId": huge}}),
+    ] {
+        let (status, answer) = t.post_webhook(&body).await;
+        assert_eq!(status, 422, "{}", &answer.to_string()[..200]);
+        let message = answer["message"].as_str().unwrap();
+        assert!(message.len() < 600, "{} bytes echoed", message.len());
+    }
+    t.stop().await;
+}
+
+// 5c. The dashboard cannot be framed by another page, and no answer is content-sniffed.
+#[tokio::test]
+async fn the_dashboard_cannot_be_framed_and_answers_are_not_sniffed() {
+    let t = TestApp::started(|_| {}).await;
+    let page = t.get("/").await;
+    let policy = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    for path in ["/", "/v1/runs", "/metrics", "/nothing-here"] {
+        let r = t.get(path).await;
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}");
+    }
+    let refused = t
+        .client
+        .post(t.url("/webhooks/genesys"))
+        .json(&json!({"bad": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    assert_eq!(refused.headers()["x-content-type-options"], "nosniff");
+    t.stop().await;
+}
+
 // 6. An id is never put into a Genesys URL unchecked.
 #[tokio::test]
 async fn a_path_traversal_id_is_422_and_nothing_is_stored_or_fetched() {
