@@ -93,8 +93,11 @@ pub struct StateInner {
     pub metrics: Metrics,
     /// Starting / ready / draining.
     pub readiness: Readiness,
-    /// Budget of log lines for refused webhooks.
+    /// Budget of log lines for refused webhooks (other than authentication failures).
     pub rejections_logged: crate::telemetry::limited::LogLimiter,
+    /// Budget of log lines for webhooks refused on authentication: a flood of them does not
+    /// silence a real sender's other refusals.
+    pub unauthorized_logged: crate::telemetry::limited::LogLimiter,
     services: OnceLock<Arc<Services>>,
 }
 
@@ -114,6 +117,7 @@ impl AppState {
             metrics,
             readiness: Readiness::default(),
             rejections_logged: Default::default(),
+            unauthorized_logged: Default::default(),
             services: OnceLock::new(),
         }))
     }

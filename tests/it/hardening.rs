@@ -1025,3 +1025,40 @@ async fn unverifiable_signature_headers_and_a_trickled_body_do_not_hold_the_conn
     }
     t.stop().await;
 }
+
+// A flood of unauthenticated posts does not use up the log lines a real sender's refusals
+// need, and each refusal's line names the peer it came from.
+#[tokio::test]
+async fn a_flood_of_401s_does_not_silence_a_real_senders_refusal_which_names_its_peer() {
+    const TOKEN: &str = "a-webhook-token-of-some-length";
+    let logs = crate::helpers::captured_logs();
+    let t = TestApp::started(|s| {
+        s.webhook.allow_unauthenticated = false;
+        s.webhook.bearer_token = Secret::new(TOKEN);
+    })
+    .await;
+    let post = |body: Value, token: Option<&str>| {
+        let mut r = t.client.post(t.url("/webhooks/genesys")).json(&body);
+        if let Some(token) = token {
+            r = r.bearer_auth(token);
+        }
+        r.send()
+    };
+    for i in 0..30 {
+        let r = post(json!({"flood": i}), None).await.unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let marker = format!("v2.other.marker-{}", std::process::id());
+    let r = post(json!({"topicName": marker, "eventBody": {}}), Some(TOKEN))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let text = logs.text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("Webhook refused.") && l.contains(&marker))
+        .unwrap_or_else(|| panic!("the real sender's refusal is not logged"));
+    // The capture is coloured: the field name and its value are apart.
+    assert!(line.contains("peer") && line.contains("127.0.0.1:"), "{line}");
+    t.stop().await;
+}

@@ -56,6 +56,10 @@ pub async fn receive(
     request: Request,
 ) -> Response {
     let started = std::time::Instant::now();
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
     let response = match handle(&state, query, &headers, request).await {
         Ok(answer) => {
             state.metrics.webhook(answer.label());
@@ -63,15 +67,28 @@ pub async fn receive(
         }
         Err(rejection) => {
             state.metrics.webhook(rejection.code());
+            let budget = if matches!(rejection, Rejection::Unauthorized(_)) {
+                &state.unauthorized_logged
+            } else {
+                &state.rejections_logged
+            };
             if rejection.status().is_client_error()
-                && let Some(left_out) = state.rejections_logged.allow()
+                && let Some(left_out) = budget.allow()
             {
+                // Behind a load balancer the peer is the balancer; what it says the client
+                // was is logged beside it (a sender can write anything there).
+                let forwarded_for = headers
+                    .get("x-forwarded-for")
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| crate::domain::printable(v, 100));
                 // A peer's text is logged with Debug escaping: no control characters reach
                 // a terminal.
                 tracing::warn!(
                     code = rejection.code(),
                     status = rejection.status().as_u16(),
                     reason = ?rejection.detail(),
+                    peer = %peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string()),
+                    forwarded_for = ?forwarded_for,
                     earlier_not_logged = left_out,
                     "Webhook refused."
                 );
