@@ -291,6 +291,18 @@ async fn aggregates_outside_the_configured_scale_leave_their_days_to_be_fetched_
     );
 }
 
+/// Stops the daemon and gives the first run its journal records.
+async fn stopped_run(t: TestApp) -> Value {
+    let dir = t.stop().await;
+    let journal =
+        std::fs::read_to_string(dir.path().join("journal/segment-00000001.jsonl")).unwrap();
+    journal
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["type"] == "batch_run")
+        .expect("the run is journaled")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_cut_short_by_shutdown_is_journaled_as_interrupted() {
     let mut config = batch_org(3);
@@ -313,14 +325,7 @@ async fn a_run_cut_short_by_shutdown_is_journaled_as_interrupted() {
     })
     .await;
     assert!(underway.is_some(), "the run never got going");
-    let dir = t.stop().await;
-    let journal =
-        std::fs::read_to_string(dir.path().join("journal/segment-00000001.jsonl")).unwrap();
-    let run = journal
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|r| r["type"] == "batch_run")
-        .expect("the run is journaled");
+    let run = stopped_run(t).await;
     assert_eq!(run["outcome"], "interrupted", "{run}");
     assert_eq!(run["error"], "interrupted by shutdown", "{run}");
 }
@@ -419,13 +424,6 @@ async fn a_shutdown_while_the_availability_date_is_retried_interrupts_the_run() 
     .await;
     assert!(asked.is_some(), "the run never asked");
     // Within the 5 s deadline, though the next retry would come only after 50 s.
-    let dir = t.stop().await;
-    let journal =
-        std::fs::read_to_string(dir.path().join("journal/segment-00000001.jsonl")).unwrap();
-    let run = journal
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|r| r["type"] == "batch_run")
-        .expect("the run is journaled");
+    let run = stopped_run(t).await;
     assert_eq!(run["outcome"], "interrupted", "{run}");
 }

@@ -224,12 +224,7 @@ async fn a_503_then_200_succeeds_and_a_400_is_not_retried() {
             "code": "bad.request", "status": 400, "contextId": "ctx-400"})),
     );
     let day = Interval::new(utc(2026, 5, 1), utc(2026, 5, 2));
-    let err = client
-        .conversation_details(day, DetailsFilter::default())
-        .unwrap()
-        .try_collect::<Vec<_>>()
-        .await
-        .unwrap_err();
+    let err = details_error(&client, day).await;
     assert_eq!(err.status(), Some(400));
     assert_eq!(err.code(), Some("bad.request"));
     assert_eq!(err.correlation_id(), Some("ctx-400"));
@@ -295,6 +290,19 @@ async fn a_shared_budget_of_60_per_minute_spreads_120_requests_over_a_minute() {
             "{within} requests in the 60 s after request {i}"
         );
     }
+}
+
+/// The error that ends the listing of `day`'s conversations.
+async fn details_error(
+    client: &genesys_sentiment::genesys::GenesysClient,
+    day: Interval,
+) -> GenesysError {
+    client
+        .conversation_details(day, DetailsFilter::default())
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err()
 }
 
 fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
@@ -944,12 +952,7 @@ async fn a_page_where_most_conversations_do_not_decode_fails_the_listing() {
     });
     let client = fake.client(|_| {});
     let day = Interval::new(utc(2026, 3, 1), utc(2026, 3, 2));
-    let err = client
-        .conversation_details(day, DetailsFilter::default())
-        .unwrap()
-        .try_collect::<Vec<_>>()
-        .await
-        .unwrap_err();
+    let err = details_error(&client, day).await;
     assert!(
         err.to_string().contains("5 of the 5 conversations"),
         "{err}"

@@ -157,11 +157,13 @@ async fn retry_after_1e20_from_genesys_is_a_rate_limit_error() {
     );
 }
 
-// 2c. A login host that says the token expires at once: not a token per call.
-#[tokio::test]
-async fn a_token_lifetime_of_zero_does_not_fetch_a_token_per_call() {
+/// A Genesys whose tokens last `secs` and that has not analysed conversation c-1, and a
+/// client of it.
+async fn login_host_with_token_lifetime(
+    secs: u64,
+) -> (FakeGenesys, genesys_sentiment::genesys::GenesysClient) {
     let fake = FakeGenesys::start().await;
-    fake.token_lifetime(0);
+    fake.token_lifetime(secs);
     fake.default_reply(
         "/api/v2/speechandtextanalytics/conversations/c-1",
         Reply::json(
@@ -170,6 +172,13 @@ async fn a_token_lifetime_of_zero_does_not_fetch_a_token_per_call() {
         ),
     );
     let client = fake.client(|_| {});
+    (fake, client)
+}
+
+// 2c. A login host that says the token expires at once: not a token per call.
+#[tokio::test]
+async fn a_token_lifetime_of_zero_does_not_fetch_a_token_per_call() {
+    let (fake, client) = login_host_with_token_lifetime(0).await;
     for _ in 0..5 {
         client.conversation_sentiment("c-1").await.unwrap();
     }
@@ -179,16 +188,7 @@ async fn a_token_lifetime_of_zero_does_not_fetch_a_token_per_call() {
 // 2b. A login host that claims a token lives for ever: fetched once, used, no panic.
 #[tokio::test]
 async fn a_token_lifetime_of_u64_max_is_cached_without_a_panic() {
-    let fake = FakeGenesys::start().await;
-    fake.token_lifetime(u64::MAX);
-    fake.default_reply(
-        "/api/v2/speechandtextanalytics/conversations/c-1",
-        Reply::json(
-            404,
-            json!({"message": "no such conversation", "code": "resource.not.found", "status": 404}),
-        ),
-    );
-    let client = fake.client(|_| {});
+    let (fake, client) = login_host_with_token_lifetime(u64::MAX).await;
     for _ in 0..2 {
         // The token is good; the conversation is simply not analysed (404).
         let outcome = client.conversation_sentiment("c-1").await.unwrap();
@@ -1059,6 +1059,9 @@ async fn a_flood_of_401s_does_not_silence_a_real_senders_refusal_which_names_its
         .find(|l| l.contains("Webhook refused.") && l.contains(&marker))
         .unwrap_or_else(|| panic!("the real sender's refusal is not logged"));
     // The capture is coloured: the field name and its value are apart.
-    assert!(line.contains("peer") && line.contains("127.0.0.1:"), "{line}");
+    assert!(
+        line.contains("peer") && line.contains("127.0.0.1:"),
+        "{line}"
+    );
     t.stop().await;
 }
