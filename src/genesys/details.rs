@@ -349,7 +349,20 @@ async fn next_conversation(
             // Splitting cannot help (day-touched matching): read the chunk from a job, as
             // far as the datalake has settled; the rest synchronously, as far as it pages.
             tracing::info!(interval = %chunk.interval, total, cap, "More conversations than the details query can page through; reading them from a details job.");
-            let availability = c.client.details_availability().await?;
+            let availability = match c.client.details_availability().await {
+                Ok(a) => a,
+                // No date to trust (one in the future): no job (it needs the date); the
+                // day is read synchronously, newest first, as far as it pages, and stays
+                // unsettled (the run has no date either).
+                Err(e @ GenesysError::Decode { .. }) => {
+                    tracing::warn!(interval = %chunk.interval, error = %e, cap, "No usable data availability date for this heavy day: it is read with the synchronous query, newest first, at most max_paging_results of it.");
+                    let interval = chunk.interval;
+                    chunk.done = true;
+                    c.chunks.push_front((interval, true));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let interval = chunk.interval;
             if interval.end > availability {
                 let recent = Interval::new(interval.start.max(availability), interval.end);
@@ -379,6 +392,7 @@ async fn next_conversation(
             Endpoint::DetailsQuery,
             page_sent.items.len(),
             &page_sent.malformed,
+            page_size as usize,
         )?;
         // A malformed conversation still fills the page: it does not make the page short.
         let n = page_sent.sent() as u64;

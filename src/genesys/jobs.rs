@@ -302,6 +302,7 @@ impl GenesysClient {
                     Endpoint::JobResults,
                     page_sent.items.len(),
                     &page_sent.malformed,
+                    s.client.settings().genesys.job_page_size as usize,
                 )?;
                 s.empty_in_a_row = if page_sent.items.is_empty() && next.is_some() {
                     s.empty_in_a_row + 1

@@ -101,7 +101,7 @@ pub struct RequestStats {
     set_aside: AtomicU64,
 }
 
-/// Fewest malformed records in one answer that, as most of it, fail the answer.
+/// Smallest full page whose malformed majority fails the answer.
 pub const MIN_PAGE_TO_TRUST: usize = 3;
 
 /// A snapshot of [`RequestStats`].
@@ -238,19 +238,22 @@ impl GenesysClient {
     /// one warning an answer (naming the first few), counted per endpoint.
     ///
     /// # Errors
-    /// [`GenesysError::Decode`] when most of a page of at least [`MIN_PAGE_TO_TRUST`] items did
-    /// not decode: that is a change of shape (a new Genesys field type, a proxy rewriting
-    /// answers), not one bad record, and listing on would take every conversation for gone.
+    /// [`GenesysError::Decode`] when most of a full page (`page_size` items, at least
+    /// [`MIN_PAGE_TO_TRUST`]) did not decode: that is a change of shape (a new Genesys field
+    /// type, a proxy rewriting answers), not a few bad records. A short page (a day's last)
+    /// never fails this way, so where a few bad records happen to fall cannot stop a run.
     pub(crate) fn set_aside(
         &self,
         endpoint: Endpoint,
         decoded: usize,
         malformed: &[String],
+        page_size: usize,
     ) -> Result<(), GenesysError> {
         if malformed.is_empty() {
             return Ok(());
         }
-        if malformed.len() >= MIN_PAGE_TO_TRUST && malformed.len() > decoded {
+        let full = decoded + malformed.len() >= page_size.max(MIN_PAGE_TO_TRUST);
+        if full && malformed.len() > decoded {
             return Err(GenesysError::Decode {
                 endpoint,
                 message: format!(

@@ -307,25 +307,26 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Tolerant<T> {
 
 /// A decoding error without the value that caused it (a mistyped `ani` or participant name
 /// must not reach the logs): `invalid type: integer `12345`, expected a string at line 1
-/// column 40` becomes `invalid type, expected a string`. What follows `, expected` and the
-/// field of `missing field` come from our own types.
+/// column 40` becomes `invalid type, expected a string`. Only serde's own kinds are kept,
+/// with what follows `, expected` (from our types) and the field of `missing field` (ours);
+/// any other message (a parser's own) becomes a plain "unreadable value".
 fn shape_error(message: &str) -> String {
     let message = message.split(" at line ").next().unwrap_or(message);
-    if message.starts_with("missing field") {
+    if message.starts_with("missing field") || message.starts_with("duplicate field") {
         return message.to_owned();
     }
-    let kind = message
-        .split(['`', '"', '\''])
-        .next()
-        .unwrap_or("")
-        .split(':')
-        .next()
-        .unwrap_or("")
-        .trim();
-    match message.rfind(", expected ") {
-        Some(i) => format!("{kind}{}", &message[i..]),
-        None => kind.to_owned(),
+    let expected = message.rfind(", expected ").map(|i| &message[i..]);
+    for kind in [
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "unknown variant",
+    ] {
+        if message.starts_with(kind) {
+            return format!("{kind}{}", expected.unwrap_or(""));
+        }
     }
+    "unreadable value".to_owned()
 }
 
 /// `AnalyticsConversationQueryResponse`.
@@ -887,6 +888,36 @@ mod tests {
             "{said}"
         );
         assert!(!said.contains("4155550123"), "{said}");
+    }
+
+    #[test]
+    fn only_serdes_own_error_kinds_are_shown_and_never_a_value() {
+        for (message, shown) in [
+            (
+                "invalid type: integer `4155550123`, expected a string at line 1 column 9",
+                "invalid type, expected a string",
+            ),
+            (
+                "invalid value: string \"a, expected b\", expected RFC 3339",
+                "invalid value, expected RFC 3339",
+            ),
+            (
+                "invalid length 3, expected a pair",
+                "invalid length, expected a pair",
+            ),
+            (
+                "unknown variant `Jane`, expected one of `a`, `b`",
+                "unknown variant, expected one of `a`, `b`",
+            ),
+            (
+                "missing field `conversationStart`",
+                "missing field `conversationStart`",
+            ),
+            ("\"Jane, expected X\" is not start/end", "unreadable value"),
+            ("bad 4155550123: x", "unreadable value"),
+        ] {
+            assert_eq!(shape_error(message), shown, "{message}");
+        }
     }
 
     #[test]

@@ -27,10 +27,11 @@ fn host_name(host: &str) -> Option<&str> {
     } else {
         host.split_at(host.find(':').unwrap_or(host.len()))
     };
+    // An empty port (`localhost:`) is allowed by RFC 3986.
     let port_ok = rest.is_empty()
-        || rest.strip_prefix(':').is_some_and(|p| {
-            !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
-        });
+        || rest
+            .strip_prefix(':')
+            .is_some_and(|p| p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
     port_ok.then(|| name.strip_suffix('.').unwrap_or(name))
 }
 
@@ -114,6 +115,7 @@ mod tests {
             "Daemon",
             "daemon.",
             "localhost.:8081",
+            "localhost:",
         ] {
             assert!(is_trusted_host(ok, &listed), "{ok}");
         }
@@ -127,7 +129,6 @@ mod tests {
             "127.0.0.1:evil",
             "1::2:3",
             "[::1",
-            "127.0.0.1:",
         ] {
             assert!(!is_trusted_host(bad, &listed), "{bad}");
         }

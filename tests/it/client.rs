@@ -939,24 +939,31 @@ async fn a_day_with_a_conversation_that_did_not_decode_is_listed_again_until_it_
     assert_eq!(fake.seen(DETAILS_QUERY_PATH).len(), asked);
 }
 
-// Most of a page not decoding is a change of shape, not a bad record: the listing fails
-// (as it did before conversations were decoded one by one) rather than take them for gone.
+// Most of a full page not decoding is a change of shape, not a bad record: the listing fails
+// (as it did before conversations were decoded one by one) rather than take them for gone. A
+// short page (a day's last) with the same few bad records does not: where they happen to fall
+// must not stop every run.
 #[tokio::test]
-async fn a_page_where_most_conversations_do_not_decode_fails_the_listing() {
+async fn most_of_a_full_page_not_decoding_fails_the_listing_but_a_short_page_does_not() {
     let fake = FakeGenesys::start().await;
     fake.handler(DETAILS_QUERY_PATH, |_| {
-        let page: Vec<serde_json::Value> = (0..5)
-            .map(|i| json!({"conversationId": format!("c-{i}"), "conversationStart": 1_772_359_200_000u64 + i}))
+        let mut page: Vec<serde_json::Value> = (0..3)
+            .map(|i| json!({"conversationId": format!("bad-{i}"), "conversationStart": 1_772_359_200_000u64 + i}))
             .collect();
-        Reply::json(200, json!({"totalHits": 5, "conversations": page}))
+        page.push(json!({"conversationId": "good", "conversationStart": "2026-03-01T09:00:00.000Z"}));
+        Reply::json(200, json!({"totalHits": 4, "conversations": page}))
     });
-    let client = fake.client(|_| {});
     let day = Interval::new(utc(2026, 3, 1), utc(2026, 3, 2));
-    let err = details_error(&client, day).await;
+    let full = fake.client(|s| s.genesys.page_size = std::num::NonZero::new(4).unwrap());
+    let err = details_error(&full, day).await;
     assert!(
-        err.to_string().contains("5 of the 5 conversations"),
+        err.to_string().contains("3 of the 4 conversations"),
         "{err}"
     );
+    let short = fake.client(|s| s.genesys.page_size = std::num::NonZero::new(10).unwrap());
+    let listed = crate::helpers::all_details(&short, day).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].conversation_id, "good");
 }
 
 // Each endpoint reads at most what a real answer of its kind can reach: with 32 STA calls
@@ -973,4 +980,40 @@ async fn an_sta_answer_far_larger_than_any_real_one_is_refused_unread() {
         err.to_string().contains("larger than 1048576 bytes"),
         "{err}"
     );
+}
+
+// A heavy day (more conversations than the details query pages through) needs the
+// availability date for its job; without a usable one (a date in the future) it is read
+// synchronously, newest first, as far as the query pages, instead of failing the listing.
+#[tokio::test]
+async fn a_heavy_day_without_a_usable_availability_date_is_read_synchronously() {
+    let fake = FakeGenesys::start().await;
+    let jobs = "/api/v2/analytics/conversations/details/jobs";
+    fake.default_reply(
+        &format!("{jobs}/availability"),
+        Reply::json(
+            200,
+            json!({"dataAvailabilityDate": "2099-01-01T00:00:00.000Z"}),
+        ),
+    );
+    fake.handler(DETAILS_QUERY_PATH, |seen| {
+        let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
+        let page = body["paging"]["pageNumber"].as_u64().unwrap();
+        let page: Vec<serde_json::Value> = (0..2)
+            .map(|i| {
+                json!({"conversationId": format!("p{page}-{i}"),
+                       "conversationStart": format!("2026-03-01T{:02}:00:00.000Z", 20 - page * 2 - i),
+                       "conversationEnd": format!("2026-03-01T{:02}:05:00.000Z", 20 - page * 2 - i)})
+            })
+            .collect();
+        Reply::json(200, json!({"totalHits": 1000, "conversations": page}))
+    });
+    let client = fake.client(|s| {
+        s.genesys.page_size = std::num::NonZero::new(2).unwrap();
+        s.genesys.max_paging_results = 6;
+    });
+    let day = Interval::new(utc(2026, 3, 1), utc(2026, 3, 2));
+    let listed = crate::helpers::all_details(&client, day).await;
+    assert!(listed.len() >= 4, "{listed:?}");
+    assert!(fake.seen(jobs).is_empty(), "no job without a date");
 }

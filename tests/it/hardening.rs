@@ -1037,21 +1037,37 @@ async fn a_flood_of_401s_does_not_silence_a_real_senders_refusal_which_names_its
         s.webhook.bearer_token = Secret::new(TOKEN);
     })
     .await;
-    let post = |body: Value, token: Option<&str>| {
-        let mut r = t.client.post(t.url("/webhooks/genesys")).json(&body);
+    let post = |path: &str, body: Value, token: Option<&str>| {
+        let mut r = t.client.post(t.url(path)).json(&body);
         if let Some(token) = token {
             r = r.bearer_auth(token);
         }
-        r.send()
+        r
     };
     for i in 0..30 {
-        let r = post(json!({"flood": i}), None).await.unwrap();
+        let r = post("/webhooks/genesys", json!({"flood": i}), None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        // Nor what a sender without credentials gets wrong before that (a bad query).
+        let r = post("/webhooks/genesys?validate=zz", json!({}), None)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401);
     }
     let marker = format!("v2.other.marker-{}", std::process::id());
-    let r = post(json!({"topicName": marker, "eventBody": {}}), Some(TOKEN))
-        .await
-        .unwrap();
+    let r = post(
+        "/webhooks/genesys",
+        json!({"topicName": marker, "eventBody": {}}),
+        Some(TOKEN),
+    )
+    // What the client wrote comes first, what the balancer saw last: the end is kept.
+    .header("x-forwarded-for", format!("{}, 10.9.9.9", "x".repeat(120)))
+    .send()
+    .await
+    .unwrap();
     assert_eq!(r.status(), 422);
     let text = logs.text();
     let line = text
@@ -1063,5 +1079,6 @@ async fn a_flood_of_401s_does_not_silence_a_real_senders_refusal_which_names_its
         line.contains("peer") && line.contains("127.0.0.1:"),
         "{line}"
     );
+    assert!(line.contains("10.9.9.9"), "{line}");
     t.stop().await;
 }

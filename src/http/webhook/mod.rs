@@ -60,27 +60,27 @@ pub async fn receive(
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0);
-    let response = match handle(&state, query, &headers, request).await {
+    let mut authenticated = false;
+    let response = match handle(&state, query, &headers, request, &mut authenticated).await {
         Ok(answer) => {
             state.metrics.webhook(answer.label());
             answer.into_response()
         }
         Err(rejection) => {
             state.metrics.webhook(rejection.code());
-            let budget = if matches!(rejection, Rejection::Unauthorized(_)) {
-                &state.unauthorized_logged
-            } else {
+            // Refusals before the sender proved who it is have their own budget: a flood
+            // of them (whatever they get wrong) does not silence a real sender's.
+            let budget = if authenticated {
                 &state.rejections_logged
+            } else {
+                &state.unauthorized_logged
             };
             if rejection.status().is_client_error()
                 && let Some(left_out) = budget.allow()
             {
                 // Behind a load balancer the peer is the balancer; what it says the client
                 // was is logged beside it (a sender can write anything there).
-                let forwarded_for = headers
-                    .get("x-forwarded-for")
-                    .and_then(|v| v.to_str().ok())
-                    .map(|v| crate::domain::printable(v, 100));
+                let forwarded_for = forwarded_for(&headers);
                 // A peer's text is logged with Debug escaping: no control characters reach
                 // a terminal.
                 tracing::warn!(
@@ -102,21 +102,46 @@ pub async fn receive(
     response
 }
 
+/// What `X-Forwarded-For` says, every header of it joined: its end, where the proxies in
+/// front append the address they saw (the start is whatever the client wrote), at most 100
+/// characters of it.
+fn forwarded_for(headers: &HeaderMap) -> Option<String> {
+    let all: Vec<String> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    if all.is_empty() {
+        return None;
+    }
+    let joined = all.join(", ");
+    let count = joined.chars().count();
+    Some(if count > 100 {
+        let tail: String = joined.chars().skip(count - 100).collect();
+        format!("…{}", crate::domain::printable(&tail, 100))
+    } else {
+        crate::domain::printable(&joined, 100)
+    })
+}
+
 async fn handle(
     state: &AppState,
     query: Result<Query<IntakeQuery>, QueryRejection>,
     headers: &HeaderMap,
     request: Request,
+    authenticated: &mut bool,
 ) -> Result<Answer, Rejection> {
     let services = state.services().ok_or(Rejection::NotReady)?;
-    // A bad query string is a counted, JSON 400 like any other refusal.
-    let Query(query) = query.map_err(|e| Rejection::BadRequest(super::api::query_error(&e)))?;
     // A sender with no credential at all is refused before its body is buffered (and
     // before its content type: a 415 would hide the credential problem during setup).
     let admitted = services.webhook_auth.check_headers(headers);
-    if let Some(Err(failure)) = &admitted {
-        return Err(Rejection::Unauthorized(failure.to_string()));
+    match &admitted {
+        Some(Err(failure)) => return Err(Rejection::Unauthorized(failure.to_string())),
+        Some(Ok(())) => *authenticated = true,
+        None => {}
     }
+    // A bad query string is a counted, JSON 400 like any other refusal.
+    let Query(query) = query.map_err(|e| Rejection::BadRequest(super::api::query_error(&e)))?;
     if !is_json(headers) {
         return Err(Rejection::UnsupportedMediaType);
     }
@@ -145,6 +170,7 @@ async fn handle(
     {
         return Err(Rejection::Unauthorized(failure.to_string()));
     }
+    *authenticated = true;
     let incoming = parse::parse(&body, state.settings.genesys.event_sentiment_scale()).map_err(
         |e| match e {
             ParseError::Malformed(m) => Rejection::MalformedJson(m),
