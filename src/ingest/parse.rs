@@ -147,16 +147,36 @@ fn number(map: &Map<String, Value>, key: &str, what: &str) -> Result<Option<f64>
     }
 }
 
-fn time(map: &Map<String, Value>, keys: &[&str]) -> Option<DateTime<Utc>> {
-    keys.iter().find_map(|k| match map.get(*k)? {
-        Value::String(s) => DateTime::parse_from_rfc3339(s)
+/// The time under `key`: epoch milliseconds (an integer, or a float with no fraction) or an
+/// RFC 3339 string; absent or null is `None`. Anything else is refused rather than replaced
+/// by the receive time: which agent's `.acw` wins goes by it.
+fn time(
+    map: &Map<String, Value>,
+    key: &str,
+    what: &str,
+) -> Result<Option<DateTime<Utc>>, ParseError> {
+    let parsed = match map.get(key) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => DateTime::parse_from_rfc3339(s.trim())
             .ok()
             .map(|t| t.with_timezone(&Utc)),
-        Value::Number(n) => n
+        Some(Value::Number(n)) => n
             .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    .map(|f| f as i64)
+            })
             .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
-        _ => None,
-    })
+        Some(_) => None,
+    };
+    match parsed {
+        Some(t) => Ok(Some(t)),
+        None => Err(unusable(format!(
+            "{what} must be epoch milliseconds or an RFC 3339 time, got {}",
+            shown(&map[key])
+        ))),
+    }
 }
 
 /// 2010-01-01T00:00:00Z: no event time is earlier.
@@ -318,7 +338,7 @@ fn seed_form(map: &Map<String, Value>) -> Result<Incoming, ParseError> {
         polarity,
         trend: None,
         topic: None,
-        occurred_at: time(map, &["timestamp"]),
+        occurred_at: time(map, "timestamp", "timestamp")?,
         envelope_id: None,
     })
 }
@@ -359,7 +379,10 @@ fn notification(
             .find_map(|s| rest.strip_suffix(s))
             .map(str::to_owned)
     };
-    let occurred_at = time(body, &["eventTime"]).or_else(|| time(map, &["timestamp"]));
+    let occurred_at = match time(body, "eventTime", "eventBody.eventTime")? {
+        Some(t) => Some(t),
+        None => time(map, "timestamp", "timestamp")?,
+    };
     let first = |key: &str| match body.get(key) {
         Some(Value::Array(items)) => items.iter().find_map(Value::as_str).map(str::to_owned),
         _ => None,

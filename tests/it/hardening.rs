@@ -375,6 +375,36 @@ async fn an_event_time_far_in_the_future_or_in_microseconds_is_422() {
     t.stop().await;
 }
 
+// 5a. An event time that does not parse is refused, not replaced by the receive time (which
+// agent's .acw is credited goes by it); a float of whole milliseconds is read.
+#[tokio::test]
+async fn an_event_time_that_does_not_parse_is_422_not_the_receive_time() {
+    let t = TestApp::started(|_| {}).await;
+    for time in [
+        json!("yesterday"),
+        json!(true),
+        json!({"ms": 1}),
+        json!(1.5),
+    ] {
+        let body = json!({"topicName": "v2.detail.events.conversation.c-t.acw",
+            "eventBody": {"conversationId": "c-t", "userId": "agent-1", "eventTime": time}});
+        let (status, answer) = t.post_webhook(&body).await;
+        assert_eq!(status, 422, "{time}: {answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap()
+                .contains("eventBody.eventTime must be epoch milliseconds or an RFC 3339 time"),
+            "{time}: {answer}"
+        );
+    }
+    let now_ms = chrono::Utc::now().timestamp_millis() as f64;
+    let body = json!({"topicName": "v2.detail.events.conversation.c-f.acw",
+        "eventBody": {"conversationId": "c-f", "userId": "agent-1", "eventTime": now_ms}});
+    assert_eq!(t.post_webhook(&body).await.0, 202);
+    t.stop().await;
+}
+
 // 5b. A refusal quotes at most the start of what the sender sent: a 60 KiB topic or id is
 // not echoed back, nor written into the refusal's log line.
 #[tokio::test]
