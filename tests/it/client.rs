@@ -292,6 +292,16 @@ async fn a_shared_budget_of_60_per_minute_spreads_120_requests_over_a_minute() {
     }
 }
 
+/// A fake Genesys whose data availability date is `date`.
+async fn genesys_available_until(date: &str) -> FakeGenesys {
+    let fake = FakeGenesys::start().await;
+    fake.default_reply(
+        "/api/v2/analytics/conversations/details/jobs/availability",
+        Reply::json(200, json!({"dataAvailabilityDate": date})),
+    );
+    fake
+}
+
 /// The error that ends the listing of `day`'s conversations.
 async fn details_error(
     client: &genesys_sentiment::genesys::GenesysClient,
@@ -454,15 +464,8 @@ async fn job_results_that_never_end_are_an_error_not_an_endless_run() {
 
 #[tokio::test]
 async fn an_async_job_is_followed_through_states_and_cursor_pages() {
-    let fake = FakeGenesys::start().await;
     let jobs = "/api/v2/analytics/conversations/details/jobs";
-    fake.default_reply(
-        &format!("{jobs}/availability"),
-        Reply::json(
-            200,
-            json!({"dataAvailabilityDate": "2026-05-10T00:00:00.000Z"}),
-        ),
-    );
+    let fake = genesys_available_until("2026-05-10T00:00:00.000Z").await;
     fake.default_reply(jobs, Reply::json(202, json!({"jobId": "job-1"})));
     fake.script(
         &format!("{jobs}/job-1"),
@@ -777,15 +780,8 @@ async fn a_peer_that_echoes_the_secret_or_the_token_in_its_error_has_it_redacted
 /// is not sent again (each copy would be another job against the concurrent-job limit).
 #[tokio::test]
 async fn an_unreadable_answer_to_a_job_submission_does_not_submit_another() {
-    let fake = FakeGenesys::start().await;
     let jobs = "/api/v2/analytics/conversations/details/jobs";
-    fake.default_reply(
-        &format!("{jobs}/availability"),
-        Reply::json(
-            200,
-            json!({"dataAvailabilityDate": "2026-05-10T00:00:00.000Z"}),
-        ),
-    );
+    let fake = genesys_available_until("2026-05-10T00:00:00.000Z").await;
     fake.default_reply(
         jobs,
         Reply {
@@ -848,14 +844,7 @@ async fn a_malformed_conversation_is_set_aside_and_the_rest_of_the_listing_goes_
 // a proxy gone wrong) must not settle days still taking conversations.
 #[tokio::test]
 async fn an_availability_date_in_the_future_is_refused() {
-    let fake = FakeGenesys::start().await;
-    fake.default_reply(
-        "/api/v2/analytics/conversations/details/jobs/availability",
-        Reply::json(
-            200,
-            json!({"dataAvailabilityDate": "2099-01-01T00:00:00.000Z"}),
-        ),
-    );
+    let fake = genesys_available_until("2099-01-01T00:00:00.000Z").await;
     let client = fake.client(|_| {});
     let err = client.details_availability().await.unwrap_err();
     assert!(err.to_string().contains("lies in the future"), "{err}");
@@ -987,15 +976,8 @@ async fn an_sta_answer_far_larger_than_any_real_one_is_refused_unread() {
 // synchronously, newest first, as far as the query pages, instead of failing the listing.
 #[tokio::test]
 async fn a_heavy_day_without_a_usable_availability_date_is_read_synchronously() {
-    let fake = FakeGenesys::start().await;
     let jobs = "/api/v2/analytics/conversations/details/jobs";
-    fake.default_reply(
-        &format!("{jobs}/availability"),
-        Reply::json(
-            200,
-            json!({"dataAvailabilityDate": "2099-01-01T00:00:00.000Z"}),
-        ),
-    );
+    let fake = genesys_available_until("2099-01-01T00:00:00.000Z").await;
     fake.handler(DETAILS_QUERY_PATH, |seen| {
         let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
         let page = body["paging"]["pageNumber"].as_u64().unwrap();
