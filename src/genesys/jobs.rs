@@ -271,6 +271,28 @@ impl GenesysClient {
             /// Digests of the cursors already followed (a cycle A, B, A… never ends).
             cursors: std::collections::HashSet<u128>,
             buffer: std::collections::VecDeque<AnalyticsConversation>,
+            /// Every page was read.
+            done: bool,
+        }
+        impl State {
+            /// Marks every page read (the job is not deleted when the state goes).
+            fn finish(&mut self) {
+                self.done = true;
+            }
+        }
+        impl Drop for State {
+            // Results given up on (an error, endless pages, the run stopped): the job is
+            // deleted, so it does not hold one of the org's concurrent jobs until it expires.
+            fn drop(&mut self) {
+                if self.done {
+                    return;
+                }
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    let client = self.client.clone();
+                    let job_id = std::mem::take(&mut self.job_id);
+                    runtime.spawn(async move { client.cancel_details_job(&job_id).await });
+                }
+            }
         }
         let state = State {
             client: self.clone(),
@@ -281,6 +303,7 @@ impl GenesysClient {
             empty_in_a_row: 0,
             cursors: Default::default(),
             buffer: Default::default(),
+            done: false,
         };
         futures_util::stream::try_unfold(state, |mut s| async move {
             loop {
@@ -288,6 +311,7 @@ impl GenesysClient {
                     return Ok(Some((c, s)));
                 }
                 if s.started && s.cursor.is_none() {
+                    s.finish();
                     return Ok(None);
                 }
                 let page = s

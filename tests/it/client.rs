@@ -460,6 +460,18 @@ async fn job_results_that_never_end_are_an_error_not_an_endless_run() {
         "{err}"
     );
     assert_eq!(fake.seen(results).len(), 2 + 4 + 3, "A, B, then A again");
+    // Each listing given up on deleted its job (it would hold one of the org's concurrent
+    // jobs until it expired).
+    let deleted = crate::helpers::poll(Duration::from_secs(10), async || {
+        let n = fake
+            .seen("/api/v2/analytics/conversations/details/jobs/job-9")
+            .iter()
+            .filter(|s| s.method == "DELETE")
+            .count();
+        (n >= 3).then_some(n)
+    })
+    .await;
+    assert_eq!(deleted, Some(3));
 }
 
 #[tokio::test]
