@@ -110,6 +110,30 @@ pub struct StandardHeaders<'a> {
     pub signature: Option<&'a str>,
 }
 
+/// A `webhook-timestamp` value as the verifier reads it (Unix seconds).
+pub fn standard_timestamp(text: &str) -> Option<i64> {
+    text.trim().parse().ok()
+}
+
+/// The signatures a `webhook-signature` value offers: each `v1,<base64>`, decoded.
+pub fn v1_signatures(value: &str) -> impl Iterator<Item = Vec<u8>> + '_ {
+    value
+        .split_whitespace()
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .filter_map(|b64| STANDARD.decode(b64).ok())
+}
+
+/// The digest an `X-Hub-Signature-256` value carries after `sha256=`: base64 of 32 bytes
+/// (the form this daemon documents) or, for senders that follow GitHub, hex.
+pub fn hub_digest(header: &str) -> Option<Vec<u8>> {
+    let given = header.trim().strip_prefix("sha256=")?;
+    STANDARD
+        .decode(given)
+        .ok()
+        .filter(|d| d.len() == 32)
+        .or_else(|| hex::decode(given).ok())
+}
+
 /// Verifies a Standard Webhooks request against any of `keys` (rotation), checking the
 /// timestamp is within `tolerance_secs` of `now`.
 ///
@@ -131,15 +155,8 @@ pub fn verify_standard(
     let sigs = headers
         .signature
         .ok_or(SignatureError::MissingHeader("webhook-signature"))?;
-    let timestamp: i64 = ts_text
-        .trim()
-        .parse()
-        .map_err(|_| SignatureError::BadTimestamp)?;
-    let candidates: Vec<Vec<u8>> = sigs
-        .split_whitespace()
-        .filter_map(|s| s.strip_prefix("v1,"))
-        .filter_map(|b64| STANDARD.decode(b64).ok())
-        .collect();
+    let timestamp = standard_timestamp(ts_text).ok_or(SignatureError::BadTimestamp)?;
+    let candidates: Vec<Vec<u8>> = v1_signatures(sigs).collect();
     let mut matched = subtle::Choice::from(0u8);
     for key in keys {
         let expected = key.mac(id, timestamp, body);
@@ -173,19 +190,10 @@ pub fn hub_signature(secret: &str, body: &[u8]) -> String {
 /// [`SignatureError::MissingHeader`] or [`SignatureError::Mismatch`].
 pub fn verify_hub(secret: &str, header: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::MissingHeader("x-hub-signature-256"))?;
-    let given = header
-        .trim()
-        .strip_prefix("sha256=")
-        .ok_or(SignatureError::Mismatch)?;
+    let decoded = hub_digest(header).ok_or(SignatureError::Mismatch)?;
     let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("any key size");
     mac.update(body);
     let expected = mac.finalize().into_bytes().to_vec();
-    let decoded = STANDARD
-        .decode(given)
-        .ok()
-        .filter(|d| d.len() == expected.len())
-        .or_else(|| hex::decode(given).ok())
-        .unwrap_or_default();
     if bool::from(expected.as_slice().ct_eq(decoded.as_slice())) {
         Ok(())
     } else {

@@ -9,7 +9,8 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::config::WebhookSettings;
 use crate::domain::signature::{
-    SignatureError, SigningKey, StandardHeaders, constant_time_eq, verify_hub, verify_standard,
+    SignatureError, SigningKey, StandardHeaders, constant_time_eq, hub_digest, standard_timestamp,
+    v1_signatures, verify_hub, verify_standard,
 };
 
 /// The configured methods, parsed once.
@@ -44,26 +45,6 @@ pub enum AuthFailure {
     /// A Standard Webhooks signature was fine but its timestamp too old or too new.
     #[error("webhook-timestamp is outside the accepted tolerance (replayed or clock skew)")]
     Stale,
-}
-
-/// Whether a `webhook-signature` value holds at least one `v1,<base64 of 32 bytes>`, the
-/// only kind the verifier can match.
-fn has_v1_signature(value: &str) -> bool {
-    value
-        .split_whitespace()
-        .filter_map(|s| s.strip_prefix("v1,"))
-        .any(|b64| STANDARD.decode(b64).is_ok_and(|d| d.len() == 32))
-}
-
-/// Whether `given` can be a SHA-256 digest as `X-Hub-Signature-256` carries one (hex, or
-/// base64 as some senders write it).
-fn is_sha256_digest(given: &str) -> bool {
-    STANDARD
-        .decode(given)
-        .ok()
-        .filter(|d| d.len() == 32)
-        .or_else(|| hex::decode(given).ok())
-        .is_some_and(|d| d.len() == 32)
 }
 
 impl WebhookAuth {
@@ -115,13 +96,13 @@ impl WebhookAuth {
         // apart ("stale") depends on the signature holding, so a sender without the key
         // learns nothing, and one whose clock is off learns why.
         let mut signed = !self.standard.is_empty()
-            && header("webhook-signature").is_some_and(has_v1_signature)
+            && header("webhook-signature").is_some_and(|v| v1_signatures(v).any(|d| d.len() == 32))
             && header("webhook-id").is_some()
-            && header("webhook-timestamp").is_some_and(|t| t.trim().parse::<i64>().is_ok());
+            && header("webhook-timestamp").is_some_and(|t| standard_timestamp(t).is_some());
         if self.hub_secret.is_some()
             && header("x-hub-signature-256")
-                .and_then(|v| v.trim().strip_prefix("sha256="))
-                .is_some_and(is_sha256_digest)
+                .and_then(hub_digest)
+                .is_some_and(|d| d.len() == 32)
         {
             signed = true;
         }
