@@ -147,35 +147,59 @@ fn number(map: &Map<String, Value>, key: &str, what: &str) -> Result<Option<f64>
     }
 }
 
-/// The time under `key`: epoch milliseconds (an integer, or a float with no fraction) or an
-/// RFC 3339 string; absent or null is `None`. Anything else is refused rather than replaced
-/// by the receive time: which agent's `.acw` wins goes by it.
+/// The time under `key`: epoch milliseconds (an integer, a float with no fraction, or a
+/// string of digits) or an ISO 8601 time with its offset (RFC 3339, or `+hhmm` as Java's
+/// formatters write it); absent or null is `None`. Anything else is refused rather than
+/// replaced by the receive time: which agent's `.acw` wins goes by it.
 fn time(
     map: &Map<String, Value>,
     key: &str,
     what: &str,
 ) -> Result<Option<DateTime<Utc>>, ParseError> {
-    let parsed = match map.get(key) {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) => DateTime::parse_from_rfc3339(s.trim())
-            .ok()
-            .map(|t| t.with_timezone(&Utc)),
-        Some(Value::Number(n)) => n
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => time_value(v).map(Some).ok_or_else(|| {
+            unusable(format!(
+                "{what} must be epoch milliseconds or an ISO 8601 time with an offset (RFC 3339), got {}",
+                shown(v)
+            ))
+        }),
+    }
+}
+
+/// An envelope's time (`timestamp` of a notification or of EventBridge's `detail`), whose
+/// format Genesys does not document: when it does not parse, `fallback` (EventBridge's own
+/// RFC 3339 `time`) or, without one, the receive time. Refusing the event for it would drop
+/// every event of that format, and the sentiment topic has no `eventTime` of its own.
+fn envelope_time(
+    map: &Map<String, Value>,
+    fallback: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    map.get("timestamp").and_then(time_value).or(fallback)
+}
+
+fn time_value(value: &Value) -> Option<DateTime<Utc>> {
+    let from_ms = |ms: i64| Utc.timestamp_millis_opt(ms).single();
+    match value {
+        Value::String(s) => {
+            let s = s.trim();
+            if !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_digit()) {
+                return s.parse().ok().and_then(from_ms);
+            }
+            DateTime::parse_from_rfc3339(s)
+                .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        }
+        Value::Number(n) => n
             .as_i64()
             .or_else(|| {
                 n.as_f64()
                     .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
                     .map(|f| f as i64)
             })
-            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
-        Some(_) => None,
-    };
-    match parsed {
-        Some(t) => Ok(Some(t)),
-        None => Err(unusable(format!(
-            "{what} must be epoch milliseconds or an RFC 3339 time, got {}",
-            shown(&map[key])
-        ))),
+            .and_then(from_ms),
+        _ => None,
     }
 }
 
@@ -292,10 +316,20 @@ pub fn parse(body: &[u8], sentiment_scale: ScoreScale) -> Result<Incoming, Parse
             return Err(unusable("EventBridge event without a `detail` object"));
         };
         let envelope_id = text(&map, &["id"]);
-        return notification(detail, Format::EventBridge, sentiment_scale, envelope_id);
+        // EventBridge's own time (RFC 3339, when the event entered the bus).
+        let bus_time = map
+            .get("time")
+            .filter(|t| t.is_string())
+            .and_then(time_value);
+        return notification(
+            detail,
+            Format::EventBridge,
+            sentiment_scale,
+            (envelope_id, bus_time),
+        );
     }
     if map.contains_key("topicName") || map.contains_key("eventBody") {
-        return notification(&map, Format::Notification, sentiment_scale, None);
+        return notification(&map, Format::Notification, sentiment_scale, (None, None));
     }
     Err(unusable(
         "not a recognised event: expected {\"interactionId\", \"sentiment\"}, a Genesys notification \
@@ -366,7 +400,7 @@ fn notification(
     map: &Map<String, Value>,
     format: Format,
     scale: ScoreScale,
-    envelope_id: Option<String>,
+    (envelope_id, bus_time): (Option<String>, Option<DateTime<Utc>>),
 ) -> Result<Incoming, ParseError> {
     let topic = text(map, &["topicName"]).ok_or_else(|| unusable("topicName is required"))?;
     let Some(Value::Object(body)) = map.get("eventBody") else {
@@ -381,7 +415,7 @@ fn notification(
     };
     let occurred_at = match time(body, "eventTime", "eventBody.eventTime")? {
         Some(t) => Some(t),
-        None => time(map, "timestamp", "timestamp")?,
+        None => envelope_time(map, bus_time),
     };
     let first = |key: &str| match body.get(key) {
         Some(Value::Array(items)) => items.iter().find_map(Value::as_str).map(str::to_owned),
@@ -555,6 +589,74 @@ mod tests {
             parse(customer_end.to_string().as_bytes(), ScoreScale::Unit).unwrap(),
             Incoming::ConversationEnd { agent_id: None, .. }
         ));
+    }
+
+    fn sentiment_time(body: &Value) -> Result<Option<i64>, ParseError> {
+        match parse(body.to_string().as_bytes(), ScoreScale::Unit)? {
+            Incoming::Sentiment { occurred_at, .. } => {
+                Ok(occurred_at.map(|t| t.timestamp_millis()))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_envelope_time_in_an_unknown_format_never_refuses_the_event() {
+        let eb = |timestamp: Value| {
+            json!({"id": "eb-1", "detail-type": "v2.speechandtextanalytics.conversation.{id}.sentiment",
+                "time": "2026-11-30T17:58:01Z",
+                "detail": {"topicName": "v2.speechandtextanalytics.conversation.c-1.sentiment",
+                    "timestamp": timestamp,
+                    "eventBody": {"conversationId": "c-1", "sentimentOverallScore": 0.5}}})
+        };
+        let at = 1_796_061_480_120i64; // 2026-11-30T17:58:00.120Z
+        for (timestamp, expected) in [
+            (json!("2026-11-30T17:58:00.120Z"), at),
+            (json!("2026-11-30T17:58:00.120+0000"), at),
+            (json!("2026-11-30T18:58:00.120+01:00"), at),
+            (json!("1796061480120"), at),
+            (json!(at), at),
+            // Not a time this build can read: EventBridge's own time instead.
+            (json!("2026-11-30 17:58:00"), at + 880),
+            (json!("soon"), at + 880),
+            (json!({"ms": 1}), at + 880),
+        ] {
+            assert_eq!(
+                sentiment_time(&eb(timestamp.clone())).unwrap(),
+                Some(expected),
+                "{timestamp}"
+            );
+        }
+        // A direct notification has no bus time: the receive time (none here).
+        let note = json!({"topicName": "v2.speechandtextanalytics.conversation.c-1.sentiment",
+            "timestamp": "soon", "eventBody": {"conversationId": "c-1", "sentimentOverallScore": 0.5}});
+        assert_eq!(sentiment_time(&note).unwrap(), None);
+        // The event's own eventTime is read in the same forms, and refused when it does not
+        // parse (which agent is credited goes by it).
+        let acw = |t: Value| {
+            json!({"topicName": "v2.detail.events.conversation.c-3.acw",
+                "eventBody": {"eventTime": t, "conversationId": "c-3", "userId": "a-9"}})
+        };
+        let acw_time = |t: Value| match parse(acw(t).to_string().as_bytes(), ScoreScale::Unit) {
+            Ok(Incoming::Attribution { occurred_at, .. }) => {
+                Ok(occurred_at.map(|t| t.timestamp_millis()))
+            }
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(
+            acw_time(json!("2026-11-30T17:58:00.120+0000")),
+            Ok(Some(at))
+        );
+        assert_eq!(acw_time(json!("1796061480120")), Ok(Some(at)));
+        let refused = acw_time(json!("2026-11-30T17:58:00.120")).unwrap_err();
+        assert!(
+            refused.contains(
+                "eventBody.eventTime must be epoch milliseconds or an ISO 8601 time with an offset"
+            ),
+            "{refused}"
+        );
+        assert!(acw_time(json!("99999999999999999")).is_err(), "17 digits");
     }
 
     #[test]
