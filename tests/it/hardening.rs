@@ -394,7 +394,7 @@ async fn an_event_time_that_does_not_parse_is_422_not_the_receive_time() {
             answer["message"]
                 .as_str()
                 .unwrap()
-                .contains("eventBody.eventTime must be epoch milliseconds or an RFC 3339 time"),
+                .contains("eventBody.eventTime must be epoch milliseconds or an ISO 8601 time"),
             "{time}: {answer}"
         );
     }
@@ -1110,5 +1110,61 @@ async fn a_flood_of_401s_does_not_silence_a_real_senders_refusal_which_names_its
         "{line}"
     );
     assert!(line.contains("10.9.9.9"), "{line}");
+    t.stop().await;
+}
+
+// A sender whose signature verifies but whose clock is off is a real sender: its 401 is
+// logged even during a flood of unauthenticated ones.
+#[tokio::test]
+async fn a_signed_sender_with_a_stale_clock_is_logged_during_a_flood_of_401s() {
+    const KEY: &str = "whsec_c2Vjb25kLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u";
+    let logs = crate::helpers::captured_logs();
+    let t = TestApp::started(|s| {
+        s.webhook.allow_unauthenticated = false;
+        s.webhook.standard_webhooks_secrets = vec![Secret::new(KEY)];
+    })
+    .await;
+    for i in 0..30 {
+        let r = t
+            .client
+            .post(t.url("/webhooks/genesys"))
+            .bearer_auth("not-a-known-token")
+            .json(&json!({"flood": i}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let body = seed(&format!("skewed-{}", std::process::id())).to_string();
+    let stale = chrono::Utc::now().timestamp() - 3600;
+    let signature = genesys_sentiment::domain::signature::SigningKey::from_text(KEY)
+        .unwrap()
+        .sign("msg-skewed", stale, body.as_bytes());
+    let r = t
+        .client
+        .post(t.url("/webhooks/genesys"))
+        .header("content-type", "application/json")
+        .header("webhook-id", "msg-skewed")
+        .header("webhook-timestamp", stale.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let answer: Value = r.json().await.unwrap();
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("outside the accepted tolerance"),
+        "{answer}"
+    );
+    let text = logs.text();
+    assert!(
+        text.lines().any(|l| l.contains("Webhook refused.")
+            && l.contains("outside the accepted tolerance")),
+        "the signed sender's refusal is not logged"
+    );
     t.stop().await;
 }

@@ -24,6 +24,8 @@ use super::AppState;
 use crate::ingest::{IntakeError, Outcome, ParseError, parse};
 pub use rejection::{Answer, Rejection};
 
+use auth::AuthFailure;
+
 fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -168,6 +170,9 @@ async fn handle(
                 .webhook_auth
                 .check(headers, &body, chrono::Utc::now().timestamp())
     {
+        // A stale timestamp under a signature that verified: a sender holding the key
+        // (clock skew, or a replay), whose refusal logs under the senders' budget.
+        *authenticated = failure == AuthFailure::Stale;
         return Err(Rejection::Unauthorized(failure.to_string()));
     }
     *authenticated = true;
