@@ -79,6 +79,8 @@ pub struct Application {
     stop_http: CancellationToken,
     root: CancellationToken,
     tracker: TaskTracker,
+    /// Set once started: its deletions of jobs given up on are waited for at shutdown.
+    genesys: Option<GenesysClient>,
 }
 
 impl Application {
@@ -111,6 +113,7 @@ impl Application {
             stop_http: CancellationToken::new(),
             root: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            genesys: None,
         })
     }
 
@@ -268,6 +271,7 @@ impl Application {
         }
         let normalizer = Arc::new(Normalizer::from_settings(&settings.analytics));
         let genesys = GenesysClient::new(&settings.genesys, metrics.clone())?;
+        self.genesys = Some(genesys.clone());
         let coaching = CoachingClient::new(&settings.coaching).map_err(StartupError::Coaching)?;
         let deliveries = if coaching.is_some() {
             DeliveryQueue::new(metrics.clone()).holding(settings.coaching.owed_in_memory)
@@ -535,6 +539,12 @@ impl Application {
             .is_err()
         {
             return Err(StartupError::DrainDeadline(deadline_len));
+        }
+        if let Some(genesys) = &self.genesys {
+            // A run stopped above may have left a job to delete: sent within the deadline.
+            genesys
+                .settle(deadline.saturating_duration_since(Instant::now()))
+                .await;
         }
         if let Some(services) = self.state.services() {
             // Last: everything queued before this point is made durable, then the lock goes.

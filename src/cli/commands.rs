@@ -327,8 +327,13 @@ pub async fn analyze_pull(
             None,
             &crate::batch::pull::Progress::default(),
         )
-        .await?;
-    let mut report = analysis.report;
+        .await;
+    // A job given up on is deleted before the process exits (which would abort it).
+    analyzer
+        .client()
+        .settle(std::time::Duration::from_secs(10))
+        .await;
+    let mut report = analysis?.report;
     let names = crate::batch::NameResolver::new(
         analyzer.client().clone(),
         settings.genesys.resolve_names,

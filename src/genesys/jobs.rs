@@ -175,6 +175,20 @@ impl GenesysClient {
         }
     }
 
+    /// Waits, at most `within`, for the deletions of jobs given up on that are still being
+    /// sent: a one-shot command calls it before it exits, which would abort them.
+    pub async fn settle(&self, within: Duration) {
+        let tracker = &self.inner.cancellations;
+        tracker.close();
+        if tokio::time::timeout(within, tracker.wait()).await.is_err() {
+            tracing::warn!(
+                within = ?within,
+                "Deleting an analytics details job given up on is taking too long; it ends when it expires."
+            );
+        }
+        tracker.reopen();
+    }
+
     /// Polls until the job is `FULFILLED`, waiting `job_poll_min`, doubling up to
     /// `job_poll_max`, for at most `job_timeout` (a job still running then is cancelled).
     ///
@@ -185,12 +199,18 @@ impl GenesysClient {
         let g = &self.settings().genesys;
         let deadline = Instant::now() + g.job_timeout.get();
         let mut wait = g.job_poll_min.get();
+        // Until it is fulfilled or over: a status error or a stopped run deletes it.
+        let mut guard = JobGuard::new(self.clone(), job_id.to_owned());
         loop {
             let status = self.details_job_status(job_id).await?;
             match status.state.as_str() {
-                "FULFILLED" => return Ok(status),
+                "FULFILLED" => {
+                    guard.disarm();
+                    return Ok(status);
+                }
                 "QUEUED" | "PENDING" => {}
                 other => {
+                    guard.disarm();
                     if !matches!(other, "FAILED" | "CANCELLED" | "EXPIRED") {
                         // A state this build does not know (RUNNING, say) may be a job
                         // still at work: given up on, so cancelled like a timed-out one.
@@ -208,6 +228,7 @@ impl GenesysClient {
             }
             if Instant::now() + wait > deadline {
                 // Given up on: cancelled, so it stops counting against the org's jobs.
+                guard.disarm();
                 self.cancel_details_job(job_id).await;
                 return Err(GenesysError::Job {
                     job_id: job_id.to_owned(),
@@ -264,6 +285,9 @@ impl GenesysClient {
         struct State {
             client: GenesysClient,
             job_id: String,
+            /// Deletes the job when the results are given up on (an error, endless pages,
+            /// the run stopped).
+            guard: JobGuard,
             cursor: Option<String>,
             started: bool,
             pages: u32,
@@ -271,31 +295,16 @@ impl GenesysClient {
             /// Digests of the cursors already followed (a cycle A, B, A… never ends).
             cursors: std::collections::HashSet<u128>,
             buffer: std::collections::VecDeque<AnalyticsConversation>,
-            /// Every page was read.
-            done: bool,
         }
         impl State {
             /// Marks every page read (the job is not deleted when the state goes).
             fn finish(&mut self) {
-                self.done = true;
-            }
-        }
-        impl Drop for State {
-            // Results given up on (an error, endless pages, the run stopped): the job is
-            // deleted, so it does not hold one of the org's concurrent jobs until it expires.
-            fn drop(&mut self) {
-                if self.done {
-                    return;
-                }
-                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                    let client = self.client.clone();
-                    let job_id = std::mem::take(&mut self.job_id);
-                    runtime.spawn(async move { client.cancel_details_job(&job_id).await });
-                }
+                self.guard.disarm();
             }
         }
         let state = State {
             client: self.clone(),
+            guard: JobGuard::new(self.clone(), job_id.clone()),
             job_id,
             cursor: None,
             started: false,
@@ -303,7 +312,6 @@ impl GenesysClient {
             empty_in_a_row: 0,
             cursors: Default::default(),
             buffer: Default::default(),
-            done: false,
         };
         futures_util::stream::try_unfold(state, |mut s| async move {
             loop {
@@ -359,5 +367,47 @@ impl GenesysClient {
                 s.buffer.extend(page_sent.items);
             }
         })
+    }
+}
+
+/// A job still wanted: dropped while armed (an error, a stopped run, results given up on),
+/// it deletes the job, so it does not hold one of the org's concurrent jobs until it
+/// expires. The deletion is sent in the background (a drop cannot wait), tracked so that a
+/// one-shot command can wait for it ([`GenesysClient::settle`]).
+struct JobGuard {
+    client: GenesysClient,
+    job_id: String,
+    armed: bool,
+}
+
+impl JobGuard {
+    fn new(client: GenesysClient, job_id: String) -> JobGuard {
+        JobGuard {
+            client,
+            job_id,
+            armed: true,
+        }
+    }
+
+    /// The job is over, or its results were read to the end: nothing to delete.
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for JobGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let client = self.client.clone();
+            let job_id = std::mem::take(&mut self.job_id);
+            let tracker = self.client.inner.cancellations.clone();
+            tracker.spawn_on(
+                async move { client.cancel_details_job(&job_id).await },
+                &runtime,
+            );
+        }
     }
 }

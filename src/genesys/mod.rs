@@ -140,6 +140,8 @@ struct Inner {
     retry: RetryPolicy,
     metrics: Metrics,
     stats: RequestStats,
+    /// Deletions of jobs given up on, still being sent (see [`GenesysClient::settle`]).
+    cancellations: tokio_util::task::TaskTracker,
 }
 
 /// A successful answer.
@@ -220,6 +222,7 @@ impl GenesysClient {
                 retry,
                 metrics,
                 stats: RequestStats::default(),
+                cancellations: tokio_util::task::TaskTracker::new(),
             }),
             priority: Priority::Batch,
         })

@@ -590,6 +590,57 @@ async fn an_async_job_is_followed_through_states_and_cursor_pages() {
 }
 
 #[tokio::test]
+async fn a_job_given_up_on_while_it_is_waited_for_is_deleted_before_the_command_ends() {
+    let jobs = "/api/v2/analytics/conversations/details/jobs";
+    let fake = genesys_available_until("2026-05-10T00:00:00.000Z").await;
+    fake.default_reply(
+        &format!("{jobs}/job-4"),
+        Reply::json(200, json!({"state": "QUEUED"})),
+    );
+    fake.default_reply(
+        &format!("{jobs}/job-5"),
+        Reply::json(
+            400,
+            json!({"message": "no", "code": "bad.request", "status": 400}),
+        ),
+    );
+    let client = fake.client(|s| {
+        s.genesys.job_poll_min = Duration::from_millis(1).into();
+        s.genesys.job_poll_max = Duration::from_millis(4).into();
+    });
+    let deletes = |job: &str| {
+        fake.seen(&format!("{jobs}/{job}"))
+            .iter()
+            .filter(|r| r.method == "DELETE")
+            .count()
+    };
+    // The run is stopped while the job is still queued (the future is dropped).
+    let waiting = tokio::spawn({
+        let client = client.clone();
+        async move { client.wait_for_job("job-4").await }
+    });
+    let polled = crate::helpers::poll(Duration::from_secs(10), async || {
+        (fake.seen(&format!("{jobs}/job-4")).len() >= 2).then_some(())
+    })
+    .await;
+    assert!(polled.is_some(), "the job was polled");
+    waiting.abort();
+    assert!(waiting.await.unwrap_err().is_cancelled());
+    // A one-shot command waits for the deletion before it exits.
+    client.settle(Duration::from_secs(10)).await;
+    assert_eq!(deletes("job-4"), 1, "the stopped run's job is deleted");
+    // Its status cannot be read: given up on, and deleted too.
+    let err = client.wait_for_job("job-5").await.unwrap_err();
+    assert!(err.to_string().contains("400"), "{err}");
+    client.settle(Duration::from_secs(10)).await;
+    assert_eq!(
+        deletes("job-5"),
+        1,
+        "the job whose status failed is deleted"
+    );
+}
+
+#[tokio::test]
 async fn sta_404_is_not_analysed_and_aggregates_decode_per_group() {
     let fake = FakeGenesys::start().await;
     fake.default_reply(
