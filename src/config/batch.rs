@@ -31,6 +31,21 @@ pub struct BatchSettings {
     pub media_type: String,
 }
 
+/// The analytics API's media types (`AnalyticsSession.mediaType`).
+const MEDIA_TYPES: [&str; 11] = [
+    "callback",
+    "chat",
+    "cobrowse",
+    "email",
+    "internalmessage",
+    "message",
+    "screenmonitoring",
+    "screenshare",
+    "unknown",
+    "video",
+    "voice",
+];
+
 impl BatchSettings {
     /// The window length in whole days.
     pub fn window_days(&self) -> u32 {
@@ -40,6 +55,17 @@ impl BatchSettings {
     }
 
     pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if !self.media_type.is_empty() && !MEDIA_TYPES.contains(&self.media_type.as_str()) {
+            // Events write VOICE; the analytics queries match only the lowercase value, and
+            // anything else would quietly match no conversation at all.
+            return Err(ConfigError::invalid(
+                "batch.media_type",
+                format!(
+                    "must be empty (every media type) or one of {} (lowercase, as the analytics API writes them)",
+                    MEDIA_TYPES.join(", ")
+                ),
+            ));
+        }
         if self.interval.get().is_zero() {
             return Err(ConfigError::invalid(
                 "batch.interval",

@@ -194,6 +194,12 @@ fn a_bad_key_exits_2_and_names_the_key() {
             "webhook.token_header",
         ),
         ("GENESYS_SENTIMENT__STORE__URL", "sqlite://", "store.url"),
+        // Events write VOICE; the analytics filter would match nothing with it.
+        (
+            "GENESYS_SENTIMENT__BATCH__MEDIA_TYPE",
+            "VOICE",
+            "`batch.media_type`: must be empty (every media type) or one of callback",
+        ),
     ] {
         // With credentials, so that checks made after them are reached too.
         let out = run_bin(
