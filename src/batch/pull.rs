@@ -370,29 +370,49 @@ impl Pull<'_> {
                 .or_default()
                 .push(id);
         }
+        // The first query refused for more than one id, and its size.
+        let mut refused: Option<(String, usize)> = None;
         for (day, ids) in by_day {
             let start = DateTime::from_timestamp(day * 86_400, 0).expect("in range");
             let day_interval = Interval::new(
                 start.max(interval.start),
                 (start + TimeDelta::days(1)).min(interval.end),
             );
-            for chunk in ids.chunks(OPEN_IDS_PER_QUERY) {
+            // Chunks still to ask about, next last.
+            let mut chunks: Vec<&[String]> = ids.chunks(OPEN_IDS_PER_QUERY).rev().collect();
+            while let Some(chunk) = chunks.pop() {
                 let by_id = DetailsFilter {
                     conversation_ids: chunk.to_vec(),
                     ..filter.clone()
                 };
-                // A query Genesys refuses (an unverified limit on ids per filter, say) skips
-                // its chunk, which goes to the back, and the rest go on: asking about
-                // conversations still going on must not hold up each other or STA.
                 match self.list(day_interval, by_id, selection).await {
                     Ok(_) => {}
+                    // Refused (Genesys's limit on ids in one filter is not documented, or one
+                    // id it does not take): asked again in halves, so a smaller limit or one
+                    // bad id costs a few requests, not every conversation of the chunk.
+                    Err(PullError::Genesys(e)) if only_this_conversation(&e) && chunk.len() > 1 => {
+                        let (first, second) = chunk.split_at(chunk.len() / 2);
+                        tracing::debug!(error = %e, conversations = chunk.len(), "Refused; asking in halves.");
+                        if refused.is_none() {
+                            refused = Some((e.to_string(), chunk.len()));
+                        }
+                        chunks.push(second);
+                        chunks.push(first);
+                        continue;
+                    }
+                    // One conversation Genesys refuses skips it (to the back: asked again at
+                    // a later run), and the rest go on: asking about conversations still
+                    // going on must not hold up each other or STA.
                     Err(PullError::Genesys(e)) if only_this_conversation(&e) => {
-                        tracing::warn!(error = %e, conversations = chunk.len(), "Cannot ask about conversations still going on when their day was listed; going on without them (asked again at a later run).");
+                        tracing::warn!(error = %e, conversations = chunk.len(), "Cannot ask about a conversation still going on when its day was listed; going on without it (asked again at a later run).");
                     }
                     Err(e) => return Err(e),
                 }
                 self.store.asked_open(chunk).await?;
             }
+        }
+        if let Some((error, size)) = refused {
+            tracing::warn!(%error, conversations = size, "Genesys refused a query about conversations still going on when their day was listed; they were asked about in halves (its limit on ids in one filter may be lower than this build's).");
         }
         Ok(())
     }

@@ -386,6 +386,7 @@ impl EmulateArgs {
             forbid_paths: vec![],
             forbid_permissions: self.forbid_permission.clone(),
             ongoing: vec![],
+            max_filter_predicates: 0,
         };
         c.sink = crate::emulator::sink::SinkConfig {
             secret: self.sink_secret.clone(),

@@ -77,6 +77,9 @@ pub struct Faults {
     /// Conversations (ids) still going on: listed without `conversationEnd` (so a
     /// `conversationEnd exists` filter leaves them out), not analysed by STA yet.
     pub ongoing: Vec<String>,
+    /// Refuse (400) a details query with more predicates than this in one filter (0 = no
+    /// limit): Genesys's own limit is not documented.
+    pub max_filter_predicates: usize,
 }
 
 /// The permission an emulated endpoint requires (docs/genesys-api.md §2, §4.1, §4.3).

@@ -443,3 +443,62 @@ async fn a_conversation_still_going_on_when_its_day_settles_is_scored_once_it_en
         "the report counts it once it has its score"
     );
 }
+
+/// Genesys's limit on ids in one filter is not documented: when it refuses the query about
+/// conversations still going on, they are asked about in halves, and every one that has
+/// ended is scored (before, the whole group was skipped, at every run).
+#[tokio::test]
+async fn conversations_still_going_on_are_asked_about_in_halves_when_genesys_refuses_the_group() {
+    let mut config = small_config(68);
+    config.org.conversations_per_day = 20.0;
+    config.rate_limit_per_minute = 60_000;
+    let emu = start(config).await;
+    let mut s = crate::helpers::test_settings(&tempfile::tempdir().unwrap());
+    use_emulator(&mut s, &emu);
+    s.genesys.retention = Duration::from_secs(10 * 365 * 86_400).into();
+    let client = GenesysClient::new(&s.genesys, Metrics::new()).unwrap();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}/o.db", store_dir.path().display()))
+        .await
+        .unwrap();
+    let analyzer = Analyzer::new(client.clone(), &s, store.clone());
+    let windows = windows_at(fixed_end(), 7);
+    // Five analysed conversations of one day, going on when it is listed.
+    let first_day = emu
+        .state
+        .org
+        .conversations
+        .iter()
+        .find(|c| c.analysed && c.start() >= windows.previous.start)
+        .expect("a conversation in the windows")
+        .start()
+        .date_naive();
+    let open: Vec<String> = emu
+        .state
+        .org
+        .conversations
+        .iter()
+        .filter(|c| c.analysed && c.start().date_naive() == first_day)
+        .take(5)
+        .map(|c| c.id_string())
+        .collect();
+    assert_eq!(open.len(), 5, "five conversations on {first_day}");
+    emu.state.apply_faults(Faults {
+        ongoing: open.clone(),
+        ..Faults::default()
+    });
+    let progress = Progress::default();
+    let filter = analyzer.filter();
+    let run = || analyzer.analyze(windows, filter.clone(), Some(fixed_end()), &progress);
+    run().await.unwrap();
+    // They end; Genesys takes at most two ids in a filter.
+    emu.state.apply_faults(Faults {
+        max_filter_predicates: 2,
+        ..Faults::default()
+    });
+    run().await.unwrap();
+    for id in &open {
+        let row = store.conversation(id).await.unwrap().unwrap();
+        assert_eq!(row["source"].as_deref(), Some("sta"), "{id}: {row:?}");
+    }
+}

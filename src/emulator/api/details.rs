@@ -164,6 +164,24 @@ pub async fn details_query(State(state): State<EmulatorState>, body: Bytes) -> R
         Ok(iv) => iv,
         Err(m) => return bad_request(&m),
     };
+    let limit = state
+        .faults
+        .lock()
+        .expect("faults lock")
+        .current
+        .max_filter_predicates;
+    let most = query
+        .conversation_filters
+        .iter()
+        .chain(&query.segment_filters)
+        .map(|f| f.predicates.len())
+        .max()
+        .unwrap_or(0);
+    if limit > 0 && most > limit {
+        return bad_request(&format!(
+            "A filter may have at most {limit} predicates; this one has {most}."
+        ));
+    }
     let filtered = !query.conversation_filters.is_empty() || !query.segment_filters.is_empty();
     if !filtered && interval.duration() > TimeDelta::days(MAX_UNFILTERED_DAYS) {
         return bad_request(UNFILTERED_MESSAGE);
