@@ -81,6 +81,14 @@ impl Endpoint {
         }
     }
 
+    /// Whether a request that may have reached Genesys can be sent again: a job submission
+    /// cannot (a second one makes a second job, and the first, whose id never came back,
+    /// holds one of the org's concurrent jobs until it expires). The other requests read, or
+    /// the details query, which is a read sent as POST.
+    pub fn resendable(self) -> bool {
+        self != Endpoint::JobSubmit
+    }
+
     /// Low-cardinality metric label.
     pub fn label(self) -> &'static str {
         match self {

@@ -507,9 +507,14 @@ impl GenesysClient {
         }
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) => {
+            // Not connected: the request never left, whatever it was.
+            Err(e) if e.is_connect() || endpoint.resendable() => {
                 inner.metrics.genesys_request(endpoint.label(), None);
                 return Err(Attempt::Retryable(transport_error(endpoint, &e), None));
+            }
+            Err(e) => {
+                inner.metrics.genesys_request(endpoint.label(), None);
+                return Err(Attempt::Final(not_resent(transport_error(endpoint, &e))));
             }
         };
         let status = response.status().as_u16();
@@ -534,7 +539,10 @@ impl GenesysClient {
                 }));
             }
             Ok((b, _)) => b,
-            Err(e) => return Err(Attempt::Retryable(transport_error(endpoint, &e), None)),
+            Err(e) if endpoint.resendable() => {
+                return Err(Attempt::Retryable(transport_error(endpoint, &e), None));
+            }
+            Err(e) => return Err(Attempt::Final(not_resent(transport_error(endpoint, &e)))),
         };
         if ok {
             return Ok(Answer {
@@ -570,12 +578,24 @@ impl GenesysClient {
                     missing,
                 })
             }
-            s if error::is_retryable_status(s) => {
+            // 503 is refused before the work (as 429 is); a 500, 502 or 504 may come after a
+            // job was made.
+            s if error::is_retryable_status(s) && (endpoint.resendable() || s == 503) => {
                 Attempt::Retryable(GenesysError::Api(Box::new(failure)), retry_after)
+            }
+            s if error::is_retryable_status(s) => {
+                Attempt::Final(not_resent(GenesysError::Api(Box::new(failure))))
             }
             _ => Attempt::Final(GenesysError::Api(Box::new(failure))),
         })
     }
+}
+
+/// A request that may have been acted on and cannot be sent again ([`Endpoint::resendable`]):
+/// logged, and returned as it came (the next run submits anew).
+fn not_resent(error: GenesysError) -> GenesysError {
+    tracing::warn!(%error, "A details job submission failed after it may have reached Genesys; not sent again (a second job could be made), the next run submits it anew.");
+    error
 }
 
 /// How one attempt ended, before the retry decision.

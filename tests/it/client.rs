@@ -590,6 +590,49 @@ async fn an_async_job_is_followed_through_states_and_cursor_pages() {
 }
 
 #[tokio::test]
+async fn a_job_submission_that_may_have_made_its_job_is_not_sent_again() {
+    let jobs = "/api/v2/analytics/conversations/details/jobs";
+    let fake = genesys_available_until("2026-05-10T00:00:00.000Z").await;
+    let client = fake.client(|_| {});
+    let interval = Interval::new(utc(2026, 5, 1), utc(2026, 5, 2));
+    let error = |status: u16| {
+        Reply::json(
+            status,
+            json!({"message": "upstream", "code": "internal.server.error", "status": status}),
+        )
+    };
+    // A 500 may come after the job was made: a second submission would make a second job.
+    fake.script(jobs, [error(500)]);
+    let err = client
+        .submit_details_job(interval, &DetailsFilter::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("500"), "{err}");
+    assert_eq!(fake.seen(jobs).len(), 1, "submitted once");
+    // A 503 (or a 429) is refused before any work: sent again.
+    fake.script(
+        jobs,
+        [error(503), Reply::json(202, json!({"jobId": "job-1"}))],
+    );
+    let job = client
+        .submit_details_job(interval, &DetailsFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(job.job_id, "job-1");
+    assert_eq!(fake.seen(jobs).len(), 3);
+    // Reads are still asked again after a 500.
+    let status = format!("{jobs}/job-1");
+    fake.script(
+        &status,
+        [error(500), Reply::json(200, json!({"state": "QUEUED"}))],
+    );
+    assert_eq!(
+        client.details_job_status("job-1").await.unwrap().state,
+        "QUEUED"
+    );
+}
+
+#[tokio::test]
 async fn a_job_given_up_on_while_it_is_waited_for_is_deleted_before_the_command_ends() {
     let jobs = "/api/v2/analytics/conversations/details/jobs";
     let fake = genesys_available_until("2026-05-10T00:00:00.000Z").await;
