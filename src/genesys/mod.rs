@@ -533,9 +533,15 @@ impl GenesysClient {
         };
         let body = match body::read_capped(response, max).await {
             Ok((_, true)) if ok => {
+                // The pages whose size is a setting say which one to lower.
+                let hint = match endpoint {
+                    Endpoint::JobResults => "; lower genesys.job_page_size",
+                    Endpoint::DetailsQuery => "; lower genesys.page_size",
+                    _ => "",
+                };
                 return Err(Attempt::Final(GenesysError::Decode {
                     endpoint,
-                    message: format!("the answer is larger than {max} bytes"),
+                    message: format!("the answer is larger than {max} bytes{hint}"),
                 }));
             }
             Ok((b, _)) => b,
