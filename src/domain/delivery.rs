@@ -71,7 +71,7 @@ pub struct Overlay {
     /// The agent the decisions named (`None`: the record's own, if any).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<String>,
-    /// The queue for an event that named none.
+    /// The queue the decisions named (`None`: the record's own, if any).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_id: Option<String>,
     /// Where the agent came from.
@@ -83,7 +83,7 @@ impl Overlay {
     fn then(self, decision: &Attributed) -> Overlay {
         Overlay {
             agent_id: decision.agent_id.clone().or(self.agent_id),
-            queue_id: self.queue_id.or_else(|| decision.queue_id.clone()),
+            queue_id: decision.queue_id.clone().or(self.queue_id),
             attribution: decision.attribution,
         }
     }

@@ -89,12 +89,13 @@ impl SentimentEvent {
     }
 
     /// Applies an attribution decision: the agent it names (or none, for `unknown`, unless
-    /// the event already had one), the queue when the event had none, and the source.
+    /// the event already had one), its queue when it names one (the queue of the credited
+    /// agent's work, as the store and the batch take it), and the source.
     pub fn attribute(&mut self, decision: &Attributed) {
         if decision.agent_id.is_some() || self.agent_id.is_none() {
             self.agent_id.clone_from(&decision.agent_id);
         }
-        if self.queue_id.is_none() {
+        if decision.queue_id.is_some() {
             self.queue_id.clone_from(&decision.queue_id);
         }
         self.attribution = Some(decision.attribution);

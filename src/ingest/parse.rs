@@ -417,8 +417,11 @@ fn notification(
         Some(t) => Some(t),
         None => envelope_time(map, bus_time),
     };
-    let first = |key: &str| match body.get(key) {
-        Some(Value::Array(items)) => items.iter().find_map(Value::as_str).map(str::to_owned),
+    // The queue of a list that names one. Several (a transferred call) say nothing about
+    // which queue the credited agent's work was in: the .acw or the details lookup tells,
+    // as the batch takes the last agent segment's queue.
+    let only = |key: &str| match body.get(key) {
+        Some(Value::Array(items)) if items.len() == 1 => items[0].as_str().map(str::to_owned),
         _ => None,
     };
     if let Some(id) = topic_id(STA_PREFIX, &[".sentiment"]) {
@@ -433,7 +436,7 @@ fn notification(
             format,
             conversation_id,
             agent_id: text(body, &["agentId", "userId"]),
-            queue_id: text(body, &["queueId"]).or_else(|| first("queueIds")),
+            queue_id: text(body, &["queueId"]).or_else(|| only("queueIds")),
             raw: RawSentiment {
                 value: score,
                 scale,

@@ -386,6 +386,44 @@ async fn beyond_attribution_max_held_scores_go_out_at_once_unknown() {
     );
 }
 
+/// A sentiment event lists every queue of a transferred call, in no stated order: the
+/// queue credited is the one of the agent who wrapped up, as the batch would credit it.
+#[tokio::test]
+async fn a_score_listing_several_queues_takes_the_queue_of_the_acw() {
+    let emu = start(small_config(46)).await;
+    let (sink, url) = spawn_sink(None).await;
+    let t = TestApp::started(|s| configure(s, &emu, &url, 5_000, 10_000)).await;
+    let c = analysed(&emu, 3);
+    let id = c.id_string();
+    let wrapped_up_in = emu.state.org.queues[usize::from(c.queue)].id.clone();
+    let first_queue = emu
+        .state
+        .org
+        .queues
+        .iter()
+        .find(|q| q.id != wrapped_up_in)
+        .unwrap()
+        .id
+        .clone();
+    let mut sentiment = sentiment_notification(&emu, &c);
+    sentiment["eventBody"]["queueIds"] = json!([first_queue, wrapped_up_in]);
+    let acw = acw_naming(&emu, &c, "agent-who-wrapped-up");
+    assert_eq!(acw["eventBody"]["queueId"], wrapped_up_in.as_str());
+    assert_eq!(t.post_webhook(&sentiment).await.0, 202);
+    assert_eq!(t.post_webhook(&acw).await.0, 202);
+    let got = deliveries_for(&sink, &id, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["queue_id"], wrapped_up_in.as_str(), "{got:?}");
+    let row = stored_row(&t, &id, |r| r["agent_id"].is_some())
+        .await
+        .expect("stored");
+    assert_eq!(
+        row["queue_id"].as_deref(),
+        Some(wrapped_up_in.as_str()),
+        "{row:?}"
+    );
+}
+
 #[tokio::test]
 async fn the_stored_score_behind_reports_carries_the_agent_the_acw_named() {
     let emu = start(small_config(45)).await;
