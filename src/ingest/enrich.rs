@@ -80,7 +80,15 @@ impl Schedule {
 
     fn admit(&mut self, (received, event): EndEvent, first_delay: Duration) {
         let conversation = event.conversation_id.clone();
-        if self.waiting.contains_key(&conversation) {
+        if let Some(w) = self.waiting.get_mut(&conversation) {
+            // A later end of the same conversation (the next agent's .acw on a transfer):
+            // the conversation went on after the first, so STA is waited for from this one,
+            // starting again with the first delay.
+            if received > w.received {
+                w.received = received;
+                w.delay = first_delay;
+                self.at(instant_at(received) + first_delay, conversation);
+            }
             return;
         }
         self.at(instant_at(received) + first_delay, conversation.clone());
@@ -267,5 +275,49 @@ impl Enricher {
         if let Err(e) = self.journal.record("enricher", "failed", entry).await {
             tracing::error!(error = %e, "Cannot journal an enrichment failure.");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ended(conversation: &str, agent: &str) -> ConversationEnded {
+        ConversationEnded {
+            event_id: format!("e-{agent}"),
+            dedupe_keys: vec![],
+            conversation_id: conversation.to_owned(),
+            agent_id: Some(agent.to_owned()),
+            queue_id: None,
+            topic: "v2.detail.events.conversation.c-1.acw".to_owned(),
+            occurred_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_later_end_of_the_same_conversation_waits_for_sta_from_itself() {
+        let delay = Duration::from_secs(30);
+        let t0 = Utc::now();
+        let mut plan = Schedule::default();
+        plan.admit((t0, ended("c-1", "first")), delay);
+        // The first agent's wait has grown meanwhile.
+        plan.waiting.get_mut("c-1").unwrap().delay = Duration::from_secs(240);
+        let t1 = t0 + chrono::TimeDelta::minutes(12);
+        plan.admit((t1, ended("c-1", "second")), delay);
+        let w = &plan.waiting["c-1"];
+        assert_eq!(
+            w.received, t1,
+            "the give-up deadline counts from the later end"
+        );
+        assert_eq!(w.delay, delay);
+        let due: Vec<Instant> = plan.timers.iter().map(|Reverse((at, _, _))| *at).collect();
+        assert!(
+            due.contains(&(instant_at(t1) + delay)),
+            "fetched after the later end"
+        );
+        // An earlier (or repeated) end changes nothing.
+        plan.admit((t0, ended("c-1", "first")), delay);
+        assert_eq!(plan.waiting["c-1"].received, t1);
+        assert_eq!(plan.timers.len(), 2);
     }
 }
