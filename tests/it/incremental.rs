@@ -387,13 +387,12 @@ fn on_postgresql_one_replica_runs_the_batch_and_another_takes_over_when_it_is_ki
     assert!(took_over.is_some(), "replica-b ran the next batch");
 }
 
-/// A conversation still going on when its day is listed for the last time (a day is listed
-/// until it is settled, then never again) used to be left out by a `conversationEnd exists`
-/// filter and lost to every report. Now it is listed, held back from STA while open, and
-/// asked about by id at later runs until it has ended; then its score is fetched.
-#[tokio::test]
-async fn a_conversation_still_going_on_when_its_day_settles_is_scored_once_it_ends() {
-    let mut config = small_config(67);
+/// A small emulated org (20 conversations a weekday, no rate limit to speak of) and an
+/// analyzer over it with a store of its own (in the directory returned beside it).
+async fn small_org_with_a_store(
+    seed: u64,
+) -> (RunningEmulator, Store, Analyzer, tempfile::TempDir) {
+    let mut config = small_config(seed);
     config.org.conversations_per_day = 20.0;
     config.rate_limit_per_minute = 60_000;
     let emu = start(config).await;
@@ -405,18 +404,34 @@ async fn a_conversation_still_going_on_when_its_day_settles_is_scored_once_it_en
     let store = Store::open(&format!("sqlite://{}/o.db", store_dir.path().display()))
         .await
         .unwrap();
-    let analyzer = Analyzer::new(client.clone(), &s, store.clone());
-    let windows = windows_at(fixed_end(), 7);
-    // An analysed conversation of the previous window's first day (settled at once: every
-    // day before fixed_end is before the availability date given).
-    let open = emu
-        .state
+    let analyzer = Analyzer::new(client, &s, store.clone());
+    (emu, store, analyzer, store_dir)
+}
+
+/// The first analysed conversation of the windows.
+fn first_analysed(
+    emu: &RunningEmulator,
+    windows: genesys_sentiment::analytics::Windows,
+) -> genesys_sentiment::emulator::org::Conversation {
+    *emu.state
         .org
         .conversations
         .iter()
         .find(|c| c.analysed && c.start() >= windows.previous.start)
         .expect("a conversation in the windows")
-        .id_string();
+}
+
+/// A conversation still going on when its day is listed for the last time (a day is listed
+/// until it is settled, then never again) used to be left out by a `conversationEnd exists`
+/// filter and lost to every report. Now it is listed, held back from STA while open, and
+/// asked about by id at later runs until it has ended; then its score is fetched.
+#[tokio::test]
+async fn a_conversation_still_going_on_when_its_day_settles_is_scored_once_it_ends() {
+    let (emu, store, analyzer, _store_dir) = small_org_with_a_store(67).await;
+    let windows = windows_at(fixed_end(), 7);
+    // An analysed conversation of the previous window's first day (settled at once: every
+    // day before fixed_end is before the availability date given).
+    let open = first_analysed(&emu, windows).id_string();
     emu.state.apply_faults(Faults {
         ongoing: vec![open.clone()],
         ..Faults::default()
@@ -449,30 +464,10 @@ async fn a_conversation_still_going_on_when_its_day_settles_is_scored_once_it_en
 /// ended is scored (before, the whole group was skipped, at every run).
 #[tokio::test]
 async fn conversations_still_going_on_are_asked_about_in_halves_when_genesys_refuses_the_group() {
-    let mut config = small_config(68);
-    config.org.conversations_per_day = 20.0;
-    config.rate_limit_per_minute = 60_000;
-    let emu = start(config).await;
-    let mut s = crate::helpers::test_settings(&tempfile::tempdir().unwrap());
-    use_emulator(&mut s, &emu);
-    s.genesys.retention = Duration::from_secs(10 * 365 * 86_400).into();
-    let client = GenesysClient::new(&s.genesys, Metrics::new()).unwrap();
-    let store_dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&format!("sqlite://{}/o.db", store_dir.path().display()))
-        .await
-        .unwrap();
-    let analyzer = Analyzer::new(client.clone(), &s, store.clone());
+    let (emu, store, analyzer, _store_dir) = small_org_with_a_store(68).await;
     let windows = windows_at(fixed_end(), 7);
     // Five analysed conversations of one day, going on when it is listed.
-    let first_day = emu
-        .state
-        .org
-        .conversations
-        .iter()
-        .find(|c| c.analysed && c.start() >= windows.previous.start)
-        .expect("a conversation in the windows")
-        .start()
-        .date_naive();
+    let first_day = first_analysed(&emu, windows).start().date_naive();
     let open: Vec<String> = emu
         .state
         .org
