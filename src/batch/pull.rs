@@ -370,49 +370,58 @@ impl Pull<'_> {
                 .or_default()
                 .push(id);
         }
-        // The first query refused for more than one id, and its size.
-        let mut refused: Option<(String, usize)> = None;
+        // Ids a query. Halved while Genesys refuses (its limit on ids in one filter is not
+        // documented); once a single id is refused, the count was not the cause: the rest
+        // of the run asks OPEN_IDS_PER_QUERY at a time again and skips what is refused, so
+        // a Genesys refusing every such query costs a few requests a run, not one an id.
+        let mut size = OPEN_IDS_PER_QUERY;
+        let mut halving = true;
+        // The first refusal that halved, and its size; what was skipped, and why.
+        let mut halved: Option<(String, usize)> = None;
+        let mut skipped: Option<(String, usize)> = None;
         for (day, ids) in by_day {
             let start = DateTime::from_timestamp(day * 86_400, 0).expect("in range");
             let day_interval = Interval::new(
                 start.max(interval.start),
                 (start + TimeDelta::days(1)).min(interval.end),
             );
-            // Chunks still to ask about, next last.
-            let mut chunks: Vec<&[String]> = ids.chunks(OPEN_IDS_PER_QUERY).rev().collect();
-            while let Some(chunk) = chunks.pop() {
+            let mut rest: &[String] = &ids;
+            while !rest.is_empty() {
+                let (chunk, tail) = rest.split_at(size.min(rest.len()));
                 let by_id = DetailsFilter {
                     conversation_ids: chunk.to_vec(),
                     ..filter.clone()
                 };
                 match self.list(day_interval, by_id, selection).await {
                     Ok(_) => {}
-                    // Refused (Genesys's limit on ids in one filter is not documented, or one
-                    // id it does not take): asked again in halves, so a smaller limit or one
-                    // bad id costs a few requests, not every conversation of the chunk.
-                    Err(PullError::Genesys(e)) if only_this_conversation(&e) && chunk.len() > 1 => {
-                        let (first, second) = chunk.split_at(chunk.len() / 2);
-                        tracing::debug!(error = %e, conversations = chunk.len(), "Refused; asking in halves.");
-                        if refused.is_none() {
-                            refused = Some((e.to_string(), chunk.len()));
-                        }
-                        chunks.push(second);
-                        chunks.push(first);
+                    Err(PullError::Genesys(e))
+                        if only_this_conversation(&e) && halving && chunk.len() > 1 =>
+                    {
+                        size = chunk.len() / 2;
+                        halved.get_or_insert_with(|| (e.to_string(), chunk.len()));
                         continue;
                     }
-                    // One conversation Genesys refuses skips it (to the back: asked again at
-                    // a later run), and the rest go on: asking about conversations still
-                    // going on must not hold up each other or STA.
+                    // Skipped (to the back: asked again at a later run), and the rest go
+                    // on: asking about conversations still going on must not hold up each
+                    // other or STA.
                     Err(PullError::Genesys(e)) if only_this_conversation(&e) => {
-                        tracing::warn!(error = %e, conversations = chunk.len(), "Cannot ask about a conversation still going on when its day was listed; going on without it (asked again at a later run).");
+                        if chunk.len() == 1 && halving {
+                            halving = false;
+                            size = OPEN_IDS_PER_QUERY;
+                        }
+                        skipped.get_or_insert_with(|| (e.to_string(), 0)).1 += chunk.len();
                     }
                     Err(e) => return Err(e),
                 }
                 self.store.asked_open(chunk).await?;
+                rest = tail;
             }
         }
-        if let Some((error, size)) = refused {
-            tracing::warn!(%error, conversations = size, "Genesys refused a query about conversations still going on when their day was listed; they were asked about in halves (its limit on ids in one filter may be lower than this build's).");
+        if let Some((error, refused)) = halved {
+            tracing::warn!(%error, refused, now = size, "Genesys refused a query about conversations still going on when their day was listed; asked about fewer at a time (its limit on ids in one filter may be lower than this build's).");
+        }
+        if let Some((error, conversations)) = skipped {
+            tracing::warn!(%error, conversations, "Cannot ask about some conversations still going on when their day was listed; going on without them (asked again at a later run).");
         }
         Ok(())
     }

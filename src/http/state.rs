@@ -98,6 +98,9 @@ pub struct StateInner {
     /// Budget of log lines for webhooks refused on authentication: a flood of them does not
     /// silence a real sender's other refusals.
     pub unauthorized_logged: crate::telemetry::limited::LogLimiter,
+    /// The same for signatures that verified but are stale: a sender with a skewed clock,
+    /// or a replay of a captured request (which must not use up the senders' lines).
+    pub stale_logged: crate::telemetry::limited::LogLimiter,
     services: OnceLock<Arc<Services>>,
 }
 
@@ -118,6 +121,7 @@ impl AppState {
             readiness: Readiness::default(),
             rejections_logged: Default::default(),
             unauthorized_logged: Default::default(),
+            stale_logged: Default::default(),
             services: OnceLock::new(),
         }))
     }

@@ -175,7 +175,11 @@ fn envelope_time(
     map: &Map<String, Value>,
     fallback: Option<DateTime<Utc>>,
 ) -> Option<DateTime<Utc>> {
-    map.get("timestamp").and_then(time_value).or(fallback)
+    map.get("timestamp")
+        .and_then(time_value)
+        // Before 2010 it is no event time (seconds read as milliseconds, say).
+        .filter(|t| t.timestamp() >= EARLIEST_EVENT_TIME)
+        .or(fallback)
 }
 
 fn time_value(value: &Value) -> Option<DateTime<Utc>> {
@@ -621,6 +625,8 @@ mod tests {
             (json!(at), at),
             // Not a time this build can read: EventBridge's own time instead.
             (json!("2026-11-30 17:58:00"), at + 880),
+            (json!(at / 1000), at + 880),
+            (json!((at / 1000).to_string()), at + 880),
             (json!("soon"), at + 880),
             (json!({"ms": 1}), at + 880),
         ] {

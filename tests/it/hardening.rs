@@ -1166,5 +1166,37 @@ async fn a_signed_sender_with_a_stale_clock_is_logged_during_a_flood_of_401s() {
             && l.contains("outside the accepted tolerance")),
         "the signed sender's refusal is not logged"
     );
+    // Replaying a captured signed request needs no key: a flood of replays does not
+    // silence an authenticated sender's refusal either.
+    let signed = |body: &str, at: i64| {
+        let signature = genesys_sentiment::domain::signature::SigningKey::from_text(KEY)
+            .unwrap()
+            .sign("msg-1", at, body.as_bytes());
+        t.client
+            .post(t.url("/webhooks/genesys"))
+            .header("content-type", "application/json")
+            .header("webhook-id", "msg-1")
+            .header("webhook-timestamp", at.to_string())
+            .header("webhook-signature", signature)
+            .body(body.to_owned())
+    };
+    let replayed = seed("replayed").to_string();
+    for _ in 0..30 {
+        let r = signed(&replayed, stale).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let marker = format!("v2.other.replay-marker-{}", std::process::id());
+    let body = json!({"topicName": marker, "eventBody": {}}).to_string();
+    let r = signed(&body, chrono::Utc::now().timestamp())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(
+        logs.text()
+            .lines()
+            .any(|l| l.contains("Webhook refused.") && l.contains(&marker)),
+        "the authenticated sender's refusal is not logged after replays"
+    );
     t.stop().await;
 }

@@ -62,7 +62,7 @@ pub async fn receive(
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0);
-    let mut authenticated = false;
+    let mut authenticated = Sender::Unknown;
     let response = match handle(&state, query, &headers, request, &mut authenticated).await {
         Ok(answer) => {
             state.metrics.webhook(answer.label());
@@ -72,10 +72,10 @@ pub async fn receive(
             state.metrics.webhook(rejection.code());
             // Refusals before the sender proved who it is have their own budget: a flood
             // of them (whatever they get wrong) does not silence a real sender's.
-            let budget = if authenticated {
-                &state.rejections_logged
-            } else {
-                &state.unauthorized_logged
+            let budget = match authenticated {
+                Sender::Authenticated => &state.rejections_logged,
+                Sender::Stale => &state.stale_logged,
+                Sender::Unknown => &state.unauthorized_logged,
             };
             if rejection.status().is_client_error()
                 && let Some(left_out) = budget.allow()
@@ -126,12 +126,23 @@ fn forwarded_for(headers: &HeaderMap) -> Option<String> {
     })
 }
 
+/// What a refused request proved about its sender, for the log budget its refusal uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sender {
+    /// Nothing: no credential, or a wrong one.
+    Unknown,
+    /// A signature that verified, with a timestamp out of tolerance.
+    Stale,
+    /// Authenticated.
+    Authenticated,
+}
+
 async fn handle(
     state: &AppState,
     query: Result<Query<IntakeQuery>, QueryRejection>,
     headers: &HeaderMap,
     request: Request,
-    authenticated: &mut bool,
+    authenticated: &mut Sender,
 ) -> Result<Answer, Rejection> {
     let services = state.services().ok_or(Rejection::NotReady)?;
     // A sender with no credential at all is refused before its body is buffered (and
@@ -139,7 +150,7 @@ async fn handle(
     let admitted = services.webhook_auth.check_headers(headers);
     match &admitted {
         Some(Err(failure)) => return Err(Rejection::Unauthorized(failure.to_string())),
-        Some(Ok(())) => *authenticated = true,
+        Some(Ok(())) => *authenticated = Sender::Authenticated,
         None => {}
     }
     // A bad query string is a counted, JSON 400 like any other refusal.
@@ -170,12 +181,14 @@ async fn handle(
                 .webhook_auth
                 .check(headers, &body, chrono::Utc::now().timestamp())
     {
-        // A stale timestamp under a signature that verified: a sender holding the key
-        // (clock skew, or a replay), whose refusal logs under the senders' budget.
-        *authenticated = failure == AuthFailure::Stale;
+        // A stale timestamp under a signature that verified: a sender with a skewed clock,
+        // or a replay of a captured request (no key needed), so a budget of its own.
+        if failure == AuthFailure::Stale {
+            *authenticated = Sender::Stale;
+        }
         return Err(Rejection::Unauthorized(failure.to_string()));
     }
-    *authenticated = true;
+    *authenticated = Sender::Authenticated;
     let incoming = parse::parse(&body, state.settings.genesys.event_sentiment_scale()).map_err(
         |e| match e {
             ParseError::Malformed(m) => Rejection::MalformedJson(m),
