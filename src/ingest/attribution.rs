@@ -439,13 +439,9 @@ impl Attributor {
             pending.amended = true;
             self.inner.metrics.attribution(decision.source.as_str());
             self.inner.recorder.score(event);
-            // Its conversation is attributed: the attribution event is not needed any more.
-            self.inner
-                .state
-                .lock()
-                .expect("attribution lock")
-                .known
-                .remove(&event.conversation_id);
+            // What is known of the conversation stays (until known_ttl, as recovery keeps
+            // it for the dedupe window): an event it outranks, heard after the score went
+            // out, must not relink it, whether or not the daemon restarted in between.
         }
         self.inner.deliveries.push(pending);
     }

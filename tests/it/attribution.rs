@@ -555,6 +555,45 @@ async fn on_a_transferred_call_the_last_agent_to_wrap_up_is_credited_as_the_batc
     assert_eq!(links[0]["agent_id"], "agent-after-transfer");
 }
 
+/// Once the score went out, an attribution event that the known one outranks (a `.user.end`
+/// after an `.acw`, an earlier agent's `.acw`) does not relink it, as after a restart.
+#[tokio::test]
+async fn after_the_score_went_out_an_outranked_event_does_not_relink_it() {
+    let emu = start(small_config(48)).await;
+    let (sink, t) = scores_by_webhook_only(&emu).await;
+    let c = analysed(&emu, 5);
+    let id = c.id_string();
+    let wrapped_up = detail_naming(&emu, &c, "acw", "agent-who-wrapped-up", 60_000);
+    assert_eq!(t.post_webhook(&wrapped_up).await.0, 202);
+    assert_eq!(
+        t.post_webhook(&sentiment_notification(&emu, &c)).await.0,
+        202
+    );
+    let got = deliveries_for(&sink, &id, Duration::from_secs(8)).await;
+    assert_eq!(got[0]["agent_id"], "agent-who-wrapped-up");
+    let leg_end = detail_naming(&emu, &c, "user.end", "agent-consulted", 30_000);
+    let earlier = detail_naming(&emu, &c, "acw", "agent-before-transfer", 300_000);
+    assert_eq!(t.post_webhook(&leg_end).await.0, 202);
+    assert_eq!(t.post_webhook(&earlier).await.0, 202);
+    // A later agent's .acw does relink: once it is journaled, the others would be too.
+    let later = detail_naming(&emu, &c, "acw", "agent-after-transfer", 0);
+    assert_eq!(t.post_webhook(&later).await.0, 202);
+    let late = crate::helpers::poll(Duration::from_secs(8), async || {
+        let links: Vec<Value> = t
+            .journal()
+            .into_iter()
+            .filter(|r| r["type"] == "attributed" && r["late"] == true)
+            .collect();
+        links
+            .iter()
+            .any(|l| l["agent_id"] == "agent-after-transfer")
+            .then_some(links)
+    })
+    .await
+    .expect("the later agent's late link");
+    assert_eq!(late.len(), 1, "only the later .acw relinked: {late:?}");
+}
+
 #[tokio::test]
 async fn a_later_agents_acw_after_the_score_went_out_relinks_the_stored_score() {
     let emu = start(small_config(47)).await;
