@@ -364,4 +364,18 @@ fn verdicts_match_the_emulator_truth_over_five_seeds() {
     assert_eq!((a.mix_only_tested, b.mix_only_tested), (0, 0));
     assert_eq!(a.stable_tested, m.stable_tested);
     assert!(md.contains("diagnostic: trend-v1, the `mix_only` agents' conversations left out"));
+    // The oracle: trend-v1 with the true queue effects taken out leaves the movers alone
+    // too, and trend-v2, which works from the data only, recalls within two points of it.
+    let o = e
+        .oracle
+        .as_ref()
+        .expect("orgs whose queues differ get the oracle");
+    assert!(o.mix_only_flag_rate() <= 0.05, "oracle {o:?}");
+    assert!(
+        o.recall_small() - m.recall_small() <= 0.02,
+        "trend-v2 {} against the oracle's {}",
+        m.recall_small(),
+        o.recall_small()
+    );
+    assert!(md.contains("(oracle)") && md.contains("Oracle: trend-v1"));
 }
