@@ -414,6 +414,7 @@ impl Metrics {
                     "body_timeout",
                     "malformed_json",
                     "unauthorized",
+                    "stale_signature",
                     "invalid_event",
                     "in_progress",
                     "journal_unavailable",

@@ -1198,5 +1198,14 @@ async fn a_signed_sender_with_a_stale_clock_is_logged_during_a_flood_of_401s() {
             .any(|l| l.contains("Webhook refused.") && l.contains(&marker)),
         "the authenticated sender's refusal is not logged after replays"
     );
+    // The metrics tell the stale signatures (1 skewed + 30 replays) from the bad tokens.
+    let metrics = t.get("/metrics").await.text().await.unwrap();
+    for (outcome, count) in [("unauthorized", 30), ("stale_signature", 31)] {
+        let line = format!("genesys_sentiment_webhooks_total{{outcome=\"{outcome}\"}} {count}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in {metrics}"
+        );
+    }
     t.stop().await;
 }

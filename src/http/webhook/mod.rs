@@ -69,7 +69,13 @@ pub async fn receive(
             answer.into_response()
         }
         Err(rejection) => {
-            state.metrics.webhook(rejection.code());
+            // A signature that verified under a stale timestamp is counted apart from the
+            // other 401s: a rise of it is a sender's clock (or replays), not a wrong key.
+            state.metrics.webhook(if authenticated == Sender::Stale {
+                STALE_SIGNATURE
+            } else {
+                rejection.code()
+            });
             // Refusals before the sender proved who it is have their own budget: a flood
             // of them (whatever they get wrong) does not silence a real sender's.
             let budget = match authenticated {
@@ -125,6 +131,10 @@ fn forwarded_for(headers: &HeaderMap) -> Option<String> {
         crate::domain::printable(&joined, 100)
     })
 }
+
+/// The metric label of a 401 whose signature verified under a timestamp outside
+/// `webhook.timestamp_tolerance` (the answer's `error` stays `unauthorized`).
+pub const STALE_SIGNATURE: &str = "stale_signature";
 
 /// What a refused request proved about its sender, for the log budget its refusal uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
