@@ -88,6 +88,11 @@ impl Normalizer {
         }
     }
 
+    /// Whether quality is the linear formula, (percent + 100) / 2.
+    pub fn is_linear(&self) -> bool {
+        matches!(self.shape, Shape::Linear)
+    }
+
     /// The version string stamped on every output (`linear-v1`, `piecewise-v1+1a2b3c4d`, …).
     pub fn version(&self) -> &str {
         &self.version

@@ -377,5 +377,5 @@ fn verdicts_match_the_emulator_truth_over_five_seeds() {
         m.recall_small(),
         o.recall_small()
     );
-    assert!(md.contains("(oracle)") && md.contains("Oracle: trend-v1"));
+    assert!(md.contains("(oracle)") && md.contains("Oracle (a reference, not a bound)"));
 }
