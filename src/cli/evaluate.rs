@@ -309,6 +309,9 @@ pub fn evaluate(cfg: &EvalConfig, analytics: &AnalyticsSettings) -> Evaluation {
         version: TrendVersion::V1,
         ..trend_cfg.clone()
     };
+    // Only under the linear formula is quality (score + 1) · 50 points, so that a queue's
+    // effect of e points is e / 50 of score (for the oracle).
+    let linear = Normalizer::from_settings(analytics).is_linear();
     for &seed in &cfg.seeds {
         let mut spec = OrgSpec::new(seed);
         spec.agents = cfg.agents;
@@ -338,39 +341,35 @@ pub fn evaluate(cfg: &EvalConfig, analytics: &AnalyticsSettings) -> Evaluation {
             .filter(|t| t.trend == "mix_only")
             .map(|t| t.agent_id.as_str())
             .collect();
-        let without_mix_only = (!movers.is_empty()).then(|| {
+        // The agents' verdicts of `tc` on `records`, scored against the truth.
+        let scored = |records: &mut dyn Iterator<Item = &SentimentRecord>, tc: &TrendConfig| {
             let mut agg = Aggregator::new(Normalizer::from_settings(analytics));
-            for r in &records {
-                if !r
-                    .agent_id
-                    .as_ref()
-                    .is_some_and(|a| movers.contains(a.0.as_str()))
-                {
-                    let _ = agg.push(r);
-                }
+            for r in records {
+                let _ = agg.push(r);
             }
-            let score_of = |tc: &TrendConfig| {
-                let r = trend::build_report(&agg, windows, tc, cfg.end, None, "evaluation");
-                let agents: Vec<&GroupReport> = r.groups_of(Dimension::Agent).collect();
-                score(&truth.agents, &agents, |g| g.verdict.direction, cfg)
+            let r = trend::build_report(&agg, windows, tc, cfg.end, None, "evaluation");
+            let agents: Vec<&GroupReport> = r.groups_of(Dimension::Agent).collect();
+            score(&truth.agents, &agents, |g| g.verdict.direction, cfg)
+        };
+        let without_mix_only = (!movers.is_empty()).then(|| {
+            let kept = || {
+                records.iter().filter(|r| {
+                    !r.agent_id
+                        .as_ref()
+                        .is_some_and(|a| movers.contains(a.0.as_str()))
+                })
             };
-            (score_of(&trend_cfg), score_of(&v1_cfg))
+            (
+                scored(&mut kept(), &trend_cfg),
+                scored(&mut kept(), &v1_cfg),
+            )
         });
-        // Only under the linear formula is quality (score + 1) · 50 points, so that a queue's
-        // effect of e points is e / 50 of score.
-        let linear = Normalizer::from_settings(analytics).is_linear();
         let oracle = (cfg.queue_effect_points != 0.0 && linear).then(|| {
             let adjusted = records_scored(&org, ScoreScale::Unit, |c| {
                 let effect = org.queues[usize::from(c.queue)].effect_points;
                 (c.score - (effect / 50.0) as f32).clamp(-1.0, 1.0)
             });
-            let mut agg = Aggregator::new(Normalizer::from_settings(analytics));
-            for r in &adjusted {
-                let _ = agg.push(r);
-            }
-            let r = trend::build_report(&agg, windows, &v1_cfg, cfg.end, None, "evaluation");
-            let agents: Vec<&GroupReport> = r.groups_of(Dimension::Agent).collect();
-            score(&truth.agents, &agents, |g| g.verdict.direction, cfg)
+            scored(&mut adjusted.iter(), &v1_cfg)
         });
         seeds.push(SeedResult {
             seed,
